@@ -1,0 +1,65 @@
+# Makefile: PGXS build of the pgmaker extension, plus the project's own
+# targets (deps, test, demo, bench).
+
+EXTENSION = pgmaker
+EXTVERSION = 0.1.0
+MODULE_big = pgmaker
+
+OBJS = \
+	src/pgmaker.o \
+	src/guc.o \
+	src/catalog/catalog.o \
+	src/catalog/deploy.o \
+	src/data/reader.o \
+	src/data/split.o \
+	src/prep/pipeline.o \
+	src/algo/registry.o \
+	src/algo/hyperparams.o \
+	src/algo/linear.o \
+	src/algo/logistic.o \
+	src/algo/lbfgs.o \
+	src/model/blob.o \
+	src/eval/metrics.o \
+	src/eval/gate.o \
+	src/train/train.o \
+	src/predict/cache.o \
+	src/predict/predict.o
+
+# The install script is built from each module's SQL, in dependency order.
+SQL_SOURCES = \
+	src/catalog/catalog.sql \
+	src/train/train.sql \
+	src/catalog/deploy.sql \
+	src/predict/predict.sql
+
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+
+REGRESS = setup train linear logistic pipeline deploy predict errors blob
+REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
+
+PG_CONFIG ?= pg_config
+PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
+	-Wno-missing-field-initializers
+SHLIB_LINK = -lopenblas -llapacke -lm
+
+EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql results regression.diffs regression.out
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+$(EXTENSION)--$(EXTVERSION).sql: $(SQL_SOURCES)
+	cat $^ > $@
+
+.PHONY: deps test demo bench
+
+deps:
+	scripts/deps.sh
+
+test:
+	scripts/test.sh
+
+demo:
+	scripts/demo.sh
+
+bench:
+	test/bench/run.sh

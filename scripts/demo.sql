@@ -1,0 +1,39 @@
+-- scripts/demo.sql: a short tour of pgmaker, run by scripts/demo.sh
+-- (`make demo`) after test/data/load.sql has loaded the sample data sets.
+-- psql echoes each statement before its result.
+
+\set ON_ERROR_STOP 1
+\set QUIET on
+\pset null '(null)'
+\pset columns 120
+\x auto
+\set QUIET off
+
+\echo
+\echo '== Install the extension'
+CREATE EXTENSION pgmaker;
+
+\echo
+\echo '== Train models: regression, classification, a ridge variant, mixed column types'
+SELECT * FROM ml.train('diabetes', 'diabetes', 'progression');
+SELECT * FROM ml.train('cancer', 'SELECT * FROM breast_cancer', 'diagnosis', 'logistic');
+SELECT * FROM ml.train('diabetes', 'diabetes', 'progression', 'ridge', hyperparams => '{"alpha": 1.0}');
+SELECT * FROM ml.train('mpg', 'cars', 'miles_per_gallon');
+
+\echo
+\echo '== Predict with the deployed models'
+SELECT ml.predict_label('cancer', b) AS predicted,
+       b.diagnosis AS actual,
+       ml.predict_proba('cancer', b) AS proba
+  FROM breast_cancer b
+ LIMIT 5;
+SELECT round(ml.predict('diabetes', d)::numeric, 1) AS predicted,
+       d.progression
+  FROM diabetes d
+ LIMIT 5;
+
+\echo
+\echo '== Catalog views'
+SELECT * FROM ml.overview;
+SELECT * FROM ml.leaderboard;
+SELECT * FROM ml.deployments;

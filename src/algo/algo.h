@@ -1,0 +1,150 @@
+/*-------------------------------------------------------------------------
+ * src/algo/algo.h
+ *		The algorithm registry: what every algorithm provides (fit,
+ *		predict, serialise, describe) and what it is given (a TrainSet of
+ *		transformed features, validated hyperparameters).
+ *
+ * An algorithm sees only transformed features: the pipeline has already
+ * imputed, scaled and encoded them.  It reads the training matrix in
+ * blocks (TrainSetNextBlock), so that an algorithm that needs one pass
+ * never holds a second copy of the data; iterative algorithms may
+ * materialise it once with TrainSetMaterialize.
+ *
+ * predict writes, for each of n rows, AlgoOutputs() numbers: the value for
+ * regression, the class probabilities for classification.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGMAKER_ALGO_H
+#define PGMAKER_ALGO_H
+
+#include "pgmaker.h"
+
+#include "lib/stringinfo.h"
+#include "prep/prep.h"
+#include "utils/jsonb.h"
+
+struct BlobReader;
+struct AlgoSpec;
+
+typedef enum HyperparamType
+{
+	HP_INT,
+	HP_FLOAT,
+	HP_BOOL,
+	HP_STRING
+} HyperparamType;
+
+typedef struct HyperparamSpec
+{
+	const char *name;
+	HyperparamType type;
+	const char *default_value;	/* text form; NULL means null */
+	double		min;			/* numeric bounds, inclusive */
+	double		max;
+	const char *choices;		/* HP_STRING: allowed values, "|"-separated */
+	bool		nullable;
+} HyperparamSpec;
+
+typedef struct HyperparamValue
+{
+	bool		isnull;
+	double		num;
+	bool		boolean;
+	char	   *str;
+} HyperparamValue;
+
+typedef struct Hyperparams
+{
+	const struct AlgoSpec *spec;
+	HyperparamValue *values;	/* one per spec->params entry */
+	int64		seed;			/* common to every algorithm */
+} Hyperparams;
+
+extern Hyperparams *HyperparamsParse(const struct AlgoSpec *spec, Jsonb *json);
+extern Jsonb *HyperparamsToJsonb(const Hyperparams *hp);
+extern double HpFloat(const Hyperparams *hp, const char *name);
+extern int	HpInt(const Hyperparams *hp, const char *name);
+extern bool HpBool(const Hyperparams *hp, const char *name);
+extern const char *HpString(const Hyperparams *hp, const char *name);
+
+/* The training rows, as transformed features. */
+typedef struct TrainSet
+{
+	MLTask		task;
+	int64		n;
+	int			p;
+	int			nclasses;		/* classification */
+	const double *y;			/* value, or class index 0..nclasses-1 */
+	char	  **feature_names;
+	const PipelineBinding *binding;
+	const int64 *rows;			/* DataSet rows of the training set */
+	double	   *X;				/* materialised n x p matrix, or NULL */
+} TrainSet;
+
+#define TRAIN_BLOCK_ROWS 4096
+
+typedef struct TrainBlock
+{
+	int64		start;			/* first training row of the block */
+	int			count;
+	const double *X;			/* count rows, column-major */
+	int			ld;				/* leading dimension of X */
+	double	   *buf;
+} TrainBlock;
+
+extern void TrainSetBlockBegin(const TrainSet *ts, TrainBlock *blk);
+extern bool TrainSetNextBlock(const TrainSet *ts, TrainBlock *blk);
+extern void TrainSetBlockEnd(TrainBlock *blk);
+extern bool TrainSetMaterialize(TrainSet *ts);
+
+/* A fitted algorithm. */
+typedef struct AlgoModel
+{
+	const struct AlgoSpec *spec;
+	MLTask		task;
+	int			p;
+	int			nclasses;
+	void	   *state;
+} AlgoModel;
+
+typedef struct AlgoSpec
+{
+	const char *name;
+	uint32		tasks;			/* ML_TASK_BIT() of the tasks it does */
+	ScaleKind	default_scale;
+	const HyperparamSpec *params;
+	int			nparams;
+	void		(*fit) (AlgoModel *m, TrainSet *ts, const Hyperparams *hp);
+	void		(*predict) (const AlgoModel *m, const double *X, int n, int ld,
+							double *out);
+	void		(*serialize) (const AlgoModel *m, StringInfo buf);
+	void		(*deserialize) (AlgoModel *m, struct BlobReader *r);
+	void		(*describe) (const AlgoModel *m, char **feature_names,
+							 char **labels, JsonbParseState **st);
+} AlgoSpec;
+
+extern const AlgoSpec *AlgoFind(const char *name);
+extern const AlgoSpec *AlgoLookup(const char *name);
+extern const AlgoSpec *AlgoDefault(MLTask task);
+extern int	AlgoOutputs(const AlgoModel *m);
+
+/* Algorithms (one file per family). */
+extern const AlgoSpec linear_algo;
+extern const AlgoSpec ridge_algo;
+extern const AlgoSpec logistic_algo;
+
+/* Limited-memory BFGS (lbfgs.c). */
+typedef double (*LbfgsEval) (void *arg, const double *x, double *grad);
+
+typedef struct LbfgsResult
+{
+	int			iterations;
+	double		f;
+	double		gnorm;			/* max |gradient| at the end */
+	bool		converged;
+} LbfgsResult;
+
+extern LbfgsResult LbfgsMinimize(int n, double *x, LbfgsEval eval, void *arg,
+								 int max_iter, double gtol);
+
+#endif							/* PGMAKER_ALGO_H */

@@ -1,0 +1,262 @@
+/*-------------------------------------------------------------------------
+ * src/algo/linear.c
+ *		Ordinary least squares (linear) and ridge regression.
+ *
+ * Both solve the normal equations of the centred data,
+ *		(Xc'Xc + alpha I) w = Xc'yc,	intercept = mean(y) - mean(X)'w,
+ * where Xc'Xc is accumulated block by block with dsyrk, so the training
+ * matrix is never copied.  The system is solved through an eigen-
+ * decomposition (LAPACK dsyevd): for ordinary least squares, eigenvalues
+ * below max(n, p) * eps * the largest are treated as zero, which gives
+ * the minimum-norm solution when columns are collinear or constant,
+ * instead of NaN.  For ridge, alpha has scikit-learn's meaning; with
+ * preprocess scale "none" the coefficients equal scikit-learn's Ridge.
+ *-------------------------------------------------------------------------
+ */
+#include "algo/algo.h"
+
+#include <float.h>
+#include <math.h>
+#include <cblas.h>
+#include <lapacke.h>
+
+#include "libpq/pqformat.h"
+#include "model/model.h"
+
+typedef struct LinearState
+{
+	double		intercept;
+	double	   *coef;			/* p */
+	int			rank;			/* numerical rank used (p for ridge) */
+} LinearState;
+
+static const HyperparamSpec linear_params[] = {
+	{"fit_intercept", HP_BOOL, "true", 0, 0, NULL, false},
+};
+
+static const HyperparamSpec ridge_params[] = {
+	{"alpha", HP_FLOAT, "1.0", 0, 1e300, NULL, false},
+	{"fit_intercept", HP_BOOL, "true", 0, 0, NULL, false},
+};
+
+/*
+ * Solves (A + alpha I) w = b through A's eigendecomposition; A (p x p,
+ * upper triangle) is destroyed.  Returns the rank used.
+ */
+static int
+solve_symmetric(double *A, const double *b, double alpha, int p, int64 n,
+				double *w)
+{
+	double	   *lambda = palloc(sizeof(double) * p);
+	double	   *vtb = palloc(sizeof(double) * p);
+	double		cutoff;
+	int			rank = 0;
+	lapack_int	info;
+
+	MLApplyThreadLimit();
+	info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'U', p, A, p, lambda);
+	if (info != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not solve the least-squares system"),
+				 errdetail("LAPACK dsyevd returned %d.", (int) info)));
+
+	/* lambda is ascending; the largest is last */
+	cutoff = alpha > 0 ? 0.0 : Max(lambda[p - 1], 0.0) * (double) Max(n, p) * DBL_EPSILON;
+
+	/* w = V diag(1 / (lambda + alpha)) V' b, dropping null directions */
+	cblas_dgemv(CblasColMajor, CblasTrans, p, p, 1.0, A, p, b, 1, 0.0, vtb, 1);
+	for (int i = 0; i < p; i++)
+	{
+		double		d = lambda[i] + alpha;
+
+		if (d > cutoff && d > 0)
+		{
+			vtb[i] /= d;
+			rank++;
+		}
+		else
+			vtb[i] = 0.0;
+	}
+	cblas_dgemv(CblasColMajor, CblasNoTrans, p, p, 1.0, A, p, vtb, 1, 0.0, w, 1);
+	pfree(lambda);
+	pfree(vtb);
+	return rank;
+}
+
+static void
+least_squares_fit(AlgoModel *m, TrainSet *ts, double alpha, bool fit_intercept)
+{
+	int			p = ts->p;
+	LinearState *st = palloc0(sizeof(LinearState));
+	double	   *xmean = palloc0(sizeof(double) * Max(p, 1));
+	double	   *A = palloc0(sizeof(double) * Max(p * p, 1));
+	double	   *b = palloc0(sizeof(double) * Max(p, 1));
+	double		ymean = 0.0;
+	TrainBlock	blk;
+
+	st->coef = palloc0(sizeof(double) * Max(p, 1));
+
+	/* pass 1: means */
+	if (fit_intercept)
+	{
+		TrainSetBlockBegin(ts, &blk);
+		while (TrainSetNextBlock(ts, &blk))
+		{
+			for (int j = 0; j < p; j++)
+			{
+				const double *col = blk.X + (Size) j * blk.ld;
+				double		s = 0.0;
+
+				for (int i = 0; i < blk.count; i++)
+					s += col[i];
+				xmean[j] += s;
+			}
+			for (int i = 0; i < blk.count; i++)
+				ymean += ts->y[blk.start + i];
+		}
+		TrainSetBlockEnd(&blk);
+		for (int j = 0; j < p; j++)
+			xmean[j] /= (double) ts->n;
+		ymean /= (double) ts->n;
+	}
+
+	/* pass 2: Xc'Xc and Xc'yc */
+	MLApplyThreadLimit();
+	{
+		double	   *cblock = palloc(sizeof(double) * TRAIN_BLOCK_ROWS * Max(p, 1));
+		double	   *yc = palloc(sizeof(double) * TRAIN_BLOCK_ROWS);
+
+		TrainSetBlockBegin(ts, &blk);
+		while (TrainSetNextBlock(ts, &blk))
+		{
+			for (int j = 0; j < p; j++)
+			{
+				const double *src = blk.X + (Size) j * blk.ld;
+				double	   *dst = cblock + (Size) j * blk.count;
+
+				for (int i = 0; i < blk.count; i++)
+					dst[i] = src[i] - xmean[j];
+			}
+			for (int i = 0; i < blk.count; i++)
+				yc[i] = ts->y[blk.start + i] - ymean;
+			cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, p, blk.count,
+						1.0, cblock, blk.count, 1.0, A, p);
+			cblas_dgemv(CblasColMajor, CblasTrans, blk.count, p, 1.0, cblock,
+						blk.count, yc, 1, 1.0, b, 1);
+		}
+		TrainSetBlockEnd(&blk);
+		pfree(cblock);
+		pfree(yc);
+	}
+
+	st->rank = solve_symmetric(A, b, alpha, p, ts->n, st->coef);
+	st->intercept = ymean;
+	for (int j = 0; j < p; j++)
+		st->intercept -= xmean[j] * st->coef[j];
+
+	m->state = st;
+	pfree(xmean);
+	pfree(A);
+	pfree(b);
+}
+
+static void
+linear_fit(AlgoModel *m, TrainSet *ts, const Hyperparams *hp)
+{
+	least_squares_fit(m, ts, 0.0, HpBool(hp, "fit_intercept"));
+}
+
+static void
+ridge_fit(AlgoModel *m, TrainSet *ts, const Hyperparams *hp)
+{
+	least_squares_fit(m, ts, HpFloat(hp, "alpha"), HpBool(hp, "fit_intercept"));
+}
+
+static void
+linear_predict(const AlgoModel *m, const double *X, int n, int ld, double *out)
+{
+	const LinearState *st = m->state;
+
+	for (int i = 0; i < n; i++)
+		out[i] = st->intercept;
+	if (n == 1)
+	{
+		double		s = st->intercept;
+
+		for (int j = 0; j < m->p; j++)
+			s += X[(Size) j * ld] * st->coef[j];
+		out[0] = s;
+		return;
+	}
+	cblas_dgemv(CblasColMajor, CblasNoTrans, n, m->p, 1.0, X, ld, st->coef, 1,
+				1.0, out, 1);
+}
+
+static void
+linear_serialize(const AlgoModel *m, StringInfo buf)
+{
+	const LinearState *st = m->state;
+
+	pq_sendfloat8(buf, st->intercept);
+	pq_sendint32(buf, st->rank);
+	BlobPutFloat8Array(buf, st->coef, m->p);
+}
+
+static void
+linear_deserialize(AlgoModel *m, BlobReader *r)
+{
+	LinearState *st = palloc0(sizeof(LinearState));
+
+	st->intercept = BlobGetFloat8(r);
+	st->rank = BlobGetInt32(r);
+	st->coef = palloc(sizeof(double) * Max(m->p, 1));
+	BlobGetFloat8Array(r, st->coef, m->p);
+	m->state = st;
+}
+
+static void
+linear_describe(const AlgoModel *m, char **feature_names, char **labels,
+				JsonbParseState **js)
+{
+	const LinearState *st = m->state;
+
+	JbKey(js, "intercept");
+	JbFloat(js, st->intercept);
+	JbKey(js, "coefficients");
+	JbBeginObject(js);
+	for (int j = 0; j < m->p; j++)
+	{
+		JbKey(js, feature_names[j]);
+		JbFloat(js, st->coef[j]);
+	}
+	JbEndObject(js);
+	JbKey(js, "rank");
+	JbInt(js, st->rank);
+}
+
+const AlgoSpec linear_algo = {
+	.name = "linear",
+	.tasks = ML_TASK_BIT(ML_TASK_REGRESSION),
+	.default_scale = SCALE_NONE,
+	.params = linear_params,
+	.nparams = lengthof(linear_params),
+	.fit = linear_fit,
+	.predict = linear_predict,
+	.serialize = linear_serialize,
+	.deserialize = linear_deserialize,
+	.describe = linear_describe,
+};
+
+const AlgoSpec ridge_algo = {
+	.name = "ridge",
+	.tasks = ML_TASK_BIT(ML_TASK_REGRESSION),
+	.default_scale = SCALE_STANDARD,
+	.params = ridge_params,
+	.nparams = lengthof(ridge_params),
+	.fit = ridge_fit,
+	.predict = linear_predict,
+	.serialize = linear_serialize,
+	.deserialize = linear_deserialize,
+	.describe = linear_describe,
+};

@@ -1,0 +1,461 @@
+/*-------------------------------------------------------------------------
+ * src/catalog/catalog.c
+ *		Reads and writes of the ml.* catalog tables through SPI.
+ *
+ * Each function connects to SPI, switches to the catalog owner for its
+ * statements (SECURITY_LOCAL_USERID_CHANGE, undone on error by the
+ * transaction machinery), copies what it returns into the caller's memory
+ * context, and disconnects.
+ *-------------------------------------------------------------------------
+ */
+#include "catalog/catalog.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+typedef struct CatalogCall
+{
+	Oid			save_user;
+	int			save_sec;
+	MemoryContext outer;
+} CatalogCall;
+
+/*
+ * CatalogRelid returns the OID of a table of schema ml.
+ */
+Oid
+CatalogRelid(const char *relname)
+{
+	Oid			nsp = get_namespace_oid("ml", false);
+	Oid			relid = get_relname_relid(relname, nsp);
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"ml.%s\" does not exist", relname),
+				 errhint("Run CREATE EXTENSION pgmaker in this database.")));
+	return relid;
+}
+
+static Oid
+catalog_owner(void)
+{
+	Oid			relid = CatalogRelid("projects");
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+static void
+catalog_begin(CatalogCall *cc)
+{
+	Oid			owner = catalog_owner();
+
+	cc->outer = CurrentMemoryContext;
+	GetUserIdAndSecContext(&cc->save_user, &cc->save_sec);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	SetUserIdAndSecContext(owner, cc->save_sec | SECURITY_LOCAL_USERID_CHANGE);
+}
+
+static void
+catalog_end(CatalogCall *cc)
+{
+	SetUserIdAndSecContext(cc->save_user, cc->save_sec);
+	SPI_finish();
+}
+
+static void
+catalog_exec(const char *sql, int nargs, Oid *types, Datum *values,
+			 const char *nulls, bool read_only, int expected)
+{
+	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls,
+										   read_only, 0);
+
+	if (rc < 0 || (expected > 0 && rc != expected))
+		elog(ERROR, "catalog statement failed (%s): %s", SPI_result_code_string(rc), sql);
+}
+
+/* The first column of the first row as int64, or 0 when there is none. */
+static int64
+catalog_int64_result(void)
+{
+	bool		isnull;
+	Datum		d;
+
+	if (SPI_processed == 0)
+		return 0;
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? 0 : DatumGetInt64(d);
+}
+
+/*
+ * CatalogCheckProjectName rejects names that cannot be a project's.
+ */
+void
+CatalogCheckProjectName(const char *name)
+{
+	size_t		len = strlen(name);
+
+	if (len == 0 || len >= NAMEDATALEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("project name must have 1 to %d characters", NAMEDATALEN - 1)));
+}
+
+static void
+project_from_tuple(HeapTuple tup, TupleDesc desc, MemoryContext outer, ProjectInfo *out)
+{
+	MemoryContext old = MemoryContextSwitchTo(outer);
+	bool		isnull;
+	char	   *task;
+
+	out->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	out->name = TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull));
+	task = TextDatumGetCString(SPI_getbinval(tup, desc, 3, &isnull));
+	if (!MLTaskFromName(task, &out->task))
+		elog(ERROR, "project \"%s\" has unknown task \"%s\"", out->name, task);
+	{
+		Datum		d = SPI_getbinval(tup, desc, 4, &isnull);
+
+		out->target = isnull ? NULL : TextDatumGetCString(d);
+	}
+	out->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 5, &isnull));
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * CatalogFindProject looks a project up by name; false when it does not
+ * exist.
+ */
+bool
+CatalogFindProject(const char *name, ProjectInfo *out)
+{
+	CatalogCall cc;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(name)};
+	bool		found;
+
+	catalog_begin(&cc);
+	catalog_exec("SELECT id, name, task, target, owner::oid FROM ml.projects WHERE name = $1",
+				 1, types, values, NULL, true, SPI_OK_SELECT);
+	found = SPI_processed > 0;
+	if (found)
+		project_from_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, cc.outer, out);
+	catalog_end(&cc);
+	return found;
+}
+
+/*
+ * CatalogRequireProject is CatalogFindProject for a project that must
+ * exist.
+ */
+void
+CatalogRequireProject(const char *name, ProjectInfo *out)
+{
+	if (!CatalogFindProject(name, out))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("project \"%s\" does not exist", name),
+				 errhint("Train a model first with ml.train('%s', ...).", name)));
+}
+
+/*
+ * CatalogProjectById reads the project a model belongs to.
+ */
+void
+CatalogProjectById(int64 project_id, ProjectInfo *out)
+{
+	CatalogCall cc;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(project_id)};
+
+	catalog_begin(&cc);
+	catalog_exec("SELECT id, name, task, target, owner::oid FROM ml.projects WHERE id = $1",
+				 1, types, values, NULL, true, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		elog(ERROR, "project %lld does not exist", (long long) project_id);
+	project_from_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, cc.outer, out);
+	catalog_end(&cc);
+}
+
+/*
+ * CatalogCheckOwner lets only members of the project's owner role change
+ * the project.
+ */
+void
+CatalogCheckOwner(const ProjectInfo *project)
+{
+	if (!has_privs_of_role(GetUserId(), project->owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be a member of role \"%s\" to change project \"%s\"",
+						GetUserNameFromId(project->owner, false), project->name)));
+}
+
+/*
+ * CatalogCreateProject inserts a project owned by the current user.
+ */
+int64
+CatalogCreateProject(const char *name, MLTask task, const char *target)
+{
+	CatalogCall cc;
+	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, OIDOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', target ? ' ' : 'n', ' '};
+	Oid			user = GetUserId();
+	int64		id;
+
+	values[0] = CStringGetTextDatum(name);
+	values[1] = CStringGetTextDatum(MLTaskName(task));
+	values[2] = target ? CStringGetTextDatum(target) : (Datum) 0;
+	values[3] = ObjectIdGetDatum(user);
+	catalog_begin(&cc);
+	catalog_exec("INSERT INTO ml.projects (name, task, target, owner) "
+				 "VALUES ($1, $2, $3, $4::regrole) RETURNING id",
+				 4, types, values, nulls, false, SPI_OK_INSERT_RETURNING);
+	id = catalog_int64_result();
+	catalog_end(&cc);
+	return id;
+}
+
+/*
+ * CatalogInsertModel stores a trained model and returns its id.
+ */
+int64
+CatalogInsertModel(const ModelRow *row)
+{
+	CatalogCall cc;
+	Oid			types[12] = {INT8OID, TEXTOID, JSONBOID, JSONBOID, JSONBOID, JSONBOID,
+	JSONBOID, JSONBOID, INT8OID, INT8OID, FLOAT8OID, BYTEAOID};
+	Datum		values[12];
+	char		nulls[12];
+	int64		id;
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = Int64GetDatum(row->project_id);
+	values[1] = CStringGetTextDatum(row->algorithm);
+	values[2] = JsonbPGetDatum(row->hyperparams);
+	values[3] = JsonbPGetDatum(row->preprocess);
+	values[4] = JsonbPGetDatum(row->features);
+	values[5] = JsonbPGetDatum(row->metrics);
+	values[6] = row->train_metrics ? JsonbPGetDatum(row->train_metrics) : (Datum) 0;
+	nulls[6] = row->train_metrics ? ' ' : 'n';
+	values[7] = row->baseline ? JsonbPGetDatum(row->baseline) : (Datum) 0;
+	nulls[7] = row->baseline ? ' ' : 'n';
+	values[8] = Int64GetDatum(row->n_train);
+	values[9] = Int64GetDatum(row->n_test);
+	values[10] = Float8GetDatum(row->fit_seconds);
+	values[11] = PointerGetDatum(row->blob);
+
+	catalog_begin(&cc);
+	catalog_exec("INSERT INTO ml.models (project_id, algorithm, hyperparams, preprocess, "
+				 "features, metrics, train_metrics, baseline, n_train, n_test, fit_seconds, model) "
+				 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+				 12, types, values, nulls, false, SPI_OK_INSERT_RETURNING);
+	id = catalog_int64_result();
+	catalog_end(&cc);
+	return id;
+}
+
+/*
+ * CatalogLiveModelId returns the model of the project's newest deployment,
+ * or 0 when it has none.
+ */
+int64
+CatalogLiveModelId(int64 project_id)
+{
+	CatalogCall cc;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(project_id)};
+	int64		id;
+
+	catalog_begin(&cc);
+	catalog_exec("SELECT model_id FROM ml.deployments WHERE project_id = $1 "
+				 "ORDER BY id DESC LIMIT 1",
+				 1, types, values, NULL, true, SPI_OK_SELECT);
+	id = catalog_int64_result();
+	catalog_end(&cc);
+	return id;
+}
+
+/*
+ * CatalogModelBlob returns a model's blob, and its project in *project_id.
+ */
+bytea *
+CatalogModelBlob(int64 model_id, int64 *project_id)
+{
+	CatalogCall cc;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(model_id)};
+	bytea	   *blob;
+	bool		isnull;
+
+	catalog_begin(&cc);
+	catalog_exec("SELECT project_id, model FROM ml.models WHERE id = $1",
+				 1, types, values, NULL, true, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model %lld does not exist", (long long) model_id)));
+	*project_id = catalog_int64_result();
+	{
+		MemoryContext old = MemoryContextSwitchTo(cc.outer);
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+
+		blob = DatumGetByteaPCopy(d);
+		MemoryContextSwitchTo(old);
+	}
+	catalog_end(&cc);
+	return blob;
+}
+
+/*
+ * CatalogModelAlgorithm returns a model's algorithm and project.
+ */
+char *
+CatalogModelAlgorithm(int64 model_id, int64 *project_id)
+{
+	CatalogCall cc;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(model_id)};
+	char	   *algorithm;
+	bool		isnull;
+
+	catalog_begin(&cc);
+	catalog_exec("SELECT project_id, algorithm FROM ml.models WHERE id = $1",
+				 1, types, values, NULL, true, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model %lld does not exist", (long long) model_id)));
+	*project_id = catalog_int64_result();
+	{
+		MemoryContext old = MemoryContextSwitchTo(cc.outer);
+
+		algorithm = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0],
+													  SPI_tuptable->tupdesc, 2, &isnull));
+		MemoryContextSwitchTo(old);
+	}
+	catalog_end(&cc);
+	return algorithm;
+}
+
+/*
+ * CatalogInsertDeployment appends a deployment; it becomes the project's
+ * live model when the transaction commits.
+ */
+void
+CatalogInsertDeployment(int64 project_id, int64 model_id, const char *strategy,
+						const char *reason)
+{
+	CatalogCall cc;
+	Oid			types[5] = {INT8OID, INT8OID, TEXTOID, TEXTOID, OIDOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', reason ? ' ' : 'n', ' '};
+	Oid			user = GetUserId();
+
+	values[0] = Int64GetDatum(project_id);
+	values[1] = Int64GetDatum(model_id);
+	values[2] = CStringGetTextDatum(strategy);
+	values[3] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
+	values[4] = ObjectIdGetDatum(user);
+	catalog_begin(&cc);
+	catalog_exec("INSERT INTO ml.deployments (project_id, model_id, strategy, reason, deployed_by) "
+				 "VALUES ($1, $2, $3, $4, $5::regrole)",
+				 5, types, values, nulls, false, SPI_OK_INSERT);
+	catalog_end(&cc);
+}
+
+/*
+ * CatalogBestModel returns the project's model with the best key metric on
+ * its hold-out rows (the newest among equals), or 0.
+ */
+int64
+CatalogBestModel(const ProjectInfo *project)
+{
+	CatalogCall cc;
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2];
+	int64		id;
+
+	values[0] = Int64GetDatum(project->id);
+	values[1] = CStringGetTextDatum(MLTaskName(project->task));
+	catalog_begin(&cc);
+	catalog_exec("SELECT id FROM ml.models WHERE project_id = $1 "
+				 "ORDER BY (metrics ->> ml.key_metric($2))::float8 DESC NULLS LAST, id DESC LIMIT 1",
+				 2, types, values, NULL, true, SPI_OK_SELECT);
+	id = catalog_int64_result();
+	catalog_end(&cc);
+	return id;
+}
+
+/*
+ * CatalogNewestModel returns the project's most recently trained model, or
+ * 0.
+ */
+int64
+CatalogNewestModel(int64 project_id)
+{
+	CatalogCall cc;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(project_id)};
+	int64		id;
+
+	catalog_begin(&cc);
+	catalog_exec("SELECT max(id) FROM ml.models WHERE project_id = $1",
+				 1, types, values, NULL, true, SPI_OK_SELECT);
+	id = catalog_int64_result();
+	catalog_end(&cc);
+	return id;
+}
+
+/*
+ * CatalogPreviousModel returns the model that was live before the current
+ * one (the newest deployment of another model), or 0.
+ */
+int64
+CatalogPreviousModel(int64 project_id, int64 live_model_id)
+{
+	CatalogCall cc;
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(project_id), Int64GetDatum(live_model_id)};
+	int64		id;
+
+	catalog_begin(&cc);
+	catalog_exec("SELECT model_id FROM ml.deployments WHERE project_id = $1 AND model_id <> $2 "
+				 "ORDER BY id DESC LIMIT 1",
+				 2, types, values, NULL, true, SPI_OK_SELECT);
+	id = catalog_int64_result();
+	catalog_end(&cc);
+	return id;
+}
+
+/*
+ * CatalogDeleteProject removes a project with its models and deployments.
+ */
+void
+CatalogDeleteProject(int64 project_id)
+{
+	CatalogCall cc;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(project_id)};
+
+	catalog_begin(&cc);
+	catalog_exec("DELETE FROM ml.projects WHERE id = $1",
+				 1, types, values, NULL, false, SPI_OK_DELETE);
+	catalog_end(&cc);
+}

@@ -1,0 +1,62 @@
+/*-------------------------------------------------------------------------
+ * src/catalog/catalog.h
+ *		Lookups and writes of ml.projects, ml.models and ml.deployments.
+ *
+ * Catalog statements run as the owner of the catalog tables, so that a
+ * role allowed to train can write models without write access to the
+ * tables themselves; who may change a project is checked here, against
+ * the project's owner role.  Sources are never read through this module:
+ * they run with the caller's rights.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGMAKER_CATALOG_H
+#define PGMAKER_CATALOG_H
+
+#include "pgmaker.h"
+
+#include "utils/jsonb.h"
+
+typedef struct ProjectInfo
+{
+	int64		id;
+	char	   *name;
+	MLTask		task;
+	char	   *target;			/* NULL for unsupervised tasks */
+	Oid			owner;
+} ProjectInfo;
+
+typedef struct ModelRow
+{
+	int64		project_id;
+	const char *algorithm;
+	Jsonb	   *hyperparams;
+	Jsonb	   *preprocess;
+	Jsonb	   *features;
+	Jsonb	   *metrics;
+	Jsonb	   *train_metrics;
+	Jsonb	   *baseline;
+	int64		n_train;
+	int64		n_test;
+	double		fit_seconds;
+	bytea	   *blob;
+} ModelRow;
+
+extern void CatalogCheckProjectName(const char *name);
+extern bool CatalogFindProject(const char *name, ProjectInfo *out);
+extern void CatalogRequireProject(const char *name, ProjectInfo *out);
+extern void CatalogCheckOwner(const ProjectInfo *project);
+extern int64 CatalogCreateProject(const char *name, MLTask task, const char *target);
+extern int64 CatalogInsertModel(const ModelRow *row);
+extern int64 CatalogLiveModelId(int64 project_id);
+extern bytea *CatalogModelBlob(int64 model_id, int64 *project_id);
+extern void CatalogProjectById(int64 project_id, ProjectInfo *out);
+extern void CatalogInsertDeployment(int64 project_id, int64 model_id,
+									const char *strategy, const char *reason);
+extern int64 CatalogBestModel(const ProjectInfo *project);
+extern int64 CatalogNewestModel(int64 project_id);
+extern int64 CatalogPreviousModel(int64 project_id, int64 live_model_id);
+extern char *CatalogModelAlgorithm(int64 model_id, int64 *project_id);
+extern void CatalogDeleteProject(int64 project_id);
+extern Oid	CatalogRelid(const char *relname);
+
+#endif							/* PGMAKER_CATALOG_H */

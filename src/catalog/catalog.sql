@@ -1,0 +1,125 @@
+-- src/catalog/catalog.sql
+-- The catalog: projects, their models and the deployment history, with
+-- the views that summarise them.  Every table is dumped by pg_dump.
+
+\echo Use "CREATE EXTENSION pgmaker" to load this file. \quit
+
+CREATE TABLE ml.projects (
+    id          bigserial PRIMARY KEY,
+    name        text NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 63),
+    task        text NOT NULL CHECK (task IN ('regression', 'classification', 'clustering', 'decomposition')),
+    target      text,
+    owner       regrole NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE ml.projects IS 'One row per project: a name, a task fixed at its first model, a target column and an owning role.';
+
+CREATE TABLE ml.models (
+    id            bigserial PRIMARY KEY,
+    project_id    bigint NOT NULL REFERENCES ml.projects (id) ON DELETE CASCADE,
+    algorithm     text NOT NULL,
+    hyperparams   jsonb NOT NULL,
+    preprocess    jsonb NOT NULL,
+    features      jsonb NOT NULL,
+    metrics       jsonb NOT NULL,
+    train_metrics jsonb,
+    baseline      jsonb,
+    n_train       bigint NOT NULL,
+    n_test        bigint NOT NULL,
+    fit_seconds   float8 NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    model         bytea NOT NULL
+);
+CREATE INDEX models_project_id_idx ON ml.models (project_id);
+COMMENT ON TABLE ml.models IS 'Every trained model: its hyperparameters, fitted pipeline, hold-out and training metrics, and the model blob.';
+
+CREATE TABLE ml.deployments (
+    id           bigserial PRIMARY KEY,
+    project_id   bigint NOT NULL REFERENCES ml.projects (id) ON DELETE CASCADE,
+    model_id     bigint NOT NULL REFERENCES ml.models (id) ON DELETE CASCADE,
+    strategy     text NOT NULL,
+    reason       text,
+    deployed_at  timestamptz NOT NULL DEFAULT now(),
+    deployed_by  regrole NOT NULL
+);
+CREATE INDEX deployments_project_id_idx ON ml.deployments (project_id, id DESC);
+COMMENT ON TABLE ml.deployments IS 'Append-only deployment history; the newest row of a project names its live model.';
+
+SELECT pg_catalog.pg_extension_config_dump('ml.projects', '');
+SELECT pg_catalog.pg_extension_config_dump('ml.projects_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ml.models', '');
+SELECT pg_catalog.pg_extension_config_dump('ml.models_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ml.deployments', '');
+SELECT pg_catalog.pg_extension_config_dump('ml.deployments_id_seq', '');
+
+-- Any change to the catalog drops every backend's cached models at its
+-- next statement (through a relcache invalidation).
+CREATE FUNCTION ml._invalidate_cache() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'ml_invalidate_cache' LANGUAGE C;
+COMMENT ON FUNCTION ml._invalidate_cache() IS 'Trigger: makes every backend reload deployed models after a catalog change.';
+
+CREATE TRIGGER invalidate_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ml.projects
+    FOR EACH STATEMENT EXECUTE FUNCTION ml._invalidate_cache();
+CREATE TRIGGER invalidate_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ml.models
+    FOR EACH STATEMENT EXECUTE FUNCTION ml._invalidate_cache();
+CREATE TRIGGER invalidate_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ml.deployments
+    FOR EACH STATEMENT EXECUTE FUNCTION ml._invalidate_cache();
+
+CREATE FUNCTION ml.key_metric(task text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+    AS $$
+    SELECT CASE task
+        WHEN 'regression' THEN 'r2'
+        WHEN 'classification' THEN 'f1'
+        WHEN 'clustering' THEN 'silhouette'
+        WHEN 'decomposition' THEN 'explained_variance'
+    END
+    $$;
+COMMENT ON FUNCTION ml.key_metric(text) IS 'The metric that ranks models of a task (higher is better).';
+
+CREATE VIEW ml.overview AS
+SELECT p.name AS project,
+       p.task,
+       p.target,
+       d.model_id AS live_model,
+       m.algorithm,
+       ml.key_metric(p.task) AS key_metric,
+       (m.metrics ->> ml.key_metric(p.task))::float8 AS score,
+       (SELECT count(*) FROM ml.models mm WHERE mm.project_id = p.id) AS models,
+       d.deployed_at
+  FROM ml.projects p
+  LEFT JOIN LATERAL (SELECT dd.model_id, dd.deployed_at
+                       FROM ml.deployments dd
+                      WHERE dd.project_id = p.id
+                      ORDER BY dd.id DESC
+                      LIMIT 1) d ON true
+  LEFT JOIN ml.models m ON m.id = d.model_id
+ ORDER BY p.name;
+COMMENT ON VIEW ml.overview IS 'One row per project: task, live model, its algorithm and key metric, and when it was deployed.';
+
+CREATE VIEW ml.leaderboard AS
+SELECT p.name AS project,
+       m.id AS model_id,
+       m.algorithm,
+       ml.key_metric(p.task) AS key_metric,
+       (m.metrics ->> ml.key_metric(p.task))::float8 AS score,
+       rank() OVER (PARTITION BY p.id
+                    ORDER BY (m.metrics ->> ml.key_metric(p.task))::float8 DESC NULLS LAST) AS rank,
+       m.id = live.model_id AS live,
+       m.hyperparams,
+       m.n_train,
+       m.n_test,
+       m.fit_seconds,
+       m.created_at
+  FROM ml.models m
+  JOIN ml.projects p ON p.id = m.project_id
+  LEFT JOIN LATERAL (SELECT dd.model_id
+                       FROM ml.deployments dd
+                      WHERE dd.project_id = p.id
+                      ORDER BY dd.id DESC
+                      LIMIT 1) live ON true
+ ORDER BY p.name, rank, m.id;
+COMMENT ON VIEW ml.leaderboard IS 'Models of every project ranked by the key metric on their hold-out rows.';
+
+GRANT USAGE ON SCHEMA ml TO PUBLIC;
+GRANT SELECT ON ml.projects, ml.models, ml.deployments, ml.overview, ml.leaderboard TO PUBLIC;

@@ -1,0 +1,81 @@
+/*-------------------------------------------------------------------------
+ * src/data/data.h
+ *		The data reader: a source (table, view or query) read through an
+ *		SPI cursor into typed, column-major columns; value conversion shared
+ *		with prediction; the deterministic train/test split.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGMAKER_DATA_H
+#define PGMAKER_DATA_H
+
+#include "pgmaker.h"
+
+#include "nodes/pg_list.h"
+
+/* How a value of a PostgreSQL type becomes a feature. */
+typedef enum ValueKind
+{
+	VALUE_NUMERIC,				/* int, float, numeric, bool, date, timestamp */
+	VALUE_CATEGORICAL,			/* text, varchar, char, name, enum */
+	VALUE_ARRAY,				/* one-dimensional numeric array */
+	VALUE_UNSUPPORTED
+} ValueKind;
+
+/* The conversion of one PostgreSQL type, resolved once per column. */
+typedef struct ValueConverter
+{
+	Oid			typid;			/* the type as declared (may be a domain) */
+	Oid			basetype;		/* after stripping domains */
+	ValueKind	kind;
+	Oid			elemtype;		/* VALUE_ARRAY: element type */
+	int16		elemlen;
+	bool		elembyval;
+	char		elemalign;
+	Oid			outfunc;		/* VALUE_CATEGORICAL: output function */
+	bool		outfunc_needed;
+} ValueConverter;
+
+extern void ValueConverterInit(ValueConverter *conv, Oid typid);
+extern double ValueToDouble(const ValueConverter *conv, Datum value);
+extern char *ValueToCString(const ValueConverter *conv, Datum value);
+extern int	ValueArrayToDoubles(const ValueConverter *conv, Datum value,
+								double *out, int expected, const char *colname);
+extern void ValueCheckFinite(double v, const char *colname);
+
+/* A column of input features: numeric (NaN marks NULL) or categorical. */
+typedef struct DataColumn
+{
+	char	   *name;			/* feature name: "col" or "col[2]" */
+	char	   *source;			/* column of the source it comes from */
+	int			element;		/* 0 for a scalar column, else 1-based */
+	Oid			typid;			/* type in the source */
+	bool		categorical;
+	double	   *values;			/* numeric: one per row, NaN = NULL */
+	int32	   *codes;			/* categorical: index into dict, -1 = NULL */
+	char	  **dict;			/* categorical: distinct values */
+	int			ndict;
+} DataColumn;
+
+/* Everything read from a source, column-major. */
+typedef struct DataSet
+{
+	int64		nrows;
+	int			ncols;
+	DataColumn *cols;
+	DataColumn *target;			/* NULL when no target was asked for */
+	int64		null_targets;	/* rows skipped because the target was NULL */
+	Size		bytes;			/* memory held, counted against the limit */
+} DataSet;
+
+extern DataSet *ReaderLoad(const char *source, const char *target,
+						   List *exclude);
+extern char *ReaderSourceQuery(const char *source);
+extern int	DataSetFindColumn(const DataSet *ds, const char *name);
+
+/* Deterministic split (split.c). */
+extern void SplitRows(int64 nrows, const double *strata, int nstrata,
+					  double test_size, int64 seed,
+					  int64 **train, int64 *ntrain,
+					  int64 **test, int64 *ntest);
+
+#endif							/* PGMAKER_DATA_H */

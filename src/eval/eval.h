@@ -1,0 +1,53 @@
+/*-------------------------------------------------------------------------
+ * src/eval/eval.h
+ *		Metrics of a task on labelled rows, and the promotion gate.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGMAKER_EVAL_H
+#define PGMAKER_EVAL_H
+
+#include "pgmaker.h"
+
+#include "lib/stringinfo.h"
+#include "utils/jsonb.h"
+
+typedef struct Metrics
+{
+	MLTask		task;
+	int64		n;
+	int			nclasses;
+	bool		on_train;		/* computed on the training rows */
+	/* regression */
+	double		r2;
+	double		rmse;
+	double		mae;
+	/* classification (binary: positive class 1; multiclass: macro) */
+	double		accuracy;
+	double		precision;
+	double		recall;
+	double		f1;
+	double		roc_auc;		/* binary only; NaN otherwise */
+	double		log_loss;
+	int64	   *confusion;		/* nclasses x nclasses, [actual][predicted] */
+} Metrics;
+
+extern void MetricsCompute(Metrics *m, MLTask task, const double *y,
+						   const double *outputs, int64 n, int nclasses);
+extern bool MetricsGet(const Metrics *m, const char *name, double *value);
+extern Jsonb *MetricsToJsonb(const Metrics *m, char **labels);
+extern const char *MetricKeyName(MLTask task);
+extern bool MetricHigherIsBetter(const char *name);
+
+/* The promotion gate: lower and upper bounds on metrics. */
+typedef struct Gate
+{
+	int			nbounds;
+	char	  **names;
+	double	   *limits;
+	bool	   *is_min;
+} Gate;
+
+extern Gate *GateParse(Jsonb *gate, MLTask task);
+extern bool GatePasses(const Gate *gate, const Metrics *m, StringInfo reason);
+
+#endif							/* PGMAKER_EVAL_H */

@@ -1,0 +1,116 @@
+/*-------------------------------------------------------------------------
+ * src/eval/gate.c
+ *		The promotion gate: {"min": {"f1": 0.8}, "max": {"rmse": 12.5}}.
+ *-------------------------------------------------------------------------
+ */
+#include "eval/eval.h"
+
+#include "lib/stringinfo.h"
+
+typedef struct GateParseState
+{
+	Gate	   *gate;
+	MLTask		task;
+	bool		is_min;
+} GateParseState;
+
+static const char *const task_metrics[] = {
+	[ML_TASK_REGRESSION] = "r2, rmse, mae",
+	[ML_TASK_CLASSIFICATION] = "accuracy, precision, recall, f1, roc_auc, log_loss",
+	[ML_TASK_CLUSTERING] = "silhouette, inertia",
+	[ML_TASK_DECOMPOSITION] = "explained_variance",
+};
+
+static void
+gate_visit_bound(const char *key, JsonbValue *v, void *arg)
+{
+	GateParseState *st = arg;
+	Gate	   *g = st->gate;
+	Metrics		probe;
+	double		dummy;
+	double		limit;
+
+	/* a metric is known when the task's Metrics has it */
+	memset(&probe, 0, sizeof(probe));
+	probe.task = st->task;
+	if (!MetricsGet(&probe, key, &dummy))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown metric \"%s\" in gate for task %s", key, MLTaskName(st->task)),
+				 errhint("Metrics of this task are %s.", task_metrics[st->task])));
+	if (!JsonbValueToDouble(v, &limit))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("gate bound for \"%s\" must be a number, not %s", key,
+						JsonbValueTypeName(v))));
+	g->names = repalloc(g->names, sizeof(char *) * (g->nbounds + 1));
+	g->limits = repalloc(g->limits, sizeof(double) * (g->nbounds + 1));
+	g->is_min = repalloc(g->is_min, sizeof(bool) * (g->nbounds + 1));
+	g->names[g->nbounds] = pstrdup(key);
+	g->limits[g->nbounds] = limit;
+	g->is_min[g->nbounds] = st->is_min;
+	g->nbounds++;
+}
+
+static void
+gate_visit_top(const char *key, JsonbValue *v, void *arg)
+{
+	GateParseState *st = arg;
+
+	if (strcmp(key, "min") != 0 && strcmp(key, "max") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown gate key \"%s\"", key),
+				 errhint("A gate looks like {\"min\": {\"f1\": 0.8}, \"max\": {\"rmse\": 12.5}}.")));
+	if (v->type != jbvBinary || JsonContainerIsArray(v->val.binary.data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("gate \"%s\" must be an object of metric bounds", key)));
+	st->is_min = strcmp(key, "min") == 0;
+	JsonbForEachKey(JsonbValueToJsonb(v), "gate", gate_visit_bound, st);
+}
+
+/*
+ * GateParse validates a gate for a task; an unknown metric is an error.
+ */
+Gate *
+GateParse(Jsonb *json, MLTask task)
+{
+	Gate	   *g = palloc0(sizeof(Gate));
+	GateParseState st = {g, task, false};
+
+	g->names = palloc(sizeof(char *));
+	g->limits = palloc(sizeof(double));
+	g->is_min = palloc(sizeof(bool));
+	JsonbForEachKey(json, "gate", gate_visit_top, &st);
+	return g;
+}
+
+/*
+ * GatePasses checks every bound; on failure it appends why to reason.
+ */
+bool
+GatePasses(const Gate *gate, const Metrics *m, StringInfo reason)
+{
+	bool		pass = true;
+
+	for (int i = 0; i < gate->nbounds; i++)
+	{
+		double		v;
+		bool		ok;
+
+		if (!MetricsGet(m, gate->names[i], &v))
+			ok = false;
+		else
+			ok = gate->is_min[i] ? v >= gate->limits[i] : v <= gate->limits[i];
+		if (!ok)
+		{
+			appendStringInfo(reason, "%s%s %g is %s the gate's %s %g",
+							 pass ? "" : "; ", gate->names[i], v,
+							 gate->is_min[i] ? "below" : "above",
+							 gate->is_min[i] ? "min" : "max", gate->limits[i]);
+			pass = false;
+		}
+	}
+	return pass;
+}

@@ -1,0 +1,305 @@
+/*-------------------------------------------------------------------------
+ * src/eval/metrics.c
+ *		Regression and classification metrics, with scikit-learn's
+ *		definitions: r2, rmse, mae; accuracy, precision, recall, f1 (binary:
+ *		of the positive class, the second label; multiclass: macro
+ *		averages, 0 where undefined), roc_auc (binary), log_loss (with
+ *		probabilities clipped to [1e-15, 1 - 1e-15]) and the confusion
+ *		matrix.
+ *-------------------------------------------------------------------------
+ */
+#include "eval/eval.h"
+
+#include <math.h>
+
+#include "miscadmin.h"
+
+typedef struct MetricDef
+{
+	const char *name;
+	MLTask		task;
+	bool		higher_is_better;
+	size_t		offset;
+} MetricDef;
+
+static const MetricDef metric_defs[] = {
+	{"r2", ML_TASK_REGRESSION, true, offsetof(Metrics, r2)},
+	{"rmse", ML_TASK_REGRESSION, false, offsetof(Metrics, rmse)},
+	{"mae", ML_TASK_REGRESSION, false, offsetof(Metrics, mae)},
+	{"accuracy", ML_TASK_CLASSIFICATION, true, offsetof(Metrics, accuracy)},
+	{"precision", ML_TASK_CLASSIFICATION, true, offsetof(Metrics, precision)},
+	{"recall", ML_TASK_CLASSIFICATION, true, offsetof(Metrics, recall)},
+	{"f1", ML_TASK_CLASSIFICATION, true, offsetof(Metrics, f1)},
+	{"roc_auc", ML_TASK_CLASSIFICATION, true, offsetof(Metrics, roc_auc)},
+	{"log_loss", ML_TASK_CLASSIFICATION, false, offsetof(Metrics, log_loss)},
+};
+
+static const MetricDef *
+metric_def(const char *name, MLTask task)
+{
+	for (int i = 0; i < lengthof(metric_defs); i++)
+		if (metric_defs[i].task == task && strcmp(metric_defs[i].name, name) == 0)
+			return &metric_defs[i];
+	return NULL;
+}
+
+/*
+ * MetricKeyName names the metric that ranks a task's models.
+ */
+const char *
+MetricKeyName(MLTask task)
+{
+	switch (task)
+	{
+		case ML_TASK_REGRESSION:
+			return "r2";
+		case ML_TASK_CLASSIFICATION:
+			return "f1";
+		case ML_TASK_CLUSTERING:
+			return "silhouette";
+		case ML_TASK_DECOMPOSITION:
+			return "explained_variance";
+	}
+	return NULL;				/* keep compiler quiet */
+}
+
+/*
+ * MetricHigherIsBetter says which way a metric improves.
+ */
+bool
+MetricHigherIsBetter(const char *name)
+{
+	for (int i = 0; i < lengthof(metric_defs); i++)
+		if (strcmp(metric_defs[i].name, name) == 0)
+			return metric_defs[i].higher_is_better;
+	return true;
+}
+
+/*
+ * MetricsGet reads a metric by name; false when the task has no such
+ * metric or it is undefined (NaN).
+ */
+bool
+MetricsGet(const Metrics *m, const char *name, double *value)
+{
+	const MetricDef *def = metric_def(name, m->task);
+
+	if (def == NULL)
+		return false;
+	*value = *(const double *) ((const char *) m + def->offset);
+	return !isnan(*value);
+}
+
+typedef struct ScoredRow
+{
+	double		score;
+	bool		positive;
+} ScoredRow;
+
+static int
+scored_row_cmp(const void *a, const void *b)
+{
+	double		x = ((const ScoredRow *) a)->score;
+	double		y = ((const ScoredRow *) b)->score;
+
+	return x < y ? -1 : (x > y);
+}
+
+/* Area under the ROC curve by the rank-sum formula; ties share ranks. */
+static double
+binary_roc_auc(const double *y, const double *outputs, int64 n)
+{
+	ScoredRow  *rows = palloc_extended(sizeof(ScoredRow) * Max(n, 1), MCXT_ALLOC_HUGE);
+	int64		npos = 0;
+	double		rank_sum = 0.0;
+	double		result;
+
+	for (int64 i = 0; i < n; i++)
+	{
+		rows[i].score = outputs[i * 2 + 1];
+		rows[i].positive = y[i] == 1.0;
+		npos += rows[i].positive;
+	}
+	if (npos == 0 || npos == n)
+	{
+		pfree(rows);
+		return NAN;
+	}
+	qsort(rows, n, sizeof(ScoredRow), scored_row_cmp);
+	for (int64 i = 0; i < n;)
+	{
+		int64		j = i;
+		int64		pos_in_tie = 0;
+
+		while (j < n && rows[j].score == rows[i].score)
+			pos_in_tie += rows[j++].positive;
+		/* ranks i+1..j share their average */
+		rank_sum += (double) pos_in_tie * ((double) (i + 1 + j) / 2.0);
+		i = j;
+	}
+	result = (rank_sum - (double) npos * (npos + 1) / 2.0) /
+		((double) npos * (double) (n - npos));
+	pfree(rows);
+	return result;
+}
+
+static double
+safe_ratio(double num, double den)
+{
+	return den > 0 ? num / den : 0.0;
+}
+
+/*
+ * MetricsCompute fills m from true values y and model outputs (one value
+ * per row for regression, nclasses probabilities per row otherwise).
+ */
+void
+MetricsCompute(Metrics *m, MLTask task, const double *y, const double *outputs,
+			   int64 n, int nclasses)
+{
+	memset(m, 0, sizeof(*m));
+	m->task = task;
+	m->n = n;
+	m->nclasses = nclasses;
+	m->roc_auc = NAN;
+
+	if (task == ML_TASK_REGRESSION)
+	{
+		double		ymean = 0.0;
+		double		ss_res = 0.0;
+		double		ss_tot = 0.0;
+		double		abs_sum = 0.0;
+
+		for (int64 i = 0; i < n; i++)
+			ymean += y[i];
+		ymean /= (double) Max(n, 1);
+		for (int64 i = 0; i < n; i++)
+		{
+			double		e = y[i] - outputs[i];
+
+			ss_res += e * e;
+			abs_sum += fabs(e);
+			ss_tot += (y[i] - ymean) * (y[i] - ymean);
+		}
+		m->rmse = sqrt(ss_res / (double) Max(n, 1));
+		m->mae = abs_sum / (double) Max(n, 1);
+		m->r2 = ss_tot > 0 ? 1.0 - ss_res / ss_tot : (ss_res == 0 ? 1.0 : 0.0);
+		return;
+	}
+
+	if (task != ML_TASK_CLASSIFICATION)
+		elog(ERROR, "no metrics for task %s", MLTaskName(task));
+
+	m->confusion = palloc0(sizeof(int64) * nclasses * nclasses);
+	{
+		int64		correct = 0;
+		double		ll = 0.0;
+
+		for (int64 i = 0; i < n; i++)
+		{
+			const double *o = outputs + i * nclasses;
+			int			actual = (int) y[i];
+			int			pred = 0;
+			double		p;
+
+			for (int c = 1; c < nclasses; c++)
+				if (o[c] > o[pred])
+					pred = c;
+			m->confusion[actual * nclasses + pred]++;
+			correct += (pred == actual);
+			p = Min(Max(o[actual], 1e-15), 1.0 - 1e-15);
+			ll -= log(p);
+		}
+		m->accuracy = safe_ratio((double) correct, (double) n);
+		m->log_loss = ll / (double) Max(n, 1);
+	}
+
+	/* per-class precision, recall, f1 */
+	{
+		double		psum = 0.0;
+		double		rsum = 0.0;
+		double		fsum = 0.0;
+
+		for (int c = 0; c < nclasses; c++)
+		{
+			int64		tp = m->confusion[c * nclasses + c];
+			int64		predicted = 0;
+			int64		actual = 0;
+			double		prec;
+			double		rec;
+			double		f1;
+
+			for (int k = 0; k < nclasses; k++)
+			{
+				predicted += m->confusion[k * nclasses + c];
+				actual += m->confusion[c * nclasses + k];
+			}
+			prec = safe_ratio((double) tp, (double) predicted);
+			rec = safe_ratio((double) tp, (double) actual);
+			f1 = safe_ratio(2.0 * prec * rec, prec + rec);
+			if (nclasses == 2 && c == 1)
+			{
+				m->precision = prec;
+				m->recall = rec;
+				m->f1 = f1;
+			}
+			psum += prec;
+			rsum += rec;
+			fsum += f1;
+		}
+		if (nclasses > 2)
+		{
+			m->precision = psum / nclasses;
+			m->recall = rsum / nclasses;
+			m->f1 = fsum / nclasses;
+		}
+	}
+	if (nclasses == 2)
+		m->roc_auc = binary_roc_auc(y, outputs, n);
+}
+
+/*
+ * MetricsToJsonb renders the metrics, with "evaluated_on" saying whether
+ * they come from hold-out or training rows.
+ */
+Jsonb *
+MetricsToJsonb(const Metrics *m, char **labels)
+{
+	JsonbParseState *st = NULL;
+
+	JbBeginObject(&st);
+	for (int i = 0; i < lengthof(metric_defs); i++)
+	{
+		double		v;
+
+		if (metric_defs[i].task != m->task)
+			continue;
+		if (!MetricsGet(m, metric_defs[i].name, &v))
+			continue;
+		JbKey(&st, metric_defs[i].name);
+		JbFloat(&st, v);
+	}
+	if (m->task == ML_TASK_CLASSIFICATION)
+	{
+		JbKey(&st, "labels");
+		JbBeginArray(&st);
+		for (int c = 0; c < m->nclasses; c++)
+			JbString(&st, labels[c]);
+		JbEndArray(&st);
+		JbKey(&st, "confusion_matrix");
+		JbBeginArray(&st);
+		for (int a = 0; a < m->nclasses; a++)
+		{
+			JbBeginArray(&st);
+			for (int p = 0; p < m->nclasses; p++)
+				JbInt(&st, m->confusion[a * m->nclasses + p]);
+			JbEndArray(&st);
+		}
+		JbEndArray(&st);
+	}
+	JbKey(&st, "n");
+	JbInt(&st, m->n);
+	JbKey(&st, "evaluated_on");
+	JbString(&st, m->on_train ? "train" : "test");
+	return JbFinishObject(&st);
+}

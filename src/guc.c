@@ -1,0 +1,58 @@
+/*-------------------------------------------------------------------------
+ * src/guc.c
+ *		Every ml.* setting, in one place and sorted by name.
+ *-------------------------------------------------------------------------
+ */
+#include "pgmaker.h"
+
+#include <limits.h>
+#include <cblas.h>
+
+#include "utils/guc.h"
+
+int			ml_max_train_memory = 1024 * 1024;	/* kB: 1GB */
+int			ml_threads = 0;
+
+/*
+ * GucInit defines the ml.* settings and reserves the prefix.
+ */
+void
+GucInit(void)
+{
+	DefineCustomIntVariable("ml.max_train_memory",
+							"Largest amount of memory the training data of one ml.train call may use.",
+							"Training reads its source into memory; past this limit it stops with an error.",
+							&ml_max_train_memory,
+							1024 * 1024,
+							64,
+							INT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("ml.threads",
+							"Number of threads the numeric libraries may use; 0 lets them pick.",
+							NULL,
+							&ml_threads,
+							0,
+							0,
+							1024,
+							PGC_USERSET,
+							0,
+							NULL, NULL, NULL);
+
+#if PG_VERSION_NUM >= 150000
+	MarkGUCPrefixReserved("ml");
+#else
+	EmitWarningsOnPlaceholders("ml");
+#endif
+}
+
+/*
+ * MLApplyThreadLimit passes ml.threads to OpenBLAS before a computation.
+ */
+void
+MLApplyThreadLimit(void)
+{
+	openblas_set_num_threads(ml_threads > 0 ? ml_threads : openblas_get_num_procs());
+}

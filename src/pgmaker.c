@@ -1,0 +1,278 @@
+/*-------------------------------------------------------------------------
+ * src/pgmaker.c
+ *		Entry point of the pgmaker shared library: _PG_init only calls
+ *		each module's initialisation.
+ *-------------------------------------------------------------------------
+ */
+#include "pgmaker.h"
+
+#include <math.h>
+
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+static const char *const task_names[] = {
+	[ML_TASK_REGRESSION] = "regression",
+	[ML_TASK_CLASSIFICATION] = "classification",
+	[ML_TASK_CLUSTERING] = "clustering",
+	[ML_TASK_DECOMPOSITION] = "decomposition",
+};
+
+/*
+ * _PG_init registers the settings and the prediction cache callbacks.
+ */
+void
+_PG_init(void)
+{
+	GucInit();
+	PredictInit();
+}
+
+/*
+ * MLTaskName returns the SQL name of a task.
+ */
+const char *
+MLTaskName(MLTask task)
+{
+	if ((int) task < 0 || task > ML_TASK_DECOMPOSITION)
+		elog(ERROR, "invalid task %d", (int) task);
+	return task_names[task];
+}
+
+/*
+ * MLTaskFromName parses a task name; returns false when it is unknown.
+ */
+bool
+MLTaskFromName(const char *name, MLTask *task)
+{
+	for (int i = 0; i < lengthof(task_names); i++)
+	{
+		if (strcmp(name, task_names[i]) == 0)
+		{
+			*task = (MLTask) i;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * JsonbForEachKey calls visit for every key of a jsonb object, with nested
+ * containers passed as jbvBinary.  NULL or an empty object visits nothing;
+ * anything but an object is an error naming what it is ("hyperparams").
+ */
+void
+JsonbForEachKey(Jsonb *object, const char *what, JsonbKeyVisitor visit, void *arg)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+
+	if (object == NULL)
+		return;
+	if (!JB_ROOT_IS_OBJECT(object))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a JSON object", what)));
+
+	it = JsonbIteratorInit(&object->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE)
+			visit(key, &v, arg);
+	}
+}
+
+/*
+ * JsonbValueTypeName names a jsonb value's type for error messages.
+ */
+const char *
+JsonbValueTypeName(const JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvNull:
+			return "null";
+		case jbvString:
+			return "string";
+		case jbvNumeric:
+			return "number";
+		case jbvBool:
+			return "boolean";
+		case jbvBinary:
+			return JsonContainerIsArray(v->val.binary.data) ? "array" : "object";
+		default:
+			return "value";
+	}
+}
+
+/*
+ * JsonbValueToDouble reads a jsonb number; false when it is not one.
+ */
+bool
+JsonbValueToDouble(const JsonbValue *v, double *out)
+{
+	if (v->type != jbvNumeric)
+		return false;
+	*out = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
+											  NumericGetDatum(v->val.numeric)));
+	return true;
+}
+
+/*
+ * JsonbValueToCString renders a scalar jsonb value as text (strings
+ * unquoted); NULL for json null and containers.
+ */
+char *
+JsonbValueToCString(const JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvString:
+			return pnstrdup(v->val.string.val, v->val.string.len);
+		case jbvNumeric:
+			return DatumGetCString(DirectFunctionCall1(numeric_out,
+													   NumericGetDatum(v->val.numeric)));
+		case jbvBool:
+			return pstrdup(v->val.boolean ? "true" : "false");
+		default:
+			return NULL;
+	}
+}
+
+void
+JbKey(JsonbParseState **st, const char *key)
+{
+	JsonbValue	v;
+
+	v.type = jbvString;
+	v.val.string.val = (char *) key;
+	v.val.string.len = strlen(key);
+	pushJsonbValue(st, WJB_KEY, &v);
+}
+
+/* Pushes a scalar as an object value or an array element. */
+static void
+jb_push_scalar(JsonbParseState **st, JsonbValue *v)
+{
+	pushJsonbValue(st, (*st)->contVal.type == jbvArray ? WJB_ELEM : WJB_VALUE, v);
+}
+
+void
+JbString(JsonbParseState **st, const char *value)
+{
+	JsonbValue	v;
+
+	if (value == NULL)
+	{
+		JbNull(st);
+		return;
+	}
+	v.type = jbvString;
+	v.val.string.val = (char *) value;
+	v.val.string.len = strlen(value);
+	jb_push_scalar(st, &v);
+}
+
+/*
+ * JbFloat pushes a float8 with its shortest exact decimal form; NaN and
+ * Infinity, which JSON cannot hold, become null.
+ */
+void
+JbFloat(JsonbParseState **st, double value)
+{
+	JsonbValue	v;
+
+	if (isnan(value) || isinf(value))
+	{
+		JbNull(st);
+		return;
+	}
+	v.type = jbvNumeric;
+	v.val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
+														CStringGetDatum(float8out_internal(value)),
+														ObjectIdGetDatum(InvalidOid),
+														Int32GetDatum(-1)));
+	jb_push_scalar(st, &v);
+}
+
+void
+JbInt(JsonbParseState **st, int64 value)
+{
+	JsonbValue	v;
+
+	v.type = jbvNumeric;
+	v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric, Int64GetDatum(value)));
+	jb_push_scalar(st, &v);
+}
+
+void
+JbBool(JsonbParseState **st, bool value)
+{
+	JsonbValue	v;
+
+	v.type = jbvBool;
+	v.val.boolean = value;
+	jb_push_scalar(st, &v);
+}
+
+void
+JbNull(JsonbParseState **st)
+{
+	JsonbValue	v;
+
+	v.type = jbvNull;
+	jb_push_scalar(st, &v);
+}
+
+void
+JbBeginObject(JsonbParseState **st)
+{
+	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+}
+
+void
+JbEndObject(JsonbParseState **st)
+{
+	pushJsonbValue(st, WJB_END_OBJECT, NULL);
+}
+
+void
+JbBeginArray(JsonbParseState **st)
+{
+	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
+}
+
+void
+JbEndArray(JsonbParseState **st)
+{
+	pushJsonbValue(st, WJB_END_ARRAY, NULL);
+}
+
+/*
+ * JbFinishObject closes the outermost object and returns it as Jsonb.
+ */
+Jsonb *
+JbFinishObject(JsonbParseState **st)
+{
+	return JsonbValueToJsonb(pushJsonbValue(st, WJB_END_OBJECT, NULL));
+}
+
+/*
+ * JbFinishArray closes the outermost array and returns it as Jsonb.
+ */
+Jsonb *
+JbFinishArray(JsonbParseState **st)
+{
+	return JsonbValueToJsonb(pushJsonbValue(st, WJB_END_ARRAY, NULL));
+}

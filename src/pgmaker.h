@@ -1,0 +1,61 @@
+/*-------------------------------------------------------------------------
+ * src/pgmaker.h
+ *		Declarations shared by every pgmaker module: the task kinds, the
+ *		ml.* settings and each module's initialisation entry point.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGMAKER_H
+#define PGMAKER_H
+
+#include "postgres.h"
+
+#include "utils/jsonb.h"
+
+/* The kind of learning problem a project solves; fixed at its first model. */
+typedef enum MLTask
+{
+	ML_TASK_REGRESSION = 0,
+	ML_TASK_CLASSIFICATION,
+	ML_TASK_CLUSTERING,
+	ML_TASK_DECOMPOSITION
+} MLTask;
+
+#define ML_TASK_BIT(t)	(1u << (t))
+
+extern const char *MLTaskName(MLTask task);
+extern bool MLTaskFromName(const char *name, MLTask *task);
+
+/* Settings (src/guc.c). */
+extern int	ml_max_train_memory;	/* kB */
+extern int	ml_threads;
+
+extern void GucInit(void);
+extern void MLApplyThreadLimit(void);
+
+/* jsonb helpers (src/pgmaker.c). */
+struct JsonbValue;
+struct JsonbParseState;
+typedef void (*JsonbKeyVisitor) (const char *key, struct JsonbValue *value, void *arg);
+
+extern void JsonbForEachKey(Jsonb *object, const char *what,
+							JsonbKeyVisitor visit, void *arg);
+extern const char *JsonbValueTypeName(const struct JsonbValue *v);
+extern bool JsonbValueToDouble(const struct JsonbValue *v, double *out);
+extern char *JsonbValueToCString(const struct JsonbValue *v);
+extern void JbKey(struct JsonbParseState **st, const char *key);
+extern void JbString(struct JsonbParseState **st, const char *value);
+extern void JbFloat(struct JsonbParseState **st, double value);
+extern void JbInt(struct JsonbParseState **st, int64 value);
+extern void JbBool(struct JsonbParseState **st, bool value);
+extern void JbNull(struct JsonbParseState **st);
+extern void JbBeginObject(struct JsonbParseState **st);
+extern void JbEndObject(struct JsonbParseState **st);
+extern void JbBeginArray(struct JsonbParseState **st);
+extern void JbEndArray(struct JsonbParseState **st);
+extern Jsonb *JbFinishObject(struct JsonbParseState **st);
+extern Jsonb *JbFinishArray(struct JsonbParseState **st);
+
+/* Module initialisation, called once from _PG_init. */
+extern void PredictInit(void);
+
+#endif							/* PGMAKER_H */

@@ -1,0 +1,199 @@
+/*-------------------------------------------------------------------------
+ * src/predict/cache.c
+ *		The per-backend model cache and its invalidation.
+ *
+ * Cleanup policy: every cached model lives in a memory context of its own
+ * under the cache context.  Invalidation only sets a flag (callbacks may
+ * run at awkward times); the next lookup moves every model context under
+ * the "retired" context, which the transaction callback resets at commit
+ * or abort.  A model being loaded is built under the retired context too,
+ * so an error while reading it leaks nothing.
+ *-------------------------------------------------------------------------
+ */
+#include "predict/predict.h"
+
+#include "access/xact.h"
+#include "catalog/catalog.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+
+typedef struct ProjectEntry
+{
+	char		name[NAMEDATALEN];	/* key */
+	Model	   *model;
+} ProjectEntry;
+
+typedef struct ModelEntry
+{
+	int64		model_id;		/* key */
+	Model	   *model;
+	MemoryContext cxt;
+} ModelEntry;
+
+static MemoryContext cache_cxt = NULL;
+static MemoryContext retired_cxt = NULL;
+static HTAB *project_cache = NULL;
+static HTAB *model_cache = NULL;
+static bool cache_stale = false;
+static Oid	watched_relids[3];
+
+static void
+cache_relcache_callback(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || !OidIsValid(watched_relids[0]))
+		cache_stale = true;
+	for (int i = 0; i < lengthof(watched_relids); i++)
+		if (relid == watched_relids[i])
+			cache_stale = true;
+}
+
+static void
+cache_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			if (retired_cxt)
+				MemoryContextReset(retired_cxt);
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * PredictInit registers the cache's invalidation and transaction callbacks.
+ */
+void
+PredictInit(void)
+{
+	CacheRegisterRelcacheCallback(cache_relcache_callback, (Datum) 0);
+	RegisterXactCallback(cache_xact_callback, NULL);
+}
+
+/*
+ * CacheInvalidate marks the cache stale in this backend (other backends
+ * learn it from the relcache invalidation the catalog trigger sends).
+ */
+void
+CacheInvalidate(void)
+{
+	cache_stale = true;
+}
+
+/* Creates the hashes, or retires every entry when the cache is stale. */
+static void
+cache_prepare(void)
+{
+	HASHCTL		ctl;
+
+	if (cache_cxt == NULL)
+	{
+		cache_cxt = AllocSetContextCreate(TopMemoryContext, "pgmaker model cache",
+										  ALLOCSET_SMALL_SIZES);
+		retired_cxt = AllocSetContextCreate(TopMemoryContext, "pgmaker retired models",
+											ALLOCSET_SMALL_SIZES);
+		cache_stale = true;
+	}
+	if (!cache_stale && project_cache != NULL)
+		return;
+
+	if (model_cache)
+	{
+		HASH_SEQ_STATUS seq;
+		ModelEntry *entry;
+
+		hash_seq_init(&seq, model_cache);
+		while ((entry = hash_seq_search(&seq)) != NULL)
+			MemoryContextSetParent(entry->cxt, retired_cxt);
+		hash_destroy(model_cache);
+		hash_destroy(project_cache);
+	}
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = NAMEDATALEN;
+	ctl.entrysize = sizeof(ProjectEntry);
+	ctl.hcxt = cache_cxt;
+	project_cache = hash_create("pgmaker projects", 16, &ctl,
+								HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(ModelEntry);
+	ctl.hcxt = cache_cxt;
+	model_cache = hash_create("pgmaker models", 16, &ctl,
+							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	/* clear the flag before reading the catalog, so that news count */
+	cache_stale = false;
+	watched_relids[0] = CatalogRelid("projects");
+	watched_relids[1] = CatalogRelid("models");
+	watched_relids[2] = CatalogRelid("deployments");
+}
+
+/*
+ * CacheModel returns a model by id, reading and checking its blob once per
+ * backend.
+ */
+Model *
+CacheModel(int64 model_id)
+{
+	ModelEntry *entry;
+	MemoryContext cxt;
+	MemoryContext old;
+	Model	   *model;
+	bytea	   *blob;
+	int64		project_id;
+	bool		found;
+
+	cache_prepare();
+	entry = hash_search(model_cache, &model_id, HASH_FIND, NULL);
+	if (entry)
+		return entry->model;
+
+	cxt = AllocSetContextCreate(retired_cxt, "pgmaker model", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	blob = CatalogModelBlob(model_id, &project_id);
+	model = ModelDeserialize(blob, model_id);
+	pfree(blob);
+	MemoryContextSwitchTo(old);
+
+	MemoryContextSetParent(cxt, cache_cxt);
+	entry = hash_search(model_cache, &model_id, HASH_ENTER, &found);
+	entry->model = model;
+	entry->cxt = cxt;
+	return model;
+}
+
+/*
+ * CacheProjectModel returns the live model of a project.
+ */
+Model *
+CacheProjectModel(const char *project)
+{
+	ProjectEntry *entry;
+	ProjectInfo info;
+	int64		model_id;
+	Model	   *model;
+
+	CatalogCheckProjectName(project);
+	cache_prepare();
+	entry = hash_search(project_cache, project, HASH_FIND, NULL);
+	if (entry)
+		return entry->model;
+
+	CatalogRequireProject(project, &info);
+	model_id = CatalogLiveModelId(info.id);
+	if (model_id == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("project \"%s\" has no deployed model", project),
+				 errhint("Deploy one with ml.deploy('%s', 'best_score').", project)));
+	model = CacheModel(model_id);
+	entry = hash_search(project_cache, project, HASH_ENTER, NULL);
+	entry->model = model;
+	return model;
+}

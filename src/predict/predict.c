@@ -1,0 +1,589 @@
+/*-------------------------------------------------------------------------
+ * src/predict/predict.c
+ *		ml.predict, ml.predict_label, ml.predict_proba, ml.labels and
+ *		ml.model_info.
+ *
+ * One C function serves each output, whatever addresses the model (a
+ * project name or a model id) and whatever carries the input (a record,
+ * a float8[] in training feature order, or a jsonb object): the argument
+ * types are read once per call site.  fn_extra keeps, for the life of the
+ * query, the model and the mapping from the input's columns to the
+ * pipeline's, so a query over a million rows looks the model up once.
+ *-------------------------------------------------------------------------
+ */
+#include "predict/predict.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "catalog/catalog.h"
+#include "catalog/pg_type.h"
+#include "data/data.h"
+#include "eval/eval.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/typcache.h"
+
+PG_FUNCTION_INFO_V1(ml_predict);
+PG_FUNCTION_INFO_V1(ml_predict_label);
+PG_FUNCTION_INFO_V1(ml_predict_proba);
+PG_FUNCTION_INFO_V1(ml_labels);
+PG_FUNCTION_INFO_V1(ml_model_info);
+
+typedef enum InputForm
+{
+	INPUT_RECORD,
+	INPUT_ARRAY,
+	INPUT_JSONB
+} InputForm;
+
+/* One column of the input feeding consecutive pipeline columns. */
+typedef struct InputSource
+{
+	const char *name;
+	int			first;			/* first pipeline column it feeds */
+	int			count;			/* 1, or the array's length */
+	bool		is_array;		/* the pipeline column has an element > 0 */
+	int			attnum;			/* INPUT_RECORD: attribute number */
+	ValueConverter conv;		/* INPUT_RECORD: its type */
+} InputSource;
+
+typedef struct PredictCall
+{
+	bool		by_model;		/* first argument is a model id */
+	InputForm	form;
+	char		project[NAMEDATALEN];
+	int64		model_id;
+	Model	   *model;
+	/* input mapping, valid for model and (records) the row type below */
+	Model	   *mapped_model;
+	Oid			tuptype;
+	int32		tuptypmod;
+	InputSource *sources;
+	int			nsources;
+	PipelineValue *values;
+	double	   *x;
+	double	   *out;
+	double	   *array_buf;
+} PredictCall;
+
+/* Sets up the per-call-site state on the first call. */
+static PredictCall *
+predict_call(FunctionCallInfo fcinfo)
+{
+	PredictCall *pc = fcinfo->flinfo->fn_extra;
+
+	if (pc == NULL)
+	{
+		Oid			addr_type = get_fn_expr_argtype(fcinfo->flinfo, 0);
+		Oid			input_type = get_fn_expr_argtype(fcinfo->flinfo, 1);
+
+		pc = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(PredictCall));
+		pc->by_model = addr_type == INT8OID;
+		if (input_type == JSONBOID)
+			pc->form = INPUT_JSONB;
+		else if (input_type == FLOAT8ARRAYOID)
+			pc->form = INPUT_ARRAY;
+		else
+			pc->form = INPUT_RECORD;
+		fcinfo->flinfo->fn_extra = pc;
+	}
+	return pc;
+}
+
+/* Finds the model for this row's first argument. */
+static Model *
+predict_model(FunctionCallInfo fcinfo, PredictCall *pc)
+{
+	if (pc->by_model)
+	{
+		int64		id = PG_GETARG_INT64(0);
+
+		if (pc->model == NULL || pc->model_id != id)
+		{
+			pc->model = CacheModel(id);
+			pc->model_id = id;
+		}
+	}
+	else
+	{
+		char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+		if (pc->model == NULL || strcmp(pc->project, name) != 0)
+		{
+			pc->model = CacheProjectModel(name);
+			strlcpy(pc->project, name, NAMEDATALEN);
+		}
+	}
+	return pc->model;
+}
+
+static char *
+model_columns(const Model *m)
+{
+	StringInfoData buf;
+	const char *last = NULL;
+	int			shown = 0;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < m->pipeline->ncolumns; i++)
+	{
+		const char *src = m->pipeline->columns[i].source;
+
+		if (last && strcmp(last, src) == 0)
+			continue;
+		if (shown++ == 20)
+		{
+			appendStringInfoString(&buf, ", ...");
+			break;
+		}
+		appendStringInfo(&buf, "%s%s", shown > 1 ? ", " : "", src);
+		last = src;
+	}
+	return buf.data;
+}
+
+static void
+missing_input(const Model *m, const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_COLUMN),
+			 errmsg("feature column \"%s\" is missing from the input", name),
+			 errhint("The model was trained on columns: %s.", model_columns(m))));
+}
+
+/* Groups the pipeline's columns by the input column they come from. */
+static void
+map_sources(PredictCall *pc, Model *m, MemoryContext cxt)
+{
+	const Pipeline *pl = m->pipeline;
+
+	pc->sources = MemoryContextAllocZero(cxt, sizeof(InputSource) * Max(pl->ncolumns, 1));
+	pc->nsources = 0;
+	for (int i = 0; i < pl->ncolumns; i++)
+	{
+		const PipelineColumn *col = &pl->columns[i];
+		InputSource *s = pc->nsources ? &pc->sources[pc->nsources - 1] : NULL;
+
+		if (s && col->element > 1 && strcmp(s->name, col->source) == 0)
+		{
+			s->count++;
+			continue;
+		}
+		s = &pc->sources[pc->nsources++];
+		s->name = col->source;
+		s->first = i;
+		s->count = 1;
+		s->is_array = col->element > 0;
+	}
+	pc->values = MemoryContextAllocZero(cxt, sizeof(PipelineValue) * Max(pl->ncolumns, 1));
+	pc->x = MemoryContextAlloc(cxt, sizeof(double) * Max(pl->nfeatures, 1));
+	pc->out = MemoryContextAlloc(cxt, sizeof(double) * Max(ModelOutputs(m), 1));
+	pc->array_buf = MemoryContextAlloc(cxt, sizeof(double) * Max(pl->ncolumns, 1));
+	pc->mapped_model = m;
+}
+
+static void
+array_length_mismatch(const char *name, int got, int expected)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+			 errmsg("array column \"%s\" has %d elements but the model expects %d",
+					name, got, expected)));
+}
+
+/* Stores a number for pipeline column i, checking it is one the model takes. */
+static void
+set_number(PredictCall *pc, const Pipeline *pl, int i, double v)
+{
+	const PipelineColumn *col = &pl->columns[i];
+
+	ValueCheckFinite(v, col->name);
+	pc->values[i].isnull = false;
+	if (col->categorical)
+		pc->values[i].str = psprintf("%s", float8out_internal(v));
+	else
+		pc->values[i].num = v;
+}
+
+static void
+type_mismatch(const PipelineColumn *col, const char *given)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("column \"%s\" is %s but the model expects %s", col->name, given,
+					col->categorical ? "a category (text)" : "a number")));
+}
+
+/* Reads a record argument into pc->values. */
+static void
+read_record(FunctionCallInfo fcinfo, PredictCall *pc, Model *m)
+{
+	HeapTupleHeader rec = PG_GETARG_HEAPTUPLEHEADER(1);
+	Oid			tuptype = HeapTupleHeaderGetTypeId(rec);
+	int32		tuptypmod = HeapTupleHeaderGetTypMod(rec);
+	const Pipeline *pl = m->pipeline;
+	HeapTupleData tuple;
+	TupleDesc	tupdesc;
+
+	tupdesc = lookup_rowtype_tupdesc(tuptype, tuptypmod);
+	if (pc->mapped_model != m || pc->tuptype != tuptype || pc->tuptypmod != tuptypmod)
+	{
+		map_sources(pc, m, fcinfo->flinfo->fn_mcxt);
+		for (int s = 0; s < pc->nsources; s++)
+		{
+			InputSource *src = &pc->sources[s];
+
+			src->attnum = 0;
+			for (int a = 0; a < tupdesc->natts; a++)
+			{
+				Form_pg_attribute att = TupleDescAttr(tupdesc, a);
+
+				if (!att->attisdropped && strcmp(NameStr(att->attname), src->name) == 0)
+				{
+					src->attnum = a + 1;
+					ValueConverterInit(&src->conv, att->atttypid);
+					break;
+				}
+			}
+			if (src->attnum == 0)
+			{
+				ReleaseTupleDesc(tupdesc);
+				missing_input(m, src->name);
+			}
+			if (src->is_array != (src->conv.kind == VALUE_ARRAY) ||
+				src->conv.kind == VALUE_UNSUPPORTED)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("column \"%s\" has type %s, which the model cannot use here",
+								src->name, format_type_be(src->conv.typid)),
+						 errhint("The model expects %s.", src->is_array ? "a numeric array" :
+								 pl->columns[src->first].categorical ? "text" : "a number")));
+		}
+		pc->tuptype = tuptype;
+		pc->tuptypmod = tuptypmod;
+	}
+
+	tuple.t_len = HeapTupleHeaderGetDatumLength(rec);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = rec;
+
+	for (int s = 0; s < pc->nsources; s++)
+	{
+		InputSource *src = &pc->sources[s];
+		bool		isnull;
+		Datum		d = heap_getattr(&tuple, src->attnum, tupdesc, &isnull);
+
+		if (isnull)
+		{
+			for (int k = 0; k < src->count; k++)
+				pc->values[src->first + k].isnull = true;
+			continue;
+		}
+		if (src->is_array)
+		{
+			int			n = ValueArrayToDoubles(&src->conv, d, pc->array_buf,
+												src->count, src->name);
+
+			if (n != src->count)
+				array_length_mismatch(src->name, n, src->count);
+			for (int k = 0; k < src->count; k++)
+			{
+				pc->values[src->first + k].isnull = isnan(pc->array_buf[k]);
+				if (!isnan(pc->array_buf[k]))
+					set_number(pc, pl, src->first + k, pc->array_buf[k]);
+			}
+			continue;
+		}
+		if (src->conv.kind == VALUE_NUMERIC)
+			set_number(pc, pl, src->first, ValueToDouble(&src->conv, d));
+		else if (pl->columns[src->first].categorical)
+		{
+			pc->values[src->first].isnull = false;
+			pc->values[src->first].str = ValueToCString(&src->conv, d);
+		}
+		else
+			type_mismatch(&pl->columns[src->first], format_type_be(src->conv.typid));
+	}
+	ReleaseTupleDesc(tupdesc);
+}
+
+/* Reads a float8[] argument: one value per input column, in model order. */
+static void
+read_array(FunctionCallInfo fcinfo, PredictCall *pc, Model *m)
+{
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
+	const Pipeline *pl = m->pipeline;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	if (pc->mapped_model != m)
+	{
+		for (int i = 0; i < pl->ncolumns; i++)
+			if (pl->columns[i].categorical)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("the model has categorical column \"%s\", which a float8[] cannot carry",
+								pl->columns[i].name),
+						 errhint("Pass a record or a jsonb object instead.")));
+		map_sources(pc, m, fcinfo->flinfo->fn_mcxt);
+	}
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("features must be a one-dimensional array")));
+	deconstruct_array(arr, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &elems, &nulls, &n);
+	if (n != pl->ncolumns)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("expected %d features, got %d", pl->ncolumns, n),
+				 errhint("The array gives the input columns in training order: %s.",
+						 model_columns(m))));
+	for (int i = 0; i < n; i++)
+	{
+		pc->values[i].isnull = nulls[i];
+		if (!nulls[i])
+			set_number(pc, pl, i, DatumGetFloat8(elems[i]));
+	}
+}
+
+/* Stores one scalar jsonb value for pipeline column i. */
+static void
+jsonb_scalar(PredictCall *pc, const Pipeline *pl, int i, JsonbValue *v)
+{
+	const PipelineColumn *col = &pl->columns[i];
+	double		d;
+
+	if (v->type == jbvNull)
+	{
+		pc->values[i].isnull = true;
+		return;
+	}
+	if (col->categorical)
+	{
+		char	   *s = JsonbValueToCString(v);
+
+		if (s == NULL)
+			type_mismatch(col, JsonbValueTypeName(v));
+		pc->values[i].isnull = false;
+		pc->values[i].str = s;
+		return;
+	}
+	if (v->type == jbvBool)
+		d = v->val.boolean ? 1.0 : 0.0;
+	else if (!JsonbValueToDouble(v, &d))
+		type_mismatch(col, JsonbValueTypeName(v));
+	set_number(pc, pl, i, d);
+}
+
+/* Reads a jsonb object argument: keys matched by column name. */
+static void
+read_jsonb(FunctionCallInfo fcinfo, PredictCall *pc, Model *m)
+{
+	Jsonb	   *obj = PG_GETARG_JSONB_P(1);
+	const Pipeline *pl = m->pipeline;
+
+	if (!JB_ROOT_IS_OBJECT(obj))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("features must be a jsonb object keyed by column name")));
+	if (pc->mapped_model != m)
+		map_sources(pc, m, fcinfo->flinfo->fn_mcxt);
+
+	for (int s = 0; s < pc->nsources; s++)
+	{
+		InputSource *src = &pc->sources[s];
+		JsonbValue	key;
+		JsonbValue *v;
+
+		key.type = jbvString;
+		key.val.string.val = (char *) src->name;
+		key.val.string.len = strlen(src->name);
+		v = findJsonbValueFromContainer(&obj->root, JB_FOBJECT, &key);
+		if (v == NULL)
+			missing_input(m, src->name);
+		if (!src->is_array || v->type == jbvNull)
+		{
+			for (int k = 0; k < src->count; k++)
+				jsonb_scalar(pc, pl, src->first + k, v);
+			continue;
+		}
+		if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+			type_mismatch(&pl->columns[src->first], JsonbValueTypeName(v));
+		{
+			JsonbIterator *it = JsonbIteratorInit(v->val.binary.data);
+			JsonbValue	elem;
+			JsonbIteratorToken tok;
+			int			k = 0;
+
+			while ((tok = JsonbIteratorNext(&it, &elem, true)) != WJB_DONE)
+			{
+				if (tok != WJB_ELEM)
+					continue;
+				if (k < src->count)
+					jsonb_scalar(pc, pl, src->first + k, &elem);
+				k++;
+			}
+			if (k != src->count)
+				array_length_mismatch(src->name, k, src->count);
+		}
+	}
+}
+
+/* Predicts one input: fills pc->out with the model's outputs. */
+static Model *
+predict_row(FunctionCallInfo fcinfo)
+{
+	PredictCall *pc = predict_call(fcinfo);
+	Model	   *m = predict_model(fcinfo, pc);
+
+	switch (pc->form)
+	{
+		case INPUT_RECORD:
+			read_record(fcinfo, pc, m);
+			break;
+		case INPUT_ARRAY:
+			read_array(fcinfo, pc, m);
+			break;
+		case INPUT_JSONB:
+			read_jsonb(fcinfo, pc, m);
+			break;
+	}
+	PipelineTransformValues(m->pipeline, pc->values, pc->x);
+	ModelPredictBlock(m, pc->x, 1, 1, pc->out);
+	return m;
+}
+
+static void
+require_classification(FunctionCallInfo fcinfo, const Model *m, const char *fn)
+{
+	if (m->task != ML_TASK_CLASSIFICATION)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("%s needs a classification model, but model %lld does %s",
+						fn, (long long) m->id, MLTaskName(m->task)),
+				 errhint("Use ml.predict for this model.")));
+}
+
+/*
+ * ml_predict returns the regression value, or the predicted class: its
+ * label when labels are numeric or boolean, else its index in ml.labels.
+ */
+Datum
+ml_predict(PG_FUNCTION_ARGS)
+{
+	Model	   *m = predict_row(fcinfo);
+	PredictCall *pc = fcinfo->flinfo->fn_extra;
+
+	PG_RETURN_FLOAT8(ModelPredictValue(m, pc->out));
+}
+
+/*
+ * ml_predict_label returns the predicted class label as text.
+ */
+Datum
+ml_predict_label(PG_FUNCTION_ARGS)
+{
+	Model	   *m = predict_row(fcinfo);
+	PredictCall *pc = fcinfo->flinfo->fn_extra;
+
+	require_classification(fcinfo, m, "ml.predict_label");
+	PG_RETURN_TEXT_P(cstring_to_text(m->labels[ModelPredictClass(m, pc->out)]));
+}
+
+/*
+ * ml_predict_proba returns the probability of every class, in the order
+ * of ml.labels.
+ */
+Datum
+ml_predict_proba(PG_FUNCTION_ARGS)
+{
+	Model	   *m = predict_row(fcinfo);
+	PredictCall *pc = fcinfo->flinfo->fn_extra;
+	Datum	   *d;
+
+	require_classification(fcinfo, m, "ml.predict_proba");
+	d = palloc(sizeof(Datum) * m->nclasses);
+	for (int c = 0; c < m->nclasses; c++)
+		d[c] = Float8GetDatum(pc->out[c]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(d, m->nclasses, FLOAT8OID, 8,
+										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/* The model addressed by argument 0: a project's live model or a model id. */
+static Model *
+addressed_model(FunctionCallInfo fcinfo)
+{
+	if (get_fn_expr_argtype(fcinfo->flinfo, 0) == INT8OID)
+		return CacheModel(PG_GETARG_INT64(0));
+	return CacheProjectModel(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+}
+
+/*
+ * ml_labels returns the class labels of a classification model, in the
+ * order of ml.predict_proba; NULL for other tasks.
+ */
+Datum
+ml_labels(PG_FUNCTION_ARGS)
+{
+	Model	   *m = addressed_model(fcinfo);
+	Datum	   *d;
+
+	if (m->task != ML_TASK_CLASSIFICATION)
+		PG_RETURN_NULL();
+	d = palloc(sizeof(Datum) * m->nclasses);
+	for (int c = 0; c < m->nclasses; c++)
+		d[c] = CStringGetTextDatum(m->labels[c]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(d, m->nclasses, TEXTOID, -1, false,
+										  TYPALIGN_INT));
+}
+
+/*
+ * ml_model_info describes a model: algorithm, task, labels, features and
+ * what the algorithm learned (coefficients, intercepts, ...).
+ */
+Datum
+ml_model_info(PG_FUNCTION_ARGS)
+{
+	int64		model_id = PG_GETARG_INT64(0);
+	Model	   *m = CacheModel(model_id);
+	JsonbParseState *st = NULL;
+	int64		project_id;
+	ProjectInfo project;
+
+	CatalogModelAlgorithm(model_id, &project_id);
+	CatalogProjectById(project_id, &project);
+
+	JbBeginObject(&st);
+	JbKey(&st, "model_id");
+	JbInt(&st, model_id);
+	JbKey(&st, "project");
+	JbString(&st, project.name);
+	JbKey(&st, "algorithm");
+	JbString(&st, m->fitted->spec->name);
+	JbKey(&st, "task");
+	JbString(&st, MLTaskName(m->task));
+	if (m->task == ML_TASK_CLASSIFICATION)
+	{
+		JbKey(&st, "labels");
+		JbBeginArray(&st);
+		for (int c = 0; c < m->nclasses; c++)
+			JbString(&st, m->labels[c]);
+		JbEndArray(&st);
+	}
+	JbKey(&st, "features");
+	JbBeginArray(&st);
+	for (int j = 0; j < m->pipeline->nfeatures; j++)
+		JbString(&st, m->pipeline->feature_names[j]);
+	JbEndArray(&st);
+	m->fitted->spec->describe(m->fitted, m->pipeline->feature_names, m->labels, &st);
+	PG_RETURN_JSONB_P(JbFinishObject(&st));
+}

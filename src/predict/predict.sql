@@ -1,0 +1,90 @@
+-- src/predict/predict.sql
+-- Prediction from SQL, addressed by project (its live model) or by model
+-- id, with the input as a record, a float8[] or a jsonb object.  STABLE:
+-- they read which model is deployed.
+
+CREATE FUNCTION ml.predict(project text, "row" record) RETURNS float8
+AS 'MODULE_PATHNAME', 'ml_predict' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ml.predict(project text, features float8[]) RETURNS float8
+AS 'MODULE_PATHNAME', 'ml_predict' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ml.predict(project text, features jsonb) RETURNS float8
+AS 'MODULE_PATHNAME', 'ml_predict' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ml.predict(model_id bigint, "row" record) RETURNS float8
+AS 'MODULE_PATHNAME', 'ml_predict' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ml.predict(model_id bigint, features float8[]) RETURNS float8
+AS 'MODULE_PATHNAME', 'ml_predict' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ml.predict(model_id bigint, features jsonb) RETURNS float8
+AS 'MODULE_PATHNAME', 'ml_predict' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ml.predict(text, record) IS 'Predicts one row with the project''s live model: the value, or the class (its label if numeric or boolean, else its index in ml.labels).';
+COMMENT ON FUNCTION ml.predict(text, float8[]) IS 'Predicts from the input columns'' values in training order with the project''s live model.';
+COMMENT ON FUNCTION ml.predict(text, jsonb) IS 'Predicts from a jsonb object keyed by column name with the project''s live model.';
+COMMENT ON FUNCTION ml.predict(bigint, record) IS 'Predicts one row with the given model.';
+COMMENT ON FUNCTION ml.predict(bigint, float8[]) IS 'Predicts from the input columns'' values in training order with the given model.';
+COMMENT ON FUNCTION ml.predict(bigint, jsonb) IS 'Predicts from a jsonb object keyed by column name with the given model.';
+
+CREATE FUNCTION ml.predict_label(project text, "row" record) RETURNS text
+AS 'MODULE_PATHNAME', 'ml_predict_label' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ml.predict_label(project text, features float8[]) RETURNS text
+AS 'MODULE_PATHNAME', 'ml_predict_label' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ml.predict_label(project text, features jsonb) RETURNS text
+AS 'MODULE_PATHNAME', 'ml_predict_label' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ml.predict_label(model_id bigint, "row" record) RETURNS text
+AS 'MODULE_PATHNAME', 'ml_predict_label' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ml.predict_label(model_id bigint, features float8[]) RETURNS text
+AS 'MODULE_PATHNAME', 'ml_predict_label' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ml.predict_label(model_id bigint, features jsonb) RETURNS text
+AS 'MODULE_PATHNAME', 'ml_predict_label' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ml.predict_label(text, record) IS 'Predicts the class label of one row with the project''s live classification model.';
+COMMENT ON FUNCTION ml.predict_label(text, float8[]) IS 'Predicts the class label from values in training order with the project''s live model.';
+COMMENT ON FUNCTION ml.predict_label(text, jsonb) IS 'Predicts the class label from a jsonb object with the project''s live model.';
+COMMENT ON FUNCTION ml.predict_label(bigint, record) IS 'Predicts the class label of one row with the given model.';
+COMMENT ON FUNCTION ml.predict_label(bigint, float8[]) IS 'Predicts the class label from values in training order with the given model.';
+COMMENT ON FUNCTION ml.predict_label(bigint, jsonb) IS 'Predicts the class label from a jsonb object with the given model.';
+
+CREATE FUNCTION ml.predict_proba(project text, "row" record) RETURNS float8[]
+AS 'MODULE_PATHNAME', 'ml_predict_proba' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ml.predict_proba(project text, features float8[]) RETURNS float8[]
+AS 'MODULE_PATHNAME', 'ml_predict_proba' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ml.predict_proba(project text, features jsonb) RETURNS float8[]
+AS 'MODULE_PATHNAME', 'ml_predict_proba' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ml.predict_proba(model_id bigint, "row" record) RETURNS float8[]
+AS 'MODULE_PATHNAME', 'ml_predict_proba' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ml.predict_proba(model_id bigint, features float8[]) RETURNS float8[]
+AS 'MODULE_PATHNAME', 'ml_predict_proba' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ml.predict_proba(model_id bigint, features jsonb) RETURNS float8[]
+AS 'MODULE_PATHNAME', 'ml_predict_proba' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ml.predict_proba(text, record) IS 'Class probabilities of one row, in the order of ml.labels, with the project''s live model.';
+COMMENT ON FUNCTION ml.predict_proba(text, float8[]) IS 'Class probabilities from values in training order with the project''s live model.';
+COMMENT ON FUNCTION ml.predict_proba(text, jsonb) IS 'Class probabilities from a jsonb object with the project''s live model.';
+COMMENT ON FUNCTION ml.predict_proba(bigint, record) IS 'Class probabilities of one row with the given model.';
+COMMENT ON FUNCTION ml.predict_proba(bigint, float8[]) IS 'Class probabilities from values in training order with the given model.';
+COMMENT ON FUNCTION ml.predict_proba(bigint, jsonb) IS 'Class probabilities from a jsonb object with the given model.';
+
+CREATE FUNCTION ml.labels(project text) RETURNS text[]
+AS 'MODULE_PATHNAME', 'ml_labels' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ml.labels(model_id bigint) RETURNS text[]
+AS 'MODULE_PATHNAME', 'ml_labels' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ml.labels(text) IS 'Class labels of the project''s live model, in the order of ml.predict_proba; NULL for regression.';
+COMMENT ON FUNCTION ml.labels(bigint) IS 'Class labels of the given model, in the order of ml.predict_proba; NULL for regression.';
+
+CREATE FUNCTION ml.model_info(model_id bigint) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'ml_model_info' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ml.model_info(bigint) IS 'What a model learned: algorithm, task, labels, feature names, coefficients and intercepts.';
+
+CREATE FUNCTION ml.features(project text)
+RETURNS TABLE (model_id bigint, "position" int, feature text, "column" text, kind text,
+               category text, impute text, fill float8, scale text, center float8, scale_by float8)
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+AS $$
+    SELECT d.model_id, f.ord::int, f.e ->> 'feature', f.e ->> 'column', f.e ->> 'kind',
+           f.e ->> 'category', f.e ->> 'impute', (f.e ->> 'fill')::float8, f.e ->> 'scale',
+           (f.e ->> 'center')::float8, (f.e ->> 'scale_by')::float8
+      FROM ml.projects p
+      JOIN LATERAL (SELECT dd.model_id FROM ml.deployments dd
+                     WHERE dd.project_id = p.id ORDER BY dd.id DESC LIMIT 1) d ON true
+      JOIN ml.models m ON m.id = d.model_id
+     CROSS JOIN LATERAL jsonb_array_elements(m.features) WITH ORDINALITY AS f(e, ord)
+     WHERE p.name = $1
+     ORDER BY f.ord
+$$;
+COMMENT ON FUNCTION ml.features(text) IS 'The fitted pipeline of the project''s live model, one row per model feature.';

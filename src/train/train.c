@@ -1,0 +1,672 @@
+/*-------------------------------------------------------------------------
+ * src/train/train.c
+ *		ml.train: the whole training run in one transaction.
+ *
+ * Steps: validate the arguments; read the source with the caller's rights;
+ * settle the task and encode the target; split deterministically; fit the
+ * pipeline on the training rows only; fit the algorithm; measure it on
+ * the hold-out rows (or, with test_size 0, on the training rows, and say
+ * so); write the project, the model and maybe a deployment.  An error or
+ * a cancel at any point leaves no catalog row, since all writes happen at
+ * the end of the same transaction.  The data lives in a memory context of
+ * its own, deleted before the result row is returned.
+ *-------------------------------------------------------------------------
+ */
+#include "train/train.h"
+
+#include <math.h>
+
+#include "catalog/catalog.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "predict/predict.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(ml_train);
+
+#define MAX_CLASSES 1000
+#define INFER_MAX_INT_CLASSES 10
+
+typedef enum DeployMode
+{
+	DEPLOY_AUTO,
+	DEPLOY_ALWAYS,
+	DEPLOY_NEVER
+} DeployMode;
+
+/* The encoded target. */
+typedef struct Target
+{
+	double	   *y;				/* value, or class index */
+	int			nclasses;
+	char	  **labels;
+	double	   *label_values;
+	bool		labels_numeric;
+} Target;
+
+typedef struct TrainResult
+{
+	char	   *project;
+	int64		model_id;
+	const char *algorithm;
+	Jsonb	   *metrics;
+	bool		deployed;
+} TrainResult;
+
+static bool
+is_integer_type(Oid typid)
+{
+	Oid			base = getBaseType(typid);
+
+	return base == INT2OID || base == INT4OID || base == INT8OID;
+}
+
+static bool
+is_bool_type(Oid typid)
+{
+	return getBaseType(typid) == BOOLOID;
+}
+
+static int
+double_cmp(const void *a, const void *b)
+{
+	double		x = *(const double *) a;
+	double		y = *(const double *) b;
+
+	return x < y ? -1 : (x > y);
+}
+
+static int
+cstring_ptr_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* Distinct values of a numeric column, sorted; stops counting past max. */
+static int
+numeric_distinct(const DataColumn *col, int64 n, int max, double **out)
+{
+	double	   *v = palloc_extended(sizeof(double) * Max(n, 1), MCXT_ALLOC_HUGE);
+	int			k = 0;
+
+	memcpy(v, col->values, sizeof(double) * n);
+	qsort(v, n, sizeof(double), double_cmp);
+	for (int64 i = 0; i < n; i++)
+	{
+		if (i == 0 || v[i] != v[i - 1])
+		{
+			if (k == max)
+				return max + 1;
+			v[k++] = v[i];
+		}
+	}
+	*out = v;
+	return k;
+}
+
+/* Settles the task: the one asked for, the project's, or inferred. */
+static MLTask
+settle_task(const DataSet *ds, const char *task_arg, const ProjectInfo *project)
+{
+	MLTask		task;
+
+	if (task_arg)
+	{
+		if (!MLTaskFromName(task_arg, &task))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown task \"%s\"", task_arg),
+					 errhint("Tasks are regression, classification, clustering and decomposition.")));
+	}
+	else if (project)
+		task = project->task;
+	else if (ds->target == NULL)
+		task = ML_TASK_CLUSTERING;
+	else if (ds->target->categorical || is_bool_type(ds->target->typid))
+		task = ML_TASK_CLASSIFICATION;
+	else if (is_integer_type(ds->target->typid))
+	{
+		double	   *distinct;
+
+		task = numeric_distinct(ds->target, ds->nrows, INFER_MAX_INT_CLASSES, &distinct)
+			<= INFER_MAX_INT_CLASSES ? ML_TASK_CLASSIFICATION : ML_TASK_REGRESSION;
+	}
+	else
+		task = ML_TASK_REGRESSION;
+
+	if (project && project->task != task)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("project \"%s\" does %s, not %s", project->name,
+						MLTaskName(project->task), MLTaskName(task)),
+				 errhint("A project's task is fixed by its first model; use another project name.")));
+	if ((task == ML_TASK_REGRESSION || task == ML_TASK_CLASSIFICATION) && ds->target == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("task %s needs a target column", MLTaskName(task))));
+	return task;
+}
+
+/* Encodes the target as values (regression) or class indexes. */
+static void
+encode_target(const DataSet *ds, MLTask task, Target *t)
+{
+	const DataColumn *col = ds->target;
+	int64		n = ds->nrows;
+
+	memset(t, 0, sizeof(*t));
+	if (task == ML_TASK_REGRESSION)
+	{
+		if (col->categorical)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("regression target \"%s\" must be numeric, not %s", col->name,
+							format_type_be(col->typid)),
+					 errhint("Pass task => 'classification' to predict its categories.")));
+		t->y = col->values;
+		return;
+	}
+
+	t->y = palloc_extended(sizeof(double) * Max(n, 1), MCXT_ALLOC_HUGE);
+	if (col->categorical)
+	{
+		char	  **sorted = palloc(sizeof(char *) * Max(col->ndict, 1));
+		int		   *rank = palloc(sizeof(int) * Max(col->ndict, 1));
+
+		if (col->ndict > MAX_CLASSES)
+			goto too_many;
+		memcpy(sorted, col->dict, sizeof(char *) * col->ndict);
+		qsort(sorted, col->ndict, sizeof(char *), cstring_ptr_cmp);
+		for (int d = 0; d < col->ndict; d++)
+			for (int s = 0; s < col->ndict; s++)
+				if (sorted[s] == col->dict[d])
+					rank[d] = s;
+		for (int64 i = 0; i < n; i++)
+			t->y[i] = rank[col->codes[i]];
+		t->nclasses = col->ndict;
+		t->labels = sorted;
+	}
+	else
+	{
+		double	   *distinct;
+		int			k = numeric_distinct(col, n, MAX_CLASSES, &distinct);
+
+		if (k > MAX_CLASSES)
+			goto too_many;
+		for (int64 i = 0; i < n; i++)
+		{
+			double	   *hit = bsearch(&col->values[i], distinct, k, sizeof(double), double_cmp);
+
+			t->y[i] = (double) (hit - distinct);
+		}
+		t->nclasses = k;
+		t->labels_numeric = true;
+		t->label_values = distinct;
+		t->labels = palloc(sizeof(char *) * Max(k, 1));
+		for (int c = 0; c < k; c++)
+		{
+			if (is_bool_type(col->typid))
+				t->labels[c] = pstrdup(distinct[c] != 0 ? "true" : "false");
+			else if (is_integer_type(col->typid))
+				t->labels[c] = psprintf("%lld", (long long) distinct[c]);
+			else
+				t->labels[c] = float8out_internal(distinct[c]);
+		}
+	}
+	if (t->nclasses < 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("target column \"%s\" has only one class (\"%s\")", col->name, t->labels[0]),
+				 errhint("Classification needs at least two classes in the target.")));
+	return;
+
+too_many:
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("target column \"%s\" has more than %d classes", col->name, MAX_CLASSES),
+			 errhint("If it is a quantity, pass task => 'regression'.")));
+}
+
+/*
+ * ModelEvaluateRows scores a model on DataSet rows whose true outcomes are
+ * y: values, or indexes into labels_y (nclasses_y of them).  The model's
+ * own labels may differ from labels_y (an older model): its probabilities
+ * are mapped onto labels_y by label, and a label it never learned has
+ * probability 0.
+ */
+void
+ModelEvaluateRows(const Model *m, const DataSet *ds, const int64 *rows, int64 n,
+				  const double *y, int nclasses_y, char **labels_y, Metrics *out)
+{
+	PipelineBinding *b = PipelineBind(m->pipeline, ds);
+	int			p = m->pipeline->nfeatures;
+	int			nout = ModelOutputs(m);
+	int			nres = m->task == ML_TASK_CLASSIFICATION ? nclasses_y : 1;
+	double	   *X = palloc(sizeof(double) * TRAIN_BLOCK_ROWS * Max(p, 1));
+	double	   *o = palloc(sizeof(double) * TRAIN_BLOCK_ROWS * nout);
+	double	   *res = palloc_extended(sizeof(double) * Max(n, 1) * nres, MCXT_ALLOC_HUGE);
+	int		   *map = NULL;
+
+	if (m->task == ML_TASK_CLASSIFICATION)
+	{
+		map = palloc(sizeof(int) * m->nclasses);
+		for (int c = 0; c < m->nclasses; c++)
+		{
+			map[c] = -1;
+			for (int k = 0; k < nclasses_y; k++)
+				if (strcmp(m->labels[c], labels_y[k]) == 0)
+					map[c] = k;
+		}
+	}
+
+	for (int64 start = 0; start < n; start += TRAIN_BLOCK_ROWS)
+	{
+		int			count = (int) Min((int64) TRAIN_BLOCK_ROWS, n - start);
+
+		CHECK_FOR_INTERRUPTS();
+		PipelineTransformBlock(b, rows + start, count, X, count);
+		ModelPredictBlock(m, X, count, count, o);
+		for (int i = 0; i < count; i++)
+		{
+			double	   *r = res + (start + i) * nres;
+
+			if (map == NULL)
+			{
+				r[0] = o[i];
+				continue;
+			}
+			for (int k = 0; k < nres; k++)
+				r[k] = 0.0;
+			for (int c = 0; c < m->nclasses; c++)
+				if (map[c] >= 0)
+					r[map[c]] = o[(Size) i * nout + c];
+		}
+	}
+	MetricsCompute(out, m->task, y, res, n, nclasses_y);
+	pfree(X);
+	pfree(o);
+	pfree(res);
+}
+
+/* Decides whether ml.train deploys its new model, and why. */
+static bool
+decide_deploy(DeployMode mode, const Gate *gate, const Metrics *metrics,
+			  const ProjectInfo *project, const DataSet *ds, const int64 *rows,
+			  const double *y, const Target *t, StringInfo reason)
+{
+	const char *key = MetricKeyName(metrics->task);
+	double		score;
+	double		live_score;
+	int64		live_id;
+	Model	   *live;
+	Metrics		live_metrics;
+	const char *on = metrics->on_train ? "training" : "hold-out";
+
+	if (mode == DEPLOY_NEVER)
+	{
+		appendStringInfoString(reason, "deploy is never");
+		return false;
+	}
+	if (mode == DEPLOY_ALWAYS)
+	{
+		appendStringInfoString(reason, "deploy is always");
+		return true;
+	}
+	if (!GatePasses(gate, metrics, reason))
+		return false;
+
+	live_id = CatalogLiveModelId(project->id);
+	if (live_id == 0)
+	{
+		appendStringInfoString(reason, gate->nbounds > 0 ?
+							   "first model of the project; it passes the gate" :
+							   "first model of the project");
+		return true;
+	}
+
+	live = CacheModel(live_id);
+	for (int i = 0; i < live->pipeline->ncolumns; i++)
+	{
+		const PipelineColumn *pc = &live->pipeline->columns[i];
+		int			c = DataSetFindColumn(ds, pc->name);
+
+		if (c < 0 || ds->cols[c].categorical != pc->categorical)
+		{
+			appendStringInfo(reason,
+							 "live model %lld cannot be scored on this source (it needs column \"%s\"); deploy explicitly with ml.deploy",
+							 (long long) live_id, pc->name);
+			return false;
+		}
+	}
+	ModelEvaluateRows(live, ds, rows, metrics->n, y, t->nclasses, t->labels, &live_metrics);
+	MetricsGet(metrics, key, &score);
+	MetricsGet(&live_metrics, key, &live_score);
+	if (score > live_score)
+	{
+		appendStringInfo(reason, "%s %.6g beats live model %lld's %.6g on the same %lld %s rows",
+						 key, score, (long long) live_id, live_score,
+						 (long long) metrics->n, on);
+		return true;
+	}
+	appendStringInfo(reason, "%s %.6g does not beat live model %lld's %.6g on the same %lld %s rows",
+					 key, score, (long long) live_id, live_score,
+					 (long long) metrics->n, on);
+	return false;
+}
+
+static double *
+gather(const double *y, const int64 *rows, int64 n)
+{
+	double	   *out = palloc_extended(sizeof(double) * Max(n, 1), MCXT_ALLOC_HUGE);
+
+	for (int64 i = 0; i < n; i++)
+		out[i] = y[rows[i]];
+	return out;
+}
+
+static char *
+text_arg_or_null(FunctionCallInfo fcinfo, int i)
+{
+	return PG_ARGISNULL(i) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(i));
+}
+
+/* The training run; allocations go to the current (throwaway) context. */
+static void
+train(FunctionCallInfo fcinfo, TrainResult *result)
+{
+	char	   *project_name = text_arg_or_null(fcinfo, 0);
+	char	   *source = text_arg_or_null(fcinfo, 1);
+	char	   *target = text_arg_or_null(fcinfo, 2);
+	char	   *algorithm = text_arg_or_null(fcinfo, 3);
+	char	   *task_arg = text_arg_or_null(fcinfo, 4);
+	Jsonb	   *hp_json = PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5);
+	Jsonb	   *prep_json = PG_ARGISNULL(6) ? NULL : PG_GETARG_JSONB_P(6);
+	double		test_size = PG_ARGISNULL(7) ? 0.25 : PG_GETARG_FLOAT8(7);
+	char	   *deploy_arg = PG_ARGISNULL(8) ? "auto" : text_to_cstring(PG_GETARG_TEXT_PP(8));
+	Jsonb	   *gate_json = PG_ARGISNULL(9) ? NULL : PG_GETARG_JSONB_P(9);
+	DeployMode	mode;
+	ProjectInfo project;
+	bool		project_exists;
+	const AlgoSpec *spec = NULL;
+	Hyperparams *hp = NULL;
+	PipelineOptions *opts;
+	DataSet    *ds;
+	MLTask		task;
+	Target		t;
+	Gate	   *gate;
+	int64	   *train_rows;
+	int64	   *test_rows;
+	int64		ntrain;
+	int64		ntest;
+	Pipeline   *pl;
+	TrainSet	ts;
+	Model		model;
+	AlgoModel	fitted;
+	TimestampTz fit_start;
+	long		secs;
+	int			usecs;
+	Metrics		metrics;
+	Metrics		train_metrics;
+	ModelRow	row;
+	StringInfoData reason;
+
+	/* arguments */
+	if (project_name == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("project must not be NULL")));
+	CatalogCheckProjectName(project_name);
+	if (source == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("source must not be NULL")));
+	if (isnan(test_size) || test_size < 0.0 || test_size >= 1.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("test_size must be at least 0 and below 1, not %g", test_size)));
+	if (strcmp(deploy_arg, "auto") == 0)
+		mode = DEPLOY_AUTO;
+	else if (strcmp(deploy_arg, "always") == 0)
+		mode = DEPLOY_ALWAYS;
+	else if (strcmp(deploy_arg, "never") == 0)
+		mode = DEPLOY_NEVER;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown deploy mode \"%s\"", deploy_arg),
+				 errhint("deploy is auto, always or never.")));
+
+	project_exists = CatalogFindProject(project_name, &project);
+	if (project_exists)
+	{
+		CatalogCheckOwner(&project);
+		if (target == NULL)
+			target = project.target;
+		else if (project.target == NULL || strcmp(project.target, target) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("project \"%s\" predicts \"%s\", not \"%s\"", project_name,
+							project.target ? project.target : "(no target)", target),
+					 errhint("A project's target is fixed by its first model; use another project name.")));
+	}
+	if (algorithm)
+	{
+		spec = AlgoLookup(algorithm);
+		hp = HyperparamsParse(spec, hp_json);
+	}
+	opts = PipelineParseOptions(prep_json);
+	if (target && list_member(opts->exclude, makeString(target)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the target column \"%s\" cannot be excluded", target)));
+
+	/* data */
+	ds = ReaderLoad(source, target, opts->exclude);
+	if (ds->nrows == 0)
+	{
+		if (ds->null_targets > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("target column \"%s\" is NULL in every row", target)));
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("source has no rows")));
+	}
+	if (ds->null_targets > 0)
+		ereport(NOTICE,
+				(errmsg("skipped %lld rows whose target \"%s\" is NULL",
+						(long long) ds->null_targets, target)));
+	if (ds->ncols == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("source has no feature columns besides the target")));
+
+	task = settle_task(ds, task_arg, project_exists ? &project : NULL);
+	if (spec == NULL)
+	{
+		spec = AlgoDefault(task);
+		hp = HyperparamsParse(spec, hp_json);
+	}
+	if (!(spec->tasks & ML_TASK_BIT(task)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("algorithm %s cannot do %s", spec->name, MLTaskName(task)),
+				 errhint("The default for %s is %s.", MLTaskName(task), AlgoDefault(task)->name)));
+	gate = GateParse(gate_json, task);
+	encode_target(ds, task, &t);
+
+	/* split */
+	SplitRows(ds->nrows, task == ML_TASK_CLASSIFICATION ? t.y : NULL, t.nclasses,
+			  test_size, hp->seed, &train_rows, &ntrain, &test_rows, &ntest);
+	if (ntrain == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("test_size %g leaves no training rows out of %lld", test_size,
+						(long long) ds->nrows)));
+	if (test_size > 0 && ntest == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("test_size %g leaves no hold-out rows out of %lld", test_size,
+						(long long) ds->nrows),
+				 errhint("Use more rows, a larger test_size, or test_size => 0 to report metrics on the training rows.")));
+	if (task == ML_TASK_CLASSIFICATION)
+	{
+		int			seen = 0;
+		bool	   *present = palloc0(sizeof(bool) * t.nclasses);
+
+		for (int64 i = 0; i < ntrain; i++)
+			present[(int) t.y[train_rows[i]]] = true;
+		for (int c = 0; c < t.nclasses; c++)
+			seen += present[c];
+		if (seen < 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("the training rows hold only one class of target column \"%s\"", target),
+					 errhint("Classification needs at least two classes; use more rows or a smaller test_size.")));
+	}
+
+	/* fit */
+	fit_start = GetCurrentTimestamp();
+	pl = PipelineFit(ds, train_rows, ntrain, opts, spec->default_scale);
+	if (pl->nfeatures > ntrain)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("more features (%d) than training rows (%lld)", pl->nfeatures,
+						(long long) ntrain),
+				 errhint("Use more rows, exclude columns in preprocess, or lower max_categories.")));
+
+	memset(&ts, 0, sizeof(ts));
+	ts.task = task;
+	ts.n = ntrain;
+	ts.p = pl->nfeatures;
+	ts.nclasses = t.nclasses;
+	ts.y = gather(t.y, train_rows, ntrain);
+	ts.feature_names = pl->feature_names;
+	ts.binding = PipelineBind(pl, ds);
+	ts.rows = train_rows;
+
+	memset(&fitted, 0, sizeof(fitted));
+	fitted.spec = spec;
+	fitted.task = task;
+	fitted.p = pl->nfeatures;
+	fitted.nclasses = t.nclasses;
+	spec->fit(&fitted, &ts, hp);
+	TimestampDifference(fit_start, GetCurrentTimestamp(), &secs, &usecs);
+	if (ts.X)
+		pfree(ts.X);
+
+	memset(&model, 0, sizeof(model));
+	model.task = task;
+	model.pipeline = pl;
+	model.nclasses = t.nclasses;
+	model.labels = t.labels;
+	model.label_values = t.label_values;
+	model.labels_numeric = t.labels_numeric;
+	model.fitted = &fitted;
+
+	/* measure */
+	ModelEvaluateRows(&model, ds, train_rows, ntrain, ts.y, t.nclasses, t.labels,
+					  &train_metrics);
+	train_metrics.on_train = true;
+	if (ntest > 0)
+		ModelEvaluateRows(&model, ds, test_rows, ntest, gather(t.y, test_rows, ntest),
+						  t.nclasses, t.labels, &metrics);
+	else
+		metrics = train_metrics;
+
+	/* store */
+	if (!project_exists)
+	{
+		project.id = CatalogCreateProject(project_name, task, target);
+		project.name = project_name;
+		project.task = task;
+		project.target = target;
+	}
+	memset(&row, 0, sizeof(row));
+	row.project_id = project.id;
+	row.algorithm = spec->name;
+	row.hyperparams = HyperparamsToJsonb(hp);
+	row.preprocess = prep_json ? prep_json : DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
+	row.features = PipelineDescribe(pl);
+	row.metrics = MetricsToJsonb(&metrics, t.labels);
+	row.train_metrics = MetricsToJsonb(&train_metrics, t.labels);
+	row.baseline = PipelineBaseline(pl);
+	row.n_train = ntrain;
+	row.n_test = ntest;
+	row.fit_seconds = (double) secs + (double) usecs / 1e6;
+	row.blob = ModelSerialize(&model);
+	result->model_id = CatalogInsertModel(&row);
+
+	/* deploy */
+	initStringInfo(&reason);
+	result->deployed = decide_deploy(mode, gate, &metrics, &project, ds,
+									 ntest > 0 ? test_rows : train_rows,
+									 ntest > 0 ? gather(t.y, test_rows, ntest) : ts.y,
+									 &t, &reason);
+	if (result->deployed)
+	{
+		CatalogInsertDeployment(project.id, result->model_id,
+								mode == DEPLOY_ALWAYS ? "always" : "auto", reason.data);
+		CacheInvalidate();
+	}
+	else
+		ereport(NOTICE,
+				(errmsg("model %lld of project \"%s\" is not deployed: %s",
+						(long long) result->model_id, project_name, reason.data)));
+
+	result->project = project_name;
+	result->algorithm = spec->name;
+	result->metrics = row.metrics;
+}
+
+/*
+ * ml_train trains a model and returns one row: project, model_id,
+ * algorithm, metrics, deployed.
+ */
+Datum
+ml_train(PG_FUNCTION_ARGS)
+{
+	FuncCallContext *funcctx;
+
+	if (SRF_IS_FIRSTCALL())
+	{
+		MemoryContext train_cxt;
+		MemoryContext old;
+		TupleDesc	tupdesc;
+		TrainResult result;
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
+		HeapTuple	tuple;
+
+		funcctx = SRF_FIRSTCALL_INIT();
+		train_cxt = AllocSetContextCreate(CurrentMemoryContext, "pgmaker train",
+										  ALLOCSET_DEFAULT_SIZES);
+		old = MemoryContextSwitchTo(train_cxt);
+		train(fcinfo, &result);
+
+		MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
+		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "ml.train must return a composite type");
+		values[0] = CStringGetTextDatum(result.project);
+		values[1] = Int64GetDatum(result.model_id);
+		values[2] = CStringGetTextDatum(result.algorithm);
+		values[3] = JsonbPGetDatum(result.metrics);
+		values[4] = BoolGetDatum(result.deployed);
+		tuple = heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls);
+		funcctx->user_fctx = (void *) HeapTupleGetDatum(tuple);
+		funcctx->max_calls = 1;
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(train_cxt);
+	}
+
+	funcctx = SRF_PERCALL_SETUP();
+	if (funcctx->call_cntr < funcctx->max_calls)
+		SRF_RETURN_NEXT(funcctx, (Datum) funcctx->user_fctx);
+	SRF_RETURN_DONE(funcctx);
+}
