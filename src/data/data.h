@@ -41,6 +41,8 @@ extern char *ValueToCString(const ValueConverter *conv, Datum value);
 extern int	ValueArrayToDoubles(const ValueConverter *conv, Datum value,
 								double *out, int expected, const char *colname);
 extern void ValueCheckFinite(double v, const char *colname);
+extern ValueKind ValueTypeKind(Oid basetype);
+extern double ValueFromText(Oid basetype, const char *text);
 
 /* A column of input features: numeric (NaN marks NULL) or categorical. */
 typedef struct DataColumn

@@ -97,18 +97,6 @@ ValueConverterInit(ValueConverter *conv, Oid typid)
 
 	switch (conv->basetype)
 	{
-		case INT2OID:
-		case INT4OID:
-		case INT8OID:
-		case FLOAT4OID:
-		case FLOAT8OID:
-		case NUMERICOID:
-		case BOOLOID:
-		case DATEOID:
-		case TIMESTAMPOID:
-		case TIMESTAMPTZOID:
-			conv->kind = VALUE_NUMERIC;
-			break;
 		case TEXTOID:
 		case VARCHAROID:
 		case BPCHAROID:
@@ -116,7 +104,9 @@ ValueConverterInit(ValueConverter *conv, Oid typid)
 			conv->kind = VALUE_CATEGORICAL;
 			break;
 		default:
-			if (type_is_enum(conv->basetype))
+			if (ValueTypeKind(conv->basetype) == VALUE_NUMERIC)
+				conv->kind = VALUE_NUMERIC;
+			else if (type_is_enum(conv->basetype))
 				conv->kind = VALUE_CATEGORICAL;
 			else if ((elem = get_element_type(conv->basetype)) != InvalidOid &&
 					 (elem == INT2OID || elem == INT4OID || elem == INT8OID ||
@@ -179,6 +169,46 @@ scalar_to_double(Oid type, Datum value)
 			elog(ERROR, "type %u is not numeric", type);
 	}
 	return 0.0;					/* keep compiler quiet */
+}
+
+/*
+ * ValueTypeKind classifies a built-in base type without catalog access.
+ */
+ValueKind
+ValueTypeKind(Oid basetype)
+{
+	switch (basetype)
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case FLOAT4OID:
+		case FLOAT8OID:
+		case NUMERICOID:
+		case BOOLOID:
+		case DATEOID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			return VALUE_NUMERIC;
+		default:
+			return VALUE_UNSUPPORTED;
+	}
+}
+
+/*
+ * ValueFromText parses text as a value of a numeric base type (a number,
+ * a boolean, a date or a timestamp, as the column was in training) and
+ * returns it as a feature value.  Bad input raises the type's own error.
+ */
+double
+ValueFromText(Oid basetype, const char *text)
+{
+	Oid			infunc;
+	Oid			ioparam;
+
+	getTypeInputInfo(basetype, &infunc, &ioparam);
+	return scalar_to_double(basetype,
+							OidInputFunctionCall(infunc, (char *) text, ioparam, -1));
 }
 
 /*

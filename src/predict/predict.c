@@ -379,6 +379,8 @@ jsonb_scalar(PredictCall *pc, const Pipeline *pl, int i, JsonbValue *v)
 	}
 	if (v->type == jbvBool)
 		d = v->val.boolean ? 1.0 : 0.0;
+	else if (v->type == jbvString)
+		d = ValueFromText(col->value_type, JsonbValueToCString(v));
 	else if (!JsonbValueToDouble(v, &d))
 		type_mismatch(col, JsonbValueTypeName(v));
 	set_number(pc, pl, i, d);

@@ -24,7 +24,9 @@
 #include "miscadmin.h"
 #include "model/model.h"
 #include "nodes/value.h"
+#include "catalog/pg_type.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
 typedef struct CategoryEntry
@@ -565,6 +567,7 @@ PipelineFit(const DataSet *ds, const int64 *rows, int64 nrows,
 		pc->source = pstrdup(col->source);
 		pc->element = col->element;
 		pc->categorical = col->categorical;
+		pc->value_type = col->categorical ? TEXTOID : getBaseType(col->typid);
 		if (col->categorical)
 			fit_categorical(pc, col, rows, nrows, co, maxcat);
 		else
@@ -782,6 +785,7 @@ PipelineSerialize(const Pipeline *pl, StringInfo buf)
 		BlobPutString(buf, pc->source);
 		pq_sendint32(buf, pc->element);
 		pq_sendbyte(buf, pc->categorical);
+		pq_sendint32(buf, pc->value_type);
 		pq_sendint32(buf, pc->impute);
 		pq_sendfloat8(buf, pc->fill);
 		pq_sendint32(buf, pc->scale);
@@ -819,6 +823,9 @@ PipelineDeserialize(BlobReader *r)
 		pc->source = BlobGetString(r);
 		pc->element = BlobGetInt32(r);
 		pc->categorical = BlobGetBool(r);
+		pc->value_type = (Oid) BlobGetInt32(r);
+		if (!pc->categorical && ValueTypeKind(pc->value_type) != VALUE_NUMERIC)
+			BlobCorrupt(r, "a numeric column has a type that is not a number");
 		impute = BlobGetInt32(r);
 		if (impute < 0 || impute > IMPUTE_CATEGORY)
 			BlobCorrupt(r, "impute kind out of range");

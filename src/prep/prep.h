@@ -68,6 +68,7 @@ typedef struct PipelineColumn
 	bool		categorical;
 	ImputeKind	impute;
 	/* numeric */
+	Oid			value_type;		/* built-in base type of the source column */
 	double		fill;			/* value replacing NULL */
 	ScaleKind	scale;
 	double		center;
