@@ -101,6 +101,7 @@ SELECT round((metrics ->> 'r2')::numeric, 6) AS r2 FROM ml.train('typed', 'typed
 SELECT feature, kind FROM ml.features('typed') ORDER BY position;
 
 -- bad options
+SELECT * FROM catalog_counts() \gset base_
 SELECT expect_error($$SELECT * FROM ml.train('bad', 'cars', 'miles_per_gallon', preprocess => '{"horsepower": {"impute": "mode"}}')$$);
 SELECT expect_error($$SELECT * FROM ml.train('bad', 'cars', 'miles_per_gallon', preprocess => '{"horsepower": {"impute": "constant"}}')$$);
 SELECT expect_error($$SELECT * FROM ml.train('bad', 'cars', 'miles_per_gallon', preprocess => '{"horsepower": {"colour": "red"}}')$$);
@@ -111,4 +112,5 @@ SELECT expect_error($$SELECT * FROM ml.train('bad', 'cars', 'miles_per_gallon', 
 SELECT expect_error($$SELECT * FROM ml.train('bad', 'cars', 'miles_per_gallon', preprocess => '{"miles_per_gallon": {"exclude": true}}')$$);
 SELECT expect_error($$SELECT * FROM ml.train('bad', 'cars', 'miles_per_gallon', preprocess => '{"max_categories": 0}')$$);
 SELECT expect_error($$SELECT * FROM ml.train('bad', 'cars', 'miles_per_gallon', preprocess => '[1, 2]')$$);
-SELECT * FROM catalog_counts();
+SELECT projects = :base_projects AND models = :base_models AND deployments = :base_deployments AS nothing_left
+  FROM catalog_counts();

@@ -17,6 +17,20 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 
+-- expect_error_detail also returns the error's detail.
+CREATE FUNCTION expect_error_detail(stmt text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    detail text;
+BEGIN
+    EXECUTE stmt;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
+    RETURN SQLSTATE || ': ' || SQLERRM || ' | ' || coalesce(detail, '');
+END
+$$;
+
 -- catalog_counts shows how many rows each catalog table holds.
 CREATE FUNCTION catalog_counts(OUT projects bigint, OUT models bigint, OUT deployments bigint)
 LANGUAGE sql AS $$

@@ -108,10 +108,17 @@ hp_set(const AlgoSpec *spec, const HyperparamSpec *ps, HyperparamValue *out,
 					 tok = strtok_r(NULL, "|", &save))
 					ok = strcmp(tok, s) == 0;
 				if (!ok)
+				{
+					char	   *listed = pstrdup(ps->choices);
+
+					for (char *c = listed; *c; c++)
+						if (*c == '|')
+							*c = ',';
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							 errmsg("hyperparameter \"%s\" of %s must be one of %s, not \"%s\"",
-									ps->name, spec->name, ps->choices, s)));
+									ps->name, spec->name, listed, s)));
+				}
 				out->str = s;
 				break;
 			}

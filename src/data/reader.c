@@ -363,7 +363,7 @@ reader_add_column(Reader *rd, ReaderField *f, int element)
 	col->source = f->name;
 	col->element = element;
 	col->name = element > 0 ? psprintf("%s[%d]", f->name, element) : f->name;
-	col->typid = f->conv.typid;
+	col->typid = element > 0 ? f->conv.elemtype : f->conv.typid;
 	col->categorical = (f->conv.kind == VALUE_CATEGORICAL);
 	if (col->categorical)
 	{

@@ -1,7 +1,7 @@
 # test/t/002_cache_invalidation.pl
 #
-# The per-backend model cache follows deployments made by other sessions:
-# a long-lived session keeps serving the old model while another session's
+# The per-backend model cache follows deployments made by other connections:
+# a long-lived connection keeps serving the old model while another connection's
 # training or deployment is uncommitted (or rolled back), switches to the
 # new model at its next statement once that commits, switches back after a
 # rollback deployment, and never changes model in the middle of a
@@ -51,7 +51,7 @@ my $features = $node->safe_psql('postgres',
 	"SELECT ARRAY[age, sex, bmi, bp, s1, s2, s3, s4, s5, s6] FROM diabetes ORDER BY $cols LIMIT 1");
 like($features, qr/^\{[^}]+\}$/, 'probe row as an array');
 
-# Sessions: s1 only predicts; s2 trains and deploys.
+# Connections: s1 only predicts; s2 trains and deploys.
 my $s1 = $node->background_psql('postgres', on_error_stop => 0);
 my $s2 = $node->background_psql('postgres', on_error_stop => 0);
 $s1->query_safe('SET client_min_messages = warning');
@@ -88,7 +88,7 @@ is($v2, $v2_inside, 's1: ... the same value s2 saw');
 is($s1->query_safe($probe_by_id->($m2)), $v2, 's1: ... which is the second model\'s prediction');
 is($s1->query_safe("SELECT ml.predict('p', '$features'::float8[])"),
 	$v2, 's1: the float8[] form follows too');
-is($node->safe_psql('postgres', $probe), $v2, 'a new session predicts with the second model');
+is($node->safe_psql('postgres', $probe), $v2, 'a new connection predicts with the second model');
 
 # A deployment that is rolled back changes nothing.
 $s2->query_safe('BEGIN');
@@ -131,20 +131,24 @@ is($s1->query_safe('SELECT pg_advisory_unlock_shared(4242)'), 't', 's1: lock rel
 is($s1->query_safe("SELECT ml.predict('p', '$features'::float8[])"),
 	$v2, 's1: the next statement uses the second model');
 
-# A session inside a READ COMMITTED transaction block: each statement sees
+# A connection inside a READ COMMITTED transaction block: each statement sees
 # the deployments committed before it started.
 $s1->query_safe('BEGIN ISOLATION LEVEL READ COMMITTED');
 is($s1->query_safe($probe), $v2, 's1 (transaction block): second model');
 is($s2->query_safe(q{SELECT model_id FROM ml.deploy('p', 'rollback')}),
 	$m1, 's2: rollback deploys the first model');
-is($s1->query_safe(q{SELECT live_model FROM ml.overview WHERE project = 'p'}),
-	$m1, 's1 (transaction block): the next statement sees the first model live');
 is($s1->query_safe($probe), $v1,
 	's1 (transaction block): the next statement predicts with the first model');
+is($s1->query_safe(q{SELECT live_model FROM ml.overview WHERE project = 'p'}),
+	$m1, 's1 (transaction block): and sees the first model live');
 $s1->query_safe('COMMIT');
 is($s1->query_safe($probe), $v1, 's1: first model after the transaction block');
 
-# A session inside a REPEATABLE READ transaction keeps its snapshot's model.
+# A connection inside a REPEATABLE READ transaction keeps its snapshot's model,
+# and switches once the transaction ends.  Reading ml.overview inside the
+# transaction makes s1 process the invalidation from s2's deployment while
+# its snapshot still shows the first model live; the model it then loads
+# must not outlive the transaction.
 $s1->query_safe('BEGIN ISOLATION LEVEL REPEATABLE READ');
 is($s1->query_safe($probe), $v1, 's1 (repeatable read): first model');
 is($s2->query_safe(qq{SELECT model_id FROM ml.deploy('p', ${m2}::bigint)}),
@@ -154,6 +158,7 @@ is($s1->query_safe(q{SELECT live_model FROM ml.overview WHERE project = 'p'}),
 is($s1->query_safe($probe), $v1, 's1 (repeatable read): still the first model');
 $s1->query_safe('COMMIT');
 is($s1->query_safe($probe), $v2, 's1: second model after the repeatable read transaction');
+is($s1->query_safe($probe), $v2, 's1: second model on the statement after that too');
 
 $s1->quit;
 $s2->quit;
@@ -162,9 +167,7 @@ $s2->quit;
 is( $node->safe_psql(
 		'postgres',
 		q{SELECT string_agg(model_id || ':' || strategy, ',' ORDER BY id) FROM ml.deployments}),
-	"$m1:"
-	  . $node->safe_psql('postgres', 'SELECT strategy FROM ml.deployments ORDER BY id LIMIT 1')
-	  . ",$m2:always,$m1:rollback,$m2:manual,$m1:rollback,$m2:manual",
+	"$m1:auto,$m2:always,$m1:rollback,$m2:manual,$m1:rollback,$m2:manual",
 	'deployment history records every committed deployment and none of the rolled-back one');
 
 $node->stop;

@@ -1,0 +1,94 @@
+-- sql/deploy.sql: the deployment gate, automatic promotion, ml.deploy
+-- strategies, the append-only history and ml.drop_project.
+
+-- the first model of a project deploys when it passes the gate
+SELECT project, model_id AS first_model, deployed
+  FROM ml.train('dia', 'diabetes', 'progression') \gset
+SELECT :'first_model'::bigint > 0 AS has_id, :'deployed' AS deployed;
+
+-- a second, worse model (heavily regularised) is stored but not
+-- deployed: it is compared with the live model on the same hold-out rows
+SELECT model_id AS worse, deployed
+  FROM ml.train('dia', 'diabetes', 'progression', 'ridge', hyperparams => '{"alpha": 1000}') \gset
+SELECT :'deployed' AS worse_deployed;
+-- a source the live model cannot be scored on (it lacks the live
+-- model's columns): no automatic deployment
+SELECT deployed FROM ml.train('dia', 'SELECT bmi, progression FROM diabetes', 'progression');
+SELECT strategy, reason FROM ml.deployments d JOIN ml.projects p ON p.id = d.project_id
+ WHERE p.name = 'dia' ORDER BY d.id;
+
+-- a better model than the live one deploys automatically: ridge with a
+-- tiny alpha on all features versus a live model on bmi alone
+SELECT model_id AS bmi_only FROM ml.train('dia2', 'SELECT bmi, progression FROM diabetes', 'progression') \gset
+SELECT model_id AS better, deployed FROM ml.train('dia2', 'diabetes', 'progression', 'ridge',
+       hyperparams => '{"alpha": 0.01}') \gset
+SELECT :'deployed' AS better_deployed;
+SELECT model_id = :better AS live_is_better, strategy,
+       reason ~ '^r2 [0-9.]+ beats live model [0-9]+''s [0-9.]+ on the same 111 hold-out rows$' AS reason_ok
+  FROM ml.deployments d JOIN ml.projects p ON p.id = d.project_id
+ WHERE p.name = 'dia2' ORDER BY d.id DESC LIMIT 1;
+
+-- the gate: a failed bound keeps the model out and says why
+SELECT model_id AS gated, deployed FROM ml.train('gated', 'diabetes', 'progression',
+       gate => '{"min": {"r2": 0.9}, "max": {"rmse": 10}}') \gset
+SELECT :'deployed' AS gated_deployed,
+       (SELECT count(*) FROM ml.deployments d JOIN ml.projects p ON p.id = d.project_id WHERE p.name = 'gated') AS deployments;
+-- a gate it passes
+SELECT deployed FROM ml.train('gated', 'diabetes', 'progression', gate => '{"min": {"r2": 0.5}, "max": {"rmse": 60, "mae": 50}}');
+SELECT expect_error($$SELECT * FROM ml.train('gated', 'diabetes', 'progression', gate => '{"min": {"f1": 0.5}}')$$);
+SELECT expect_error($$SELECT * FROM ml.train('gated', 'diabetes', 'progression', gate => '{"above": {"r2": 0.5}}')$$);
+SELECT expect_error($$SELECT * FROM ml.train('gated', 'diabetes', 'progression', gate => '{"min": {"r2": "high"}}')$$);
+SELECT expect_error($$SELECT * FROM ml.train('gated', 'diabetes', 'progression', gate => '{"min": [1]}')$$);
+
+-- deploy never and always
+SELECT deployed FROM ml.train('dia', 'diabetes', 'progression', 'ridge', deploy => 'never');
+SELECT model_id AS always_model, deployed FROM ml.train('dia', 'SELECT age, progression FROM diabetes', 'progression', deploy => 'always') \gset
+SELECT :'deployed' AS always_deployed;
+SELECT expect_error($$SELECT * FROM ml.train('dia', 'diabetes', 'progression', deploy => 'sometimes')$$);
+
+-- ml.deploy: best_score picks the best r2 on hold-out rows
+SELECT project, model_id = :first_model AS is_first, algorithm, strategy, deployed
+  FROM ml.deploy('dia', 'best_score');
+-- deploying the live model again changes nothing
+SELECT deployed FROM ml.deploy('dia', 'best_score');
+-- most_recent, a model by id, and rollback
+SELECT model_id = (SELECT max(m.id) FROM ml.models m JOIN ml.projects p ON p.id = m.project_id WHERE p.name = 'dia') AS newest,
+       strategy FROM ml.deploy('dia', 'most_recent');
+SELECT model_id = :worse AS by_id, strategy, deployed FROM ml.deploy('dia', :worse);
+SELECT model_id = (SELECT max(m.id) FROM ml.models m JOIN ml.projects p ON p.id = m.project_id WHERE p.name = 'dia') AS back_to_newest,
+       strategy FROM ml.deploy('dia', 'rollback');
+-- the live model follows the newest deployment
+SELECT live_model = (SELECT max(m.id) FROM ml.models m JOIN ml.projects p ON p.id = m.project_id WHERE p.name = 'dia') AS overview_live
+  FROM ml.overview WHERE project = 'dia';
+-- the whole history, append-only, with strategies and reasons
+SELECT d.strategy, d.reason IS NOT NULL AS has_reason, d.deployed_by::text = current_user AS by_me
+  FROM ml.deployments d JOIN ml.projects p ON p.id = d.project_id
+ WHERE p.name = 'dia' ORDER BY d.id;
+
+-- errors
+SELECT expect_error($$SELECT * FROM ml.deploy('dia', 'newest')$$);
+SELECT expect_error($$SELECT * FROM ml.deploy('nope', 'best_score')$$);
+SELECT expect_error(format('SELECT * FROM ml.deploy(%L, %s)', 'dia2', :worse));
+SELECT expect_error($$SELECT * FROM ml.deploy('dia', 999999::bigint)$$);
+SELECT model_id AS lonely FROM ml.train('lonely', 'diabetes', 'progression') \gset
+SELECT expect_error($$SELECT * FROM ml.deploy('lonely', 'rollback')$$);
+SELECT model_id AS undeployed FROM ml.train('undeployed', 'diabetes', 'progression', deploy => 'never') \gset
+SELECT expect_error($$SELECT * FROM ml.deploy('undeployed', 'rollback')$$);
+SELECT expect_error($$SELECT ml.predict('undeployed', ARRAY[1,2,3,4,5,6,7,8,9,10]::float8[])$$);
+SELECT strategy FROM ml.deploy('undeployed', 'most_recent');
+
+-- views
+SELECT project, task, target, algorithm, key_metric, score > 0.4 AS score_ok, models
+  FROM ml.overview WHERE project IN ('dia', 'dia2', 'gated') ORDER BY project;
+SELECT project, rank, live, algorithm FROM ml.leaderboard WHERE project = 'dia2' ORDER BY rank;
+
+-- drop_project removes the project, its models and its deployments
+SELECT * FROM catalog_counts() \gset before_
+SELECT (SELECT count(*) FROM ml.models m JOIN ml.projects p ON p.id = m.project_id WHERE p.name = 'dia') AS dia_models,
+       (SELECT count(*) FROM ml.deployments d JOIN ml.projects p ON p.id = d.project_id WHERE p.name = 'dia') AS dia_deployments \gset
+SELECT ml.drop_project('dia');
+SELECT :before_projects - projects AS projects_removed, :before_models - models = :dia_models AS models_removed,
+       :before_deployments - deployments = :dia_deployments AS deployments_removed
+  FROM catalog_counts();
+SELECT expect_error($$SELECT ml.predict('dia', ARRAY[1,2,3,4,5,6,7,8,9,10]::float8[])$$);
+SELECT expect_error($$SELECT ml.drop_project('dia')$$);
