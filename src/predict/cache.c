@@ -8,6 +8,12 @@
  * the "retired" context, which the transaction callback resets at commit
  * or abort.  A model being loaded is built under the retired context too,
  * so an error while reading it leaks nothing.
+ *
+ * The catalog is read with the latest snapshot, as the system caches read
+ * system catalogs, not with the transaction's: a REPEATABLE READ
+ * transaction that processes an invalidation must load the deployment
+ * that caused it, or it would cache the old model after the invalidation
+ * is spent.
  *-------------------------------------------------------------------------
  */
 #include "predict/predict.h"
@@ -17,6 +23,7 @@
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 typedef struct ProjectEntry
 {
@@ -156,7 +163,9 @@ CacheModel(int64 model_id)
 
 	cxt = AllocSetContextCreate(retired_cxt, "pgmaker model", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
+	PushActiveSnapshot(GetLatestSnapshot());
 	blob = CatalogModelBlob(model_id, &project_id);
+	PopActiveSnapshot();
 	model = ModelDeserialize(blob, model_id);
 	pfree(blob);
 	MemoryContextSwitchTo(old);
@@ -185,8 +194,10 @@ CacheProjectModel(const char *project)
 	if (entry)
 		return entry->model;
 
+	PushActiveSnapshot(GetLatestSnapshot());
 	CatalogRequireProject(project, &info);
 	model_id = CatalogLiveModelId(info.id);
+	PopActiveSnapshot();
 	if (model_id == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

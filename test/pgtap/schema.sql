@@ -1,0 +1,85 @@
+-- test/pgtap/schema.sql: the extension's objects, their properties, their
+-- comments, privileges and pg_dump registration.
+\set ON_ERROR_STOP 1
+\set QUIET 1
+\pset format unaligned
+\pset tuples_only true
+\pset pager off
+
+BEGIN;
+CREATE EXTENSION IF NOT EXISTS pgmaker;
+SELECT plan(34);
+
+SELECT has_schema('ml');
+SELECT has_table('ml', 'projects', 'ml.projects exists');
+SELECT has_table('ml', 'models', 'ml.models exists');
+SELECT has_table('ml', 'deployments', 'ml.deployments exists');
+SELECT has_view('ml', 'overview', 'ml.overview exists');
+SELECT has_view('ml', 'leaderboard', 'ml.leaderboard exists');
+
+SELECT columns_are('ml', 'projects', ARRAY['id', 'name', 'task', 'target', 'owner', 'created_at']);
+SELECT columns_are('ml', 'models', ARRAY['id', 'project_id', 'algorithm', 'hyperparams', 'preprocess',
+    'features', 'metrics', 'train_metrics', 'baseline', 'n_train', 'n_test', 'fit_seconds', 'created_at', 'model']);
+SELECT columns_are('ml', 'deployments', ARRAY['id', 'project_id', 'model_id', 'strategy', 'reason',
+    'deployed_at', 'deployed_by']);
+SELECT col_type_is('ml', 'projects', 'owner', 'regrole', 'a project is owned by a role');
+SELECT col_type_is('ml', 'models', 'model', 'bytea', 'the model blob is bytea');
+SELECT col_is_unique('ml', 'projects', 'name', 'project names are unique');
+SELECT fk_ok('ml', 'models', 'project_id', 'ml', 'projects', 'id');
+SELECT fk_ok('ml', 'deployments', 'model_id', 'ml', 'models', 'id');
+
+-- every catalog table and its sequence is dumped by pg_dump
+SELECT set_eq(
+    $$SELECT c::regclass::text FROM pg_extension e, unnest(e.extconfig) c WHERE e.extname = 'pgmaker'$$,
+    ARRAY['ml.projects', 'ml.projects_id_seq', 'ml.models', 'ml.models_id_seq',
+          'ml.deployments', 'ml.deployments_id_seq'],
+    'catalog tables and sequences are registered with pg_extension_config_dump');
+
+-- the SQL API
+SELECT has_function('ml', 'train', ARRAY['text', 'text', 'text', 'text', 'text', 'jsonb', 'jsonb',
+    'double precision', 'text', 'jsonb']);
+SELECT has_function('ml', 'predict', ARRAY['text', 'record']);
+SELECT has_function('ml', 'predict', ARRAY['text', 'double precision[]']);
+SELECT has_function('ml', 'predict', ARRAY['text', 'jsonb']);
+SELECT has_function('ml', 'predict', ARRAY['bigint', 'record']);
+SELECT has_function('ml', 'predict_label', ARRAY['text', 'record']);
+SELECT has_function('ml', 'predict_proba', ARRAY['text', 'record']);
+SELECT has_function('ml', 'deploy', ARRAY['text', 'text']);
+SELECT has_function('ml', 'deploy', ARRAY['text', 'bigint']);
+SELECT function_returns('ml', 'predict_proba', ARRAY['text', 'jsonb'], 'double precision[]');
+SELECT function_returns('ml', 'labels', ARRAY['text'], 'text[]');
+
+-- prediction is STABLE and PARALLEL SAFE; training is VOLATILE
+SELECT is(
+    (SELECT count(*)::int FROM pg_proc
+      WHERE pronamespace = 'ml'::regnamespace
+        AND proname IN ('predict', 'predict_label', 'predict_proba', 'labels')
+        AND (provolatile <> 's' OR proparallel <> 's')),
+    0, 'every prediction function is STABLE PARALLEL SAFE');
+SELECT volatility_is('ml', 'train', ARRAY['text', 'text', 'text', 'text', 'text', 'jsonb', 'jsonb',
+    'double precision', 'text', 'jsonb'], 'volatile');
+
+-- every object of the extension has a comment
+SELECT is(
+    (SELECT string_agg(p.oid::regprocedure::text, ', ')
+       FROM pg_proc p
+      WHERE p.pronamespace = 'ml'::regnamespace
+        AND obj_description(p.oid, 'pg_proc') IS NULL),
+    NULL, 'every function has a COMMENT');
+SELECT is(
+    (SELECT string_agg(c.oid::regclass::text, ', ')
+       FROM pg_class c
+      WHERE c.relnamespace = 'ml'::regnamespace AND c.relkind IN ('r', 'v')
+        AND obj_description(c.oid, 'pg_class') IS NULL),
+    NULL, 'every table and view has a COMMENT');
+
+-- privileges: everyone reads the catalog, nobody but its owner writes it
+SELECT ok(has_table_privilege('public', 'ml.models', 'SELECT'), 'PUBLIC may read ml.models');
+SELECT ok(NOT has_table_privilege('public', 'ml.models', 'INSERT'), 'PUBLIC may not write ml.models');
+SELECT ok(NOT has_table_privilege('public', 'ml.deployments', 'INSERT'), 'PUBLIC may not write ml.deployments');
+
+-- the ml.* settings exist and the prefix is reserved
+SELECT is(current_setting('ml.max_train_memory'), '1GB', 'ml.max_train_memory defaults to 1GB');
+
+SELECT * FROM finish();
+ROLLBACK;
