@@ -9,11 +9,14 @@
  * or abort.  A model being loaded is built under the retired context too,
  * so an error while reading it leaks nothing.
  *
- * The catalog is read with the latest snapshot, as the system caches read
- * system catalogs, not with the transaction's: a REPEATABLE READ
- * transaction that processes an invalidation must load the deployment
- * that caused it, or it would cache the old model after the invalidation
- * is spent.
+ * Snapshots: under READ COMMITTED the catalog is read with the latest
+ * snapshot, as the system caches read system catalogs, so that a
+ * deployment whose invalidation has been processed is always the one
+ * loaded.  A REPEATABLE READ or SERIALIZABLE transaction reads with its
+ * own snapshot, so it predicts with the model its snapshot shows live;
+ * what it loads then may be older than invalidations already spent, so
+ * it is dropped when the transaction ends.  Parallel mode cannot take a
+ * new snapshot and is handled the same way.
  *-------------------------------------------------------------------------
  */
 #include "predict/predict.h"
@@ -43,6 +46,7 @@ static MemoryContext retired_cxt = NULL;
 static HTAB *project_cache = NULL;
 static HTAB *model_cache = NULL;
 static bool cache_stale = false;
+static bool cache_provisional = false;	/* drop at transaction end */
 static Oid	watched_relids[3];
 
 static void
@@ -66,6 +70,9 @@ cache_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_ABORT:
 			if (retired_cxt)
 				MemoryContextReset(retired_cxt);
+			if (cache_provisional)
+				cache_stale = true;
+			cache_provisional = false;
 			break;
 		default:
 			break;
@@ -90,6 +97,22 @@ void
 CacheInvalidate(void)
 {
 	cache_stale = true;
+}
+
+/*
+ * Makes the snapshot the catalog is read with active; returns whether one
+ * was pushed (pop it with PopActiveSnapshot).
+ */
+static bool
+cache_snapshot_push(void)
+{
+	if (IsolationUsesXactSnapshot() || IsInParallelMode())
+	{
+		cache_provisional = true;
+		return false;
+	}
+	PushActiveSnapshot(GetLatestSnapshot());
+	return true;
 }
 
 /* Creates the hashes, or retires every entry when the cache is stale. */
@@ -155,6 +178,7 @@ CacheModel(int64 model_id)
 	bytea	   *blob;
 	int64		project_id;
 	bool		found;
+	bool		pushed;
 
 	cache_prepare();
 	entry = hash_search(model_cache, &model_id, HASH_FIND, NULL);
@@ -163,9 +187,10 @@ CacheModel(int64 model_id)
 
 	cxt = AllocSetContextCreate(retired_cxt, "pgmaker model", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
-	PushActiveSnapshot(GetLatestSnapshot());
+	pushed = cache_snapshot_push();
 	blob = CatalogModelBlob(model_id, &project_id);
-	PopActiveSnapshot();
+	if (pushed)
+		PopActiveSnapshot();
 	model = ModelDeserialize(blob, model_id);
 	pfree(blob);
 	MemoryContextSwitchTo(old);
@@ -187,6 +212,7 @@ CacheProjectModel(const char *project)
 	ProjectInfo info;
 	int64		model_id;
 	Model	   *model;
+	bool		pushed;
 
 	CatalogCheckProjectName(project);
 	cache_prepare();
@@ -194,10 +220,11 @@ CacheProjectModel(const char *project)
 	if (entry)
 		return entry->model;
 
-	PushActiveSnapshot(GetLatestSnapshot());
+	pushed = cache_snapshot_push();
 	CatalogRequireProject(project, &info);
 	model_id = CatalogLiveModelId(info.id);
-	PopActiveSnapshot();
+	if (pushed)
+		PopActiveSnapshot();
 	if (model_id == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
