@@ -77,13 +77,18 @@ BlobGetBool(BlobReader *r)
 	return b == 1;
 }
 
-/* A non-negative count of at most max items. */
+/*
+ * A count of items that follow, each at least item_bytes long: it must be
+ * non-negative, at most max, and fit in what is left of the blob, so that
+ * a bad count fails here rather than in a huge allocation.
+ */
 int32
-BlobGetCount(BlobReader *r, int32 max, const char *what)
+BlobGetCount(BlobReader *r, int32 max, int item_bytes, const char *what)
 {
 	int32		n = BlobGetInt32(r);
 
-	if (n < 0 || n > max)
+	if (n < 0 || n > max ||
+		(int64) n * item_bytes > (int64) (r->buf.len - r->buf.cursor))
 		BlobCorrupt(r, psprintf("The number of %s is out of range (%d).", what, n));
 	return n;
 }
@@ -230,7 +235,7 @@ ModelDeserialize(bytea *blob, int64 model_id)
 		BlobCorrupt(&r, "The task is out of range.");
 	m->id = model_id;
 	m->task = (MLTask) task;
-	m->nclasses = BlobGetCount(&r, 1000000, "classes");
+	m->nclasses = BlobGetCount(&r, 1000000, 4, "classes");
 	m->labels_numeric = BlobGetBool(&r);
 	m->labels = palloc(sizeof(char *) * Max(m->nclasses, 1));
 	for (int c = 0; c < m->nclasses; c++)

@@ -32,7 +32,8 @@ extern int32 BlobGetInt32(BlobReader *r);
 extern int64 BlobGetInt64(BlobReader *r);
 extern double BlobGetFloat8(BlobReader *r);
 extern bool BlobGetBool(BlobReader *r);
-extern int32 BlobGetCount(BlobReader *r, int32 max, const char *what);
+extern int32 BlobGetCount(BlobReader *r, int32 max, int item_bytes,
+						  const char *what);
 extern char *BlobGetString(BlobReader *r);
 extern void BlobGetFloat8Array(BlobReader *r, double *out, int64 n);
 extern void BlobPutString(StringInfo buf, const char *s);

@@ -811,7 +811,7 @@ PipelineDeserialize(BlobReader *r)
 {
 	Pipeline   *pl = palloc0(sizeof(Pipeline));
 
-	pl->ncolumns = BlobGetCount(r, 10000000, "pipeline columns");
+	pl->ncolumns = BlobGetCount(r, 10000000, 60, "pipeline columns");
 	pl->columns = palloc0(sizeof(PipelineColumn) * Max(pl->ncolumns, 1));
 	for (int i = 0; i < pl->ncolumns; i++)
 	{
@@ -840,7 +840,7 @@ PipelineDeserialize(BlobReader *r)
 		pc->raw_mean = BlobGetFloat8(r);
 		pc->raw_std = BlobGetFloat8(r);
 		pc->null_fraction = BlobGetFloat8(r);
-		pc->ncategories = BlobGetCount(r, 10000000, "categories");
+		pc->ncategories = BlobGetCount(r, 10000000, 4, "categories");
 		pc->categories = palloc(sizeof(char *) * Max(pc->ncategories, 1));
 		for (int c = 0; c < pc->ncategories; c++)
 			pc->categories[c] = BlobGetString(r);
