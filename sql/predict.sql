@@ -73,8 +73,8 @@ SELECT expect_error($$SELECT ml.predict('p_dia', '[1, 2]'::jsonb)$$);
 SELECT expect_error($$SELECT ml.predict('p_dia', '{"age": "old", "sex": 1, "bmi": 25, "bp": 90, "s1": 190, "s2": 110, "s3": 50, "s4": 4, "s5": 4.6, "s6": 90}'::jsonb)$$);
 SELECT expect_error($$SELECT ml.predict('p_dia', '{"age": [1], "sex": 1, "bmi": 25, "bp": 90, "s1": 190, "s2": 110, "s3": 50, "s4": 4, "s5": 4.6, "s6": 90}'::jsonb)$$);
 SELECT expect_error($$SELECT ml.predict('p_dia', q) FROM (SELECT 'x'::text AS age, 1 sex, 1 bmi, 1 bp, 1 s1, 1 s2, 1 s3, 1 s4, 1 s5, 1 s6) q$$);
-SELECT replace(expect_error($$SELECT ml.predict_label('p_dia', d) FROM diabetes d LIMIT 1$$), :'dia', '<id>');
-SELECT replace(expect_error($$SELECT ml.predict_proba('p_dia', d) FROM diabetes d LIMIT 1$$), :'dia', '<id>');
+SELECT mask_ids(expect_error($$SELECT ml.predict_label('p_dia', d) FROM diabetes d LIMIT 1$$));
+SELECT mask_ids(expect_error($$SELECT ml.predict_proba('p_dia', d) FROM diabetes d LIMIT 1$$));
 SELECT model_id AS cars FROM ml.train('p_cars', 'SELECT cylinders, origin, miles_per_gallon FROM cars', 'miles_per_gallon') \gset
 SELECT expect_error($$SELECT ml.predict('p_cars', ARRAY[4, 1]::float8[])$$);
 SELECT expect_error($$SELECT ml.predict('p_cars', '{"cylinders": 4, "origin": ["USA"]}'::jsonb)$$);

@@ -31,6 +31,10 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 
+-- mask_ids hides model ids in messages, which depend on the suites run before.
+CREATE FUNCTION mask_ids(msg text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$ SELECT regexp_replace(msg, 'model [0-9]+', 'model <id>', 'g') $$;
+
 -- catalog_counts shows how many rows each catalog table holds.
 CREATE FUNCTION catalog_counts(OUT projects bigint, OUT models bigint, OUT deployments bigint)
 LANGUAGE sql AS $$
