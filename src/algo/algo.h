@@ -126,6 +126,7 @@ typedef struct AlgoSpec
 extern const AlgoSpec *AlgoFind(const char *name);
 extern const AlgoSpec *AlgoLookup(const char *name);
 extern const AlgoSpec *AlgoDefault(MLTask task);
+extern char *AlgoNamesForTask(MLTask task);
 extern int	AlgoOutputs(const AlgoModel *m);
 
 /* Algorithms (one file per family). */

@@ -5,8 +5,9 @@
  * The two-loop recursion over the last LBFGS_MEMORY correction pairs, with
  * a backtracking line search on the Armijo condition; a pair that breaks
  * the curvature condition is not stored.  Stops when the largest gradient
- * component is at most gtol, when the objective stops decreasing in
- * relative terms, or after max_iter iterations.  The objective may check
+ * component is at most gtol or the objective stops decreasing in relative
+ * terms (both count as converged), or when the line search finds no
+ * decrease or max_iter iterations have run (neither does).  The objective may check
  * for interrupts: this is plain C with no library frames to unwind.
  *-------------------------------------------------------------------------
  */
@@ -48,6 +49,7 @@ LbfgsMinimize(int n, double *x, LbfgsEval eval, void *arg, int max_iter,
 	int			stored = 0;
 	int			head = 0;		/* next slot to write */
 	LbfgsResult res = {0};
+	bool		stalled = false;	/* the objective stopped decreasing */
 	double		f = eval(arg, x, g);
 
 	res.gnorm = max_abs(g, n);
@@ -139,13 +141,14 @@ LbfgsMinimize(int n, double *x, LbfgsEval eval, void *arg, int max_iter,
 		if (f - fnew <= LBFGS_FTOL * Max(Max(fabs(f), fabs(fnew)), 1.0))
 		{
 			f = fnew;
+			stalled = true;
 			break;
 		}
 		f = fnew;
 	}
 	res.f = f;
-	res.converged = res.gnorm <= gtol ||
-		(res.iterations < max_iter && res.iterations > 0);
+	/* a failed line search is not convergence; a stalled objective is */
+	res.converged = res.gnorm <= gtol || stalled;
 	pfree(g);
 	pfree(d);
 	pfree(xnew);

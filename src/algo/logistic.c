@@ -271,7 +271,7 @@ logistic_deserialize(AlgoModel *m, BlobReader *r)
 
 	st->ncoef = BlobGetInt32(r);
 	if (st->ncoef != (m->nclasses == 2 ? 1 : m->nclasses))
-		BlobCorrupt(r, "logistic coefficient count does not match the classes");
+		BlobCorrupt(r, "The logistic coefficient count does not match the classes.");
 	st->iterations = BlobGetInt32(r);
 	st->converged = BlobGetBool(r);
 	st->coef = palloc(sizeof(double) * Max((Size) m->p * st->ncoef, 1));

@@ -72,6 +72,21 @@ AlgoDefault(MLTask task)
 }
 
 /*
+ * AlgoNamesForTask lists the algorithms that do a task, for hints.
+ */
+char *
+AlgoNamesForTask(MLTask task)
+{
+	StringInfoData names;
+
+	initStringInfo(&names);
+	for (int i = 0; i < lengthof(algorithms); i++)
+		if (algorithms[i]->tasks & ML_TASK_BIT(task))
+			appendStringInfo(&names, "%s%s", names.len ? ", " : "", algorithms[i]->name);
+	return names.len ? names.data : pstrdup("none yet");
+}
+
+/*
  * AlgoOutputs is the number of values predict writes per row.
  */
 int

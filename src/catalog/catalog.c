@@ -18,6 +18,7 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
@@ -25,6 +26,7 @@ typedef struct CatalogCall
 {
 	Oid			save_user;
 	int			save_sec;
+	int			save_nestlevel;
 	MemoryContext outer;
 } CatalogCall;
 
@@ -59,6 +61,11 @@ catalog_owner(void)
 	return owner;
 }
 
+/*
+ * Starts a catalog call: SPI, the catalog owner's identity in a restricted
+ * security context, and a search_path of pg_catalog only, so that no
+ * object of the caller's can be reached by the owner's statements.
+ */
 static void
 catalog_begin(CatalogCall *cc)
 {
@@ -68,12 +75,18 @@ catalog_begin(CatalogCall *cc)
 	GetUserIdAndSecContext(&cc->save_user, &cc->save_sec);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	SetUserIdAndSecContext(owner, cc->save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	SetUserIdAndSecContext(owner, cc->save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	cc->save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
 }
 
 static void
 catalog_end(CatalogCall *cc)
 {
+	AtEOXact_GUC(false, cc->save_nestlevel);
 	SetUserIdAndSecContext(cc->save_user, cc->save_sec);
 	SPI_finish();
 }
@@ -113,7 +126,7 @@ CatalogCheckProjectName(const char *name)
 	if (len == 0 || len >= NAMEDATALEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("project name must have 1 to %d characters", NAMEDATALEN - 1)));
+				 errmsg("project name must have 1 to %d bytes", NAMEDATALEN - 1)));
 }
 
 static void
@@ -382,7 +395,9 @@ CatalogInsertDeployment(int64 project_id, int64 model_id, const char *strategy,
 
 /*
  * CatalogBestModel returns the project's model with the best key metric on
- * its hold-out rows (the newest among equals), or 0.
+ * its hold-out rows (the newest among equals), or 0.  Models measured on
+ * their training rows (test_size 0) only count when no other model has
+ * hold-out metrics.
  */
 int64
 CatalogBestModel(const ProjectInfo *project)
@@ -396,7 +411,8 @@ CatalogBestModel(const ProjectInfo *project)
 	values[1] = CStringGetTextDatum(MLTaskName(project->task));
 	catalog_begin(&cc);
 	catalog_exec("SELECT id FROM ml.models WHERE project_id = $1 "
-				 "ORDER BY (metrics ->> ml.key_metric($2))::float8 DESC NULLS LAST, id DESC LIMIT 1",
+				 "ORDER BY metrics ->> 'evaluated_on' = 'test' DESC, "
+				 "(metrics ->> ml.key_metric($2))::float8 DESC NULLS LAST, id DESC LIMIT 1",
 				 2, types, values, NULL, true, SPI_OK_SELECT);
 	id = catalog_int64_result();
 	catalog_end(&cc);

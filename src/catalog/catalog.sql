@@ -6,7 +6,7 @@
 
 CREATE TABLE ml.projects (
     id          bigserial PRIMARY KEY,
-    name        text NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 63),
+    name        text NOT NULL UNIQUE CHECK (octet_length(name) BETWEEN 1 AND 63),
     task        text NOT NULL CHECK (task IN ('regression', 'classification', 'clustering', 'decomposition')),
     target      text,
     owner       regrole NOT NULL,
@@ -103,8 +103,10 @@ SELECT p.name AS project,
        m.algorithm,
        ml.key_metric(p.task) AS key_metric,
        (m.metrics ->> ml.key_metric(p.task))::float8 AS score,
+       m.metrics ->> 'evaluated_on' AS evaluated_on,
        rank() OVER (PARTITION BY p.id
-                    ORDER BY (m.metrics ->> ml.key_metric(p.task))::float8 DESC NULLS LAST) AS rank,
+                    ORDER BY m.metrics ->> 'evaluated_on' = 'test' DESC,
+                             (m.metrics ->> ml.key_metric(p.task))::float8 DESC NULLS LAST) AS rank,
        m.id = live.model_id AS live,
        m.hyperparams,
        m.n_train,
@@ -119,7 +121,7 @@ SELECT p.name AS project,
                       ORDER BY dd.id DESC
                       LIMIT 1) live ON true
  ORDER BY p.name, rank, m.id;
-COMMENT ON VIEW ml.leaderboard IS 'Models of every project ranked by the key metric on their hold-out rows.';
+COMMENT ON VIEW ml.leaderboard IS 'Models of every project ranked by the key metric on their hold-out rows (models measured on training rows rank after them).';
 
 GRANT USAGE ON SCHEMA ml TO PUBLIC;
 GRANT SELECT ON ml.projects, ml.models, ml.deployments, ml.overview, ml.leaderboard TO PUBLIC;

@@ -115,11 +115,18 @@ cache_snapshot_push(void)
 	return true;
 }
 
-/* Creates the hashes, or retires every entry when the cache is stale. */
+/*
+ * Creates the hashes, or retires every entry when the cache is stale.
+ * Called once per query (fn_extra keeps the model after that), it first
+ * reads pending invalidations: a statement that opens no table would not
+ * otherwise see a deployment committed since its transaction began.
+ */
 static void
 cache_prepare(void)
 {
 	HASHCTL		ctl;
+
+	AcceptInvalidationMessages();
 
 	if (cache_cxt == NULL)
 	{

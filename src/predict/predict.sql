@@ -74,17 +74,31 @@ COMMENT ON FUNCTION ml.model_info(bigint) IS 'What a model learned: algorithm, t
 CREATE FUNCTION ml.features(project text)
 RETURNS TABLE (model_id bigint, "position" int, feature text, "column" text, kind text,
                category text, impute text, fill float8, scale text, center float8, scale_by float8)
-LANGUAGE sql STABLE STRICT PARALLEL SAFE
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
 AS $$
-    SELECT d.model_id, f.ord::int, f.e ->> 'feature', f.e ->> 'column', f.e ->> 'kind',
+DECLARE
+    live bigint;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM ml.projects p WHERE p.name = features.project) THEN
+        RAISE EXCEPTION 'project "%" does not exist', features.project
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    SELECT d.model_id INTO live
+      FROM ml.deployments d JOIN ml.projects p ON p.id = d.project_id
+     WHERE p.name = features.project
+     ORDER BY d.id DESC LIMIT 1;
+    IF live IS NULL THEN
+        RAISE EXCEPTION 'project "%" has no deployed model', features.project
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    RETURN QUERY
+    SELECT live, f.ord::int, f.e ->> 'feature', f.e ->> 'column', f.e ->> 'kind',
            f.e ->> 'category', f.e ->> 'impute', (f.e ->> 'fill')::float8, f.e ->> 'scale',
            (f.e ->> 'center')::float8, (f.e ->> 'scale_by')::float8
-      FROM ml.projects p
-      JOIN LATERAL (SELECT dd.model_id FROM ml.deployments dd
-                     WHERE dd.project_id = p.id ORDER BY dd.id DESC LIMIT 1) d ON true
-      JOIN ml.models m ON m.id = d.model_id
+      FROM ml.models m
      CROSS JOIN LATERAL jsonb_array_elements(m.features) WITH ORDINALITY AS f(e, ord)
-     WHERE p.name = $1
-     ORDER BY f.ord
+     WHERE m.id = live
+     ORDER BY f.ord;
+END
 $$;
 COMMENT ON FUNCTION ml.features(text) IS 'The fitted pipeline of the project''s live model, one row per model feature.';

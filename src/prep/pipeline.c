@@ -309,6 +309,7 @@ fit_numeric(PipelineColumn *pc, const DataColumn *col, const int64 *rows,
 	pc->raw_std = nvalid ? sqrt(m2 / (double) nvalid) : NAN;
 	pc->null_fraction = n ? (double) (n - nvalid) / (double) n : 0.0;
 
+	pc->fill_category = -1;
 	pc->impute = co && co->impute_set ? co->impute : IMPUTE_MEAN;
 	if (pc->impute == IMPUTE_ERROR && nvalid < n)
 		null_not_allowed(pc->name);
@@ -825,15 +826,15 @@ PipelineDeserialize(BlobReader *r)
 		pc->categorical = BlobGetBool(r);
 		pc->value_type = (Oid) BlobGetInt32(r);
 		if (!pc->categorical && ValueTypeKind(pc->value_type) != VALUE_NUMERIC)
-			BlobCorrupt(r, "a numeric column has a type that is not a number");
+			BlobCorrupt(r, "A numeric column has a type that is not a number.");
 		impute = BlobGetInt32(r);
 		if (impute < 0 || impute > IMPUTE_CATEGORY)
-			BlobCorrupt(r, "impute kind out of range");
+			BlobCorrupt(r, "An impute kind is out of range.");
 		pc->impute = (ImputeKind) impute;
 		pc->fill = BlobGetFloat8(r);
 		scale = BlobGetInt32(r);
 		if (scale < 0 || scale >= SCALE_DEFAULT)
-			BlobCorrupt(r, "scale kind out of range");
+			BlobCorrupt(r, "A scale kind is out of range.");
 		pc->scale = (ScaleKind) scale;
 		pc->center = BlobGetFloat8(r);
 		pc->scale_by = BlobGetFloat8(r);
@@ -847,10 +848,11 @@ PipelineDeserialize(BlobReader *r)
 		pc->has_other = BlobGetBool(r);
 		pc->has_null = BlobGetBool(r);
 		pc->fill_category = BlobGetInt32(r);
-		if (pc->fill_category < -1 || pc->fill_category >= Max(pc->ncategories, 1))
-			BlobCorrupt(r, "fill category out of range");
+		if (pc->categorical &&
+			(pc->fill_category < -1 || pc->fill_category >= pc->ncategories))
+			BlobCorrupt(r, "A fill category is out of range.");
 		if (!pc->categorical && (!isfinite(pc->scale_by) || pc->scale_by == 0.0))
-			BlobCorrupt(r, "scale factor is not a finite non-zero number");
+			BlobCorrupt(r, "A scale factor is not a finite non-zero number.");
 	}
 	pipeline_layout(pl);
 	return pl;

@@ -325,8 +325,8 @@ decide_deploy(DeployMode mode, const Gate *gate, const Metrics *metrics,
 	if (live_id == 0)
 	{
 		appendStringInfoString(reason, gate->nbounds > 0 ?
-							   "first model of the project; it passes the gate" :
-							   "first model of the project");
+							   "no model of the project is deployed; this one passes the gate" :
+							   "no model of the project is deployed");
 		return true;
 	}
 
@@ -497,7 +497,7 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("algorithm %s cannot do %s", spec->name, MLTaskName(task)),
-				 errhint("The default for %s is %s.", MLTaskName(task), AlgoDefault(task)->name)));
+				 errhint("Algorithms for %s: %s.", MLTaskName(task), AlgoNamesForTask(task))));
 	gate = GateParse(gate_json, task);
 	encode_target(ds, task, &t);
 
