@@ -39,6 +39,8 @@ SELECT expect_error($$SELECT * FROM ml.train('gated', 'diabetes', 'progression',
 SELECT expect_error($$SELECT * FROM ml.train('gated', 'diabetes', 'progression', gate => '{"above": {"r2": 0.5}}')$$);
 SELECT expect_error($$SELECT * FROM ml.train('gated', 'diabetes', 'progression', gate => '{"min": {"r2": "high"}}')$$);
 SELECT expect_error($$SELECT * FROM ml.train('gated', 'diabetes', 'progression', gate => '{"min": [1]}')$$);
+SELECT expect_error($$SELECT * FROM ml.train('gated3', 'iris', 'species', gate => '{"min": {"roc_auc": 0.9}}')$$);
+SELECT deployed FROM ml.train('gated2', 'breast_cancer', 'diagnosis', gate => '{"min": {"roc_auc": 0.9, "f1": 0.9}, "max": {"log_loss": 0.5}}');
 
 -- deploy never and always
 SELECT deployed FROM ml.train('dia', 'diabetes', 'progression', 'ridge', deploy => 'never');

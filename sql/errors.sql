@@ -20,6 +20,13 @@ SELECT expect_error($$SELECT * FROM ml.train('e', 'diabetes', 'no_such_column')$
 SELECT expect_error($$SELECT * FROM ml.train('e', 'SELECT nope FROM diabetes', 'progression')$$);
 SELECT expect_error($$SELECT * FROM ml.train('e', 'SELECT 1 AS a, 2 AS a, 3 AS y', 'y')$$);
 
+-- a source that writes, or is more than one query
+CREATE TABLE scratch (x float8, y float8);
+SELECT expect_error($$SELECT * FROM ml.train('e', 'WITH w AS (INSERT INTO scratch VALUES (1, 2) RETURNING *) SELECT * FROM w', 'y')$$);
+SELECT expect_error($$SELECT * FROM ml.train('e', 'SELECT * FROM scratch; SELECT * FROM scratch', 'y')$$);
+SELECT count(*) AS scratch_rows FROM scratch;
+DROP TABLE scratch;
+
 -- empty source, target all NULL, one class, no features
 SELECT expect_error($$SELECT * FROM ml.train('e', 'SELECT * FROM diabetes WHERE false', 'progression')$$);
 SELECT expect_error($$SELECT * FROM ml.train('e', 'SELECT age, NULL::float8 AS y FROM diabetes', 'y')$$);
@@ -114,6 +121,28 @@ SELECT ml.drop_project('analyst');
 DROP TABLE secret;
 REVOKE SELECT ON diabetes FROM regress_ml_analyst;
 DROP ROLE regress_ml_analyst;
+
+-- the catalog owner's statements cannot be diverted through the caller's
+-- search_path: an operator planted by an unprivileged role is not used
+CREATE ROLE regress_ml_intruder;
+CREATE SCHEMA intruder AUTHORIZATION regress_ml_intruder;
+GRANT SELECT ON diabetes TO regress_ml_intruder;
+SET ROLE regress_ml_intruder;
+CREATE FUNCTION intruder.text_eq(text, text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE NOTICE 'intruder function ran as %', current_user;
+    RETURN $1 OPERATOR(pg_catalog.=) $2;
+END
+$$;
+CREATE OPERATOR intruder.= (LEFTARG = text, RIGHTARG = text, FUNCTION = intruder.text_eq);
+SET search_path = intruder, pg_catalog, public;
+SELECT project, deployed FROM ml.train('intruded', 'public.diabetes', 'progression');
+RESET search_path;
+RESET ROLE;
+SELECT ml.drop_project('intruded');
+DROP SCHEMA intruder CASCADE;
+REVOKE SELECT ON diabetes FROM regress_ml_intruder;
+DROP ROLE regress_ml_intruder;
 
 -- nothing was left behind by any failed call: since the start there is
 -- one more project, model and deployment ("fixed"), and that is all

@@ -54,6 +54,17 @@ SELECT abs(f.center - (SELECT avg(weight_in_lbs) FROM cars WHERE miles_per_gallo
        abs(f.scale_by - (SELECT stddev_pop(weight_in_lbs) FROM cars WHERE miles_per_gallon IS NOT NULL)) < 1e-9 AS scale_ok
   FROM ml.features('mpg_median') f WHERE f.feature = 'weight_in_lbs';
 
+-- a top-level default applies to every column it fits, beside the
+-- columns' own options: median for numbers (horsepower keeps it while
+-- setting its own scale), while text columns keep their NULL category
+SELECT model_id AS defaults FROM ml.train('mpg_defaults', 'cars', 'miles_per_gallon',
+       preprocess => '{"impute": "median", "name": {"exclude": true}, "horsepower": {"scale": "minmax"}}',
+       test_size => 0) \gset
+SELECT feature, impute, scale,
+       fill = (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY horsepower)
+                 FROM cars WHERE miles_per_gallon IS NOT NULL) AS median_fill
+  FROM ml.features('mpg_defaults') WHERE feature IN ('horsepower', 'origin=USA') ORDER BY feature;
+
 -- minmax and robust scaling, and constant imputation
 SELECT model_id AS mm FROM ml.train('mpg_minmax', 'cars', 'miles_per_gallon', 'ridge',
        preprocess => '{"name": {"exclude": true}, "scale": "minmax",

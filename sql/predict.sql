@@ -80,5 +80,14 @@ SELECT expect_error($$SELECT ml.predict('p_cars', ARRAY[4, 1]::float8[])$$);
 SELECT expect_error($$SELECT ml.predict('p_cars', '{"cylinders": 4, "origin": ["USA"]}'::jsonb)$$);
 SELECT ml.predict('p_cars', '{"cylinders": 4, "origin": "USA"}'::jsonb) > 0 AS categorical_jsonb_ok,
        ml.predict('p_cars', '{"cylinders": 4, "origin": "Mars"}'::jsonb) IS NOT NULL AS unseen_category_ok;
+SELECT model_id AS vec2 FROM ml.train('p_vec', 'SELECT ARRAY[age, bmi] AS v, progression FROM diabetes', 'progression') \gset
+SELECT expect_error($$SELECT ml.predict('p_vec', '{"v": 3}'::jsonb)$$);
+SELECT expect_error($$SELECT ml.predict('p_vec', '{"v": [1, 2, 3]}'::jsonb)$$);
+SELECT expect_error($$SELECT ml.predict('p_vec', q) FROM (SELECT ARRAY[1.0, 2.0, 3.0]::float8[] AS v) q$$);
+SELECT expect_error($$SELECT ml.predict('p_vec', q) FROM (SELECT 1.0::float8 AS v) q$$);
+SELECT expect_error($$SELECT * FROM ml.features('nope')$$);
+SELECT model_id AS undeployed FROM ml.train('p_undeployed', 'diabetes', 'progression', deploy => 'never') \gset
+SELECT expect_error($$SELECT * FROM ml.features('p_undeployed')$$);
+SELECT expect_error($$SELECT ml.labels('p_undeployed')$$);
 SELECT expect_error($$SELECT ml.predict('', ARRAY[1.0]::float8[])$$);
 SELECT expect_error(format('SELECT ml.predict(%L, ARRAY[1.0]::float8[])', repeat('x', 64)));

@@ -29,6 +29,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
+#include "utils/plancache.h"
 #include "utils/varlena.h"
 #include "common/hashfn.h"
 
@@ -345,6 +346,37 @@ ReaderSourceQuery(const char *source)
 	return psprintf("SELECT * FROM %s",
 					quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 											   get_rel_name(relid)));
+}
+
+/*
+ * Opens the source as a read-only cursor; a source that writes (a
+ * data-modifying WITH, say) or is not one query is refused up front.
+ */
+static Portal
+reader_open_cursor(const char *query)
+{
+	SPIPlanPtr	plan = SPI_prepare_cursor(query, 0, NULL, CURSOR_OPT_NO_SCROLL);
+	List	   *sources;
+	ListCell   *lc;
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare_cursor failed: %s", SPI_result_code_string(SPI_result));
+	sources = SPI_plan_get_plan_sources(plan);
+	if (list_length(sources) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("source must be a single query")));
+	foreach(lc, ((CachedPlanSource *) linitial(sources))->query_list)
+	{
+		Query	   *q = lfirst_node(Query, lc);
+
+		if (q->commandType != CMD_SELECT || q->hasModifyingCTE || q->utilityStmt != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("source must be a query that only reads"),
+					 errhint("Training reads its source; write the data first, then train on it.")));
+	}
+	return SPI_cursor_open(NULL, plan, NULL, NULL, true);
 }
 
 /* Adds a DataColumn for a field, allocated for the current capacity. */
@@ -688,8 +720,7 @@ ReaderLoad(const char *source, const char *target, List *exclude)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	portal = SPI_cursor_open_with_args(NULL, query, 0, NULL, NULL, NULL,
-									   true, CURSOR_OPT_NO_SCROLL);
+	portal = reader_open_cursor(query);
 	for (;;)
 	{
 		SPITupleTable *tuptable;

@@ -47,7 +47,7 @@ typedef struct Gate
 	bool	   *is_min;
 } Gate;
 
-extern Gate *GateParse(Jsonb *gate, MLTask task);
+extern Gate *GateParse(Jsonb *gate, MLTask task, int nclasses);
 extern bool GatePasses(const Gate *gate, const Metrics *m, StringInfo reason);
 
 #endif							/* PGMAKER_EVAL_H */

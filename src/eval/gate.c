@@ -5,12 +5,15 @@
  */
 #include "eval/eval.h"
 
+#include <math.h>
+
 #include "lib/stringinfo.h"
 
 typedef struct GateParseState
 {
 	Gate	   *gate;
 	MLTask		task;
+	int			nclasses;
 	bool		is_min;
 } GateParseState;
 
@@ -38,6 +41,11 @@ gate_visit_bound(const char *key, JsonbValue *v, void *arg)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown metric \"%s\" in gate for task %s", key, MLTaskName(st->task)),
 				 errhint("Metrics of this task are %s.", task_metrics[st->task])));
+	if (strcmp(key, "roc_auc") == 0 && st->nclasses > 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("gate metric \"roc_auc\" is defined for binary classification only"),
+				 errhint("This project has %d classes; gate on f1, accuracy or log_loss.", st->nclasses)));
 	if (!JsonbValueToDouble(v, &limit))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -71,13 +79,14 @@ gate_visit_top(const char *key, JsonbValue *v, void *arg)
 }
 
 /*
- * GateParse validates a gate for a task; an unknown metric is an error.
+ * GateParse validates a gate for a task (and, for classification, its
+ * number of classes); an unknown or undefined metric is an error.
  */
 Gate *
-GateParse(Jsonb *json, MLTask task)
+GateParse(Jsonb *json, MLTask task, int nclasses)
 {
 	Gate	   *g = palloc0(sizeof(Gate));
-	GateParseState st = {g, task, false};
+	GateParseState st = {g, task, nclasses, false};
 
 	g->names = palloc(sizeof(char *));
 	g->limits = palloc(sizeof(double));
@@ -96,7 +105,7 @@ GatePasses(const Gate *gate, const Metrics *m, StringInfo reason)
 
 	for (int i = 0; i < gate->nbounds; i++)
 	{
-		double		v;
+		double		v = NAN;
 		bool		ok;
 
 		if (!MetricsGet(m, gate->names[i], &v))

@@ -148,6 +148,25 @@ model_columns(const Model *m)
 	return buf.data;
 }
 
+/* The pipeline's input names ("col", "arr[1]", ...), for hints. */
+static char *
+input_names(const Model *m)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < m->pipeline->ncolumns; i++)
+	{
+		if (i == 20)
+		{
+			appendStringInfoString(&buf, ", ...");
+			break;
+		}
+		appendStringInfo(&buf, "%s%s", i ? ", " : "", m->pipeline->columns[i].name);
+	}
+	return buf.data;
+}
+
 static void
 missing_input(const Model *m, const char *name)
 {
@@ -345,8 +364,8 @@ read_array(FunctionCallInfo fcinfo, PredictCall *pc, Model *m)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("expected %d features, got %d", pl->ncolumns, n),
-				 errhint("The array gives the input columns in training order: %s.",
-						 model_columns(m))));
+				 errhint("The array gives one value per input feature in training order: %s.",
+						 input_names(m))));
 	for (int i = 0; i < n; i++)
 	{
 		pc->values[i].isnull = nulls[i];
@@ -419,7 +438,10 @@ read_jsonb(FunctionCallInfo fcinfo, PredictCall *pc, Model *m)
 			continue;
 		}
 		if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
-			type_mismatch(&pl->columns[src->first], JsonbValueTypeName(v));
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" is %s but the model expects an array of %d numbers",
+							src->name, JsonbValueTypeName(v), src->count)));
 		{
 			JsonbIterator *it = JsonbIteratorInit(v->val.binary.data);
 			JsonbValue	elem;

@@ -228,6 +228,51 @@ options_for(const PipelineOptions *opts, const char *source)
 	return NULL;
 }
 
+/* Can a default impute option apply to a column of this kind? */
+static bool
+default_impute_applies(const ColumnOptions *def, bool categorical)
+{
+	switch (def->impute)
+	{
+		case IMPUTE_MEAN:
+		case IMPUTE_MEDIAN:
+			return !categorical;
+		case IMPUTE_CONSTANT:
+			return def->fill_is_text == categorical;
+		default:
+			return true;
+	}
+}
+
+/*
+ * The options in force for one column: its own where it sets them, else
+ * the top-level defaults where they apply to its kind, else the built-in
+ * defaults (impute mean or a NULL category; the algorithm's scaling; 32
+ * categories).
+ */
+static ColumnOptions
+effective_options(const PipelineOptions *opts, const DataColumn *col,
+				  ScaleKind default_scale)
+{
+	const ColumnOptions *co = options_for(opts, col->source);
+	const ColumnOptions *def = &opts->defaults;
+	ColumnOptions eff;
+
+	memset(&eff, 0, sizeof(eff));
+	eff.column = col->source;
+	if (co && co->impute_set)
+		eff = *co;
+	else if (def->impute_set && default_impute_applies(def, col->categorical))
+		eff = *def;
+	eff.column = col->source;
+	eff.scale = co && co->scale != SCALE_DEFAULT ? co->scale :
+		def->scale != SCALE_DEFAULT ? def->scale :
+		default_scale != SCALE_DEFAULT ? default_scale : SCALE_NONE;
+	eff.max_categories = co && co->max_categories ? co->max_categories :
+		def->max_categories ? def->max_categories : PIPELINE_DEFAULT_MAX_CATEGORIES;
+	return eff;
+}
+
 /* ---------- fitting ---------- */
 
 static int
@@ -285,8 +330,9 @@ null_not_allowed(const char *column)
 
 static void
 fit_numeric(PipelineColumn *pc, const DataColumn *col, const int64 *rows,
-			int64 n, const ColumnOptions *co, ScaleKind scale)
+			int64 n, const ColumnOptions *co)
 {
+	ScaleKind	scale = co->scale;
 	double	   *vals = palloc_extended(sizeof(double) * Max(n, 1), MCXT_ALLOC_HUGE);
 	int64		nvalid = 0;
 	double		mean = 0.0;
@@ -310,7 +356,7 @@ fit_numeric(PipelineColumn *pc, const DataColumn *col, const int64 *rows,
 	pc->null_fraction = n ? (double) (n - nvalid) / (double) n : 0.0;
 
 	pc->fill_category = -1;
-	pc->impute = co && co->impute_set ? co->impute : IMPUTE_MEAN;
+	pc->impute = co->impute_set ? co->impute : IMPUTE_MEAN;
 	if (pc->impute == IMPUTE_ERROR && nvalid < n)
 		null_not_allowed(pc->name);
 	if (pc->impute == IMPUTE_CONSTANT && co->fill_is_text)
@@ -425,8 +471,9 @@ category_count_cmp(const void *a, const void *b)
 
 static void
 fit_categorical(PipelineColumn *pc, const DataColumn *col, const int64 *rows,
-				int64 n, const ColumnOptions *co, int max_categories)
+				int64 n, const ColumnOptions *co)
 {
+	int			max_categories = co->max_categories;
 	CategoryCount *counts = palloc_extended(sizeof(CategoryCount) * Max(col->ndict, 1),
 											MCXT_ALLOC_HUGE);
 	int64		nnull = 0;
@@ -452,7 +499,7 @@ fit_categorical(PipelineColumn *pc, const DataColumn *col, const int64 *rows,
 	while (nseen < col->ndict && counts[nseen].count > 0)
 		nseen++;
 
-	pc->impute = co && co->impute_set ? co->impute : IMPUTE_CATEGORY;
+	pc->impute = co->impute_set ? co->impute : IMPUTE_CATEGORY;
 	if (pc->impute == IMPUTE_MEAN || pc->impute == IMPUTE_MEDIAN)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -555,24 +602,17 @@ PipelineFit(const DataSet *ds, const int64 *rows, int64 nrows,
 	{
 		const DataColumn *col = &ds->cols[i];
 		PipelineColumn *pc = &pl->columns[i];
-		const ColumnOptions *co = options_for(opts, col->source);
-		ScaleKind	scale = co && co->scale != SCALE_DEFAULT ? co->scale :
-			opts->defaults.scale != SCALE_DEFAULT ? opts->defaults.scale : default_scale;
-		int			maxcat = co && co->max_categories ? co->max_categories :
-			opts->defaults.max_categories ? opts->defaults.max_categories :
-			PIPELINE_DEFAULT_MAX_CATEGORIES;
+		ColumnOptions co = effective_options(opts, col, default_scale);
 
-		if (co == NULL && opts->defaults.impute_set)
-			co = &opts->defaults;
 		pc->name = pstrdup(col->name);
 		pc->source = pstrdup(col->source);
 		pc->element = col->element;
 		pc->categorical = col->categorical;
 		pc->value_type = col->categorical ? TEXTOID : getBaseType(col->typid);
 		if (col->categorical)
-			fit_categorical(pc, col, rows, nrows, co, maxcat);
+			fit_categorical(pc, col, rows, nrows, &co);
 		else
-			fit_numeric(pc, col, rows, nrows, co, scale == SCALE_DEFAULT ? SCALE_NONE : scale);
+			fit_numeric(pc, col, rows, nrows, &co);
 		CHECK_FOR_INTERRUPTS();
 	}
 	pipeline_layout(pl);

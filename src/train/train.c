@@ -498,8 +498,8 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("algorithm %s cannot do %s", spec->name, MLTaskName(task)),
 				 errhint("Algorithms for %s: %s.", MLTaskName(task), AlgoNamesForTask(task))));
-	gate = GateParse(gate_json, task);
 	encode_target(ds, task, &t);
+	gate = GateParse(gate_json, task, t.nclasses);
 
 	/* split */
 	SplitRows(ds->nrows, task == ML_TASK_CLASSIFICATION ? t.y : NULL, t.nclasses,
