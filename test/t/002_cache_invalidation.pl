@@ -144,6 +144,20 @@ is($s1->query_safe(q{SELECT live_model FROM ml.overview WHERE project = 'p'}),
 $s1->query_safe('COMMIT');
 is($s1->query_safe($probe), $v1, 's1: first model after the transaction block');
 
+# Inside a READ COMMITTED transaction block, a statement that opens no
+# table (a float8[] input) still sees a deployment committed meanwhile.
+my $array_probe = "SELECT ml.predict('p', '$features'::float8[])";
+$s1->query_safe('BEGIN ISOLATION LEVEL READ COMMITTED');
+is($s1->query_safe($array_probe), $v1, 's1 (transaction block, no table): first model');
+is($s2->query_safe(qq{SELECT model_id FROM ml.deploy('p', ${m2}::bigint)}),
+	$m2, 's2: second model deployed');
+is($s1->query_safe($array_probe), $v2,
+	's1 (transaction block, no table): the next statement predicts with the second model');
+$s1->query_safe('COMMIT');
+is($s2->query_safe(q{SELECT model_id FROM ml.deploy('p', 'rollback')}),
+	$m1, 's2: rollback to the first model');
+is($s1->query_safe($array_probe), $v1, 's1: first model again');
+
 # A connection inside a REPEATABLE READ transaction keeps its snapshot's model,
 # and switches once the transaction ends.  Reading ml.overview inside the
 # transaction makes s1 process the invalidation from s2's deployment while
@@ -167,7 +181,7 @@ $s2->quit;
 is( $node->safe_psql(
 		'postgres',
 		q{SELECT string_agg(model_id || ':' || strategy, ',' ORDER BY id) FROM ml.deployments}),
-	"$m1:auto,$m2:always,$m1:rollback,$m2:manual,$m1:rollback,$m2:manual",
+	"$m1:auto,$m2:always,$m1:rollback,$m2:manual,$m1:rollback,$m2:manual,$m1:rollback,$m2:manual",
 	'deployment history records every committed deployment and none of the rolled-back one');
 
 $node->stop;
