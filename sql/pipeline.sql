@@ -70,7 +70,7 @@ SELECT model_id AS mm FROM ml.train('mpg_minmax', 'cars', 'miles_per_gallon', 'r
        preprocess => '{"name": {"exclude": true}, "scale": "minmax",
                        "horsepower": {"impute": "constant", "value": 100, "scale": "robust"}}',
        test_size => 0) \gset
-SELECT feature, fill, scale, center, scale_by FROM ml.features('mpg_minmax')
+SELECT feature, round(fill::numeric, 9) AS fill, scale, center, scale_by FROM ml.features('mpg_minmax')
  WHERE feature IN ('horsepower', 'cylinders') ORDER BY feature;
 SELECT min(cylinders), max(cylinders) - min(cylinders) AS range FROM cars WHERE miles_per_gallon IS NOT NULL;
 SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY coalesce(horsepower, 100)) AS median,

@@ -49,10 +49,15 @@ GucInit(void)
 }
 
 /*
- * MLApplyThreadLimit passes ml.threads to OpenBLAS before a computation.
+ * MLApplyThreadLimit sets OpenBLAS's threads before a computation of about
+ * flops operations per library call: one thread for small calls, where
+ * waking others costs more than it saves; else ml.threads (0: one per
+ * processor).
  */
 void
-MLApplyThreadLimit(void)
+MLApplyThreadLimit(double flops)
 {
-	openblas_set_num_threads(ml_threads > 0 ? ml_threads : openblas_get_num_procs());
+	int			threads = ml_threads > 0 ? ml_threads : openblas_get_num_procs();
+
+	openblas_set_num_threads(flops < ML_PARALLEL_MIN_FLOPS ? 1 : threads);
 }

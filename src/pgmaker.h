@@ -30,7 +30,8 @@ extern int	ml_max_train_memory;	/* kB */
 extern int	ml_threads;
 
 extern void GucInit(void);
-extern void MLApplyThreadLimit(void);
+#define ML_PARALLEL_MIN_FLOPS 5e7
+extern void MLApplyThreadLimit(double flops);
 
 /* jsonb helpers (src/pgmaker.c). */
 struct JsonbValue;

@@ -53,7 +53,7 @@ solve_symmetric(double *A, const double *b, double alpha, int p, int64 n,
 	int			rank = 0;
 	lapack_int	info;
 
-	MLApplyThreadLimit();
+	MLApplyThreadLimit(4.0 * p * p * p);
 	info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'U', p, A, p, lambda);
 	if (info != 0)
 		ereport(ERROR,
@@ -97,57 +97,84 @@ least_squares_fit(AlgoModel *m, TrainSet *ts, double alpha, bool fit_intercept)
 
 	st->coef = palloc0(sizeof(double) * Max(p, 1));
 
-	/* pass 1: means */
-	if (fit_intercept)
-	{
-		TrainSetBlockBegin(ts, &blk);
-		while (TrainSetNextBlock(ts, &blk))
-		{
-			for (int j = 0; j < p; j++)
-			{
-				const double *col = blk.X + (Size) j * blk.ld;
-				double		s = 0.0;
-
-				for (int i = 0; i < blk.count; i++)
-					s += col[i];
-				xmean[j] += s;
-			}
-			for (int i = 0; i < blk.count; i++)
-				ymean += ts->y[blk.start + i];
-		}
-		TrainSetBlockEnd(&blk);
-		for (int j = 0; j < p; j++)
-			xmean[j] /= (double) ts->n;
-		ymean /= (double) ts->n;
-	}
-
-	/* pass 2: Xc'Xc and Xc'yc */
-	MLApplyThreadLimit();
+	/*
+	 * One pass: Xc'Xc and Xc'yc accumulate on data shifted by the first
+	 * block's means (close to the final means, so the correction below
+	 * loses no precision), then are corrected to the true means.
+	 */
+	MLApplyThreadLimit(2.0 * TRAIN_BLOCK_ROWS * p * p);
 	{
 		double	   *cblock = palloc(sizeof(double) * TRAIN_BLOCK_ROWS * Max(p, 1));
 		double	   *yc = palloc(sizeof(double) * TRAIN_BLOCK_ROWS);
+		double	   *shift = palloc0(sizeof(double) * Max(p, 1));
+		double	   *xsum = palloc0(sizeof(double) * Max(p, 1));
+		double		yshift = 0.0;
+		double		ysum = 0.0;
+		bool		shifted = false;
 
 		TrainSetBlockBegin(ts, &blk);
 		while (TrainSetNextBlock(ts, &blk))
 		{
+			if (fit_intercept && !shifted)
+			{
+				for (int j = 0; j < p; j++)
+				{
+					const double *src = blk.X + (Size) j * blk.ld;
+
+					for (int i = 0; i < blk.count; i++)
+						shift[j] += src[i];
+					shift[j] /= blk.count;
+				}
+				for (int i = 0; i < blk.count; i++)
+					yshift += ts->y[blk.start + i];
+				yshift /= blk.count;
+				shifted = true;
+			}
 			for (int j = 0; j < p; j++)
 			{
 				const double *src = blk.X + (Size) j * blk.ld;
 				double	   *dst = cblock + (Size) j * blk.count;
+				double		s = 0.0;
 
 				for (int i = 0; i < blk.count; i++)
-					dst[i] = src[i] - xmean[j];
+				{
+					dst[i] = src[i] - shift[j];
+					s += dst[i];
+				}
+				xsum[j] += s;
 			}
 			for (int i = 0; i < blk.count; i++)
-				yc[i] = ts->y[blk.start + i] - ymean;
+			{
+				yc[i] = ts->y[blk.start + i] - yshift;
+				ysum += yc[i];
+			}
 			cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, p, blk.count,
 						1.0, cblock, blk.count, 1.0, A, p);
 			cblas_dgemv(CblasColMajor, CblasTrans, blk.count, p, 1.0, cblock,
 						blk.count, yc, 1, 1.0, b, 1);
 		}
 		TrainSetBlockEnd(&blk);
+
+		if (fit_intercept)
+		{
+			double		n = (double) ts->n;
+			double		dy = ysum / n;
+
+			for (int j = 0; j < p; j++)
+			{
+				double		dj = xsum[j] / n;
+
+				for (int i = 0; i <= j; i++)
+					A[(Size) j * p + i] -= n * (xsum[i] / n) * dj;
+				b[j] -= n * dj * dy;
+				xmean[j] = shift[j] + dj;
+			}
+			ymean = yshift + dy;
+		}
 		pfree(cblock);
 		pfree(yc);
+		pfree(shift);
+		pfree(xsum);
 	}
 
 	st->rank = solve_symmetric(A, b, alpha, p, ts->n, st->coef);

@@ -186,7 +186,7 @@ logistic_fit(AlgoModel *m, TrainSet *ts, const Hyperparams *hp)
 	lp.z = palloc(sizeof(double) * TRAIN_BLOCK_ROWS * lp.ncoef);
 
 	TrainSetMaterialize(ts);
-	MLApplyThreadLimit();
+	MLApplyThreadLimit(2.0 * TRAIN_BLOCK_ROWS * ts->p * lp.ncoef);
 	nparam = ts->p * lp.ncoef + lp.ncoef;
 	theta = palloc0(sizeof(double) * nparam);
 	res = LbfgsMinimize(nparam, theta, logistic_eval, &lp, HpInt(hp, "max_iter"),

@@ -29,6 +29,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
+#include "tcop/pquery.h"
 #include "utils/plancache.h"
 #include "utils/varlena.h"
 #include "common/hashfn.h"
@@ -130,7 +131,7 @@ ValueConverterInit(ValueConverter *conv, Oid typid)
 }
 
 /* Converts one scalar of a numeric type to double. */
-static double
+static inline double
 scalar_to_double(Oid type, Datum value)
 {
 	switch (type)
@@ -384,6 +385,7 @@ static DataColumn *
 reader_add_column(Reader *rd, ReaderField *f, int element)
 {
 	DataColumn *col;
+	MemoryContext old = MemoryContextSwitchTo(rd->cxt);
 
 	if (rd->ncols == rd->cols_cap)
 	{
@@ -410,6 +412,7 @@ reader_add_column(Reader *rd, ReaderField *f, int element)
 		for (int64 i = 0; i < rd->ds->nrows; i++)
 			col->values[i] = NAN;
 	}
+	MemoryContextSwitchTo(old);
 	return col;
 }
 
@@ -470,8 +473,10 @@ reader_store(Reader *rd, ReaderField *f, Datum value, bool isnull, int64 row)
 
 				if (!isnull)
 				{
-					v = ValueToDouble(&f->conv, value);
-					ValueCheckFinite(v, f->name);
+					v = f->conv.basetype == FLOAT8OID ? DatumGetFloat8(value) :
+						scalar_to_double(f->conv.basetype, value);
+					if (unlikely(isnan(v) || isinf(v)))
+						ValueCheckFinite(v, f->name);
 				}
 				col->values[row] = v;
 				break;
@@ -691,110 +696,130 @@ reader_finish(Reader *rd)
 	ds->bytes = reader_bytes(rd);
 }
 
+/* Receives the source's rows straight from the executor. */
+typedef struct ReaderReceiver
+{
+	DestReceiver pub;
+	Reader	   *rd;
+	MemoryContext batch_cxt;
+	const char *target;
+	List	   *exclude;
+	bool		ready;			/* fields resolved */
+} ReaderReceiver;
+
+static void
+reader_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	ReaderReceiver *rr = (ReaderReceiver *) self;
+
+	if (!rr->ready)
+	{
+		MemoryContext old = MemoryContextSwitchTo(rr->rd->cxt);
+
+		reader_setup_fields(rr->rd, typeinfo, rr->target, rr->exclude);
+		MemoryContextSwitchTo(old);
+		rr->ready = true;
+	}
+}
+
+/* Stores one row; rows with a NULL target are counted and skipped. */
+static bool
+reader_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	ReaderReceiver *rr = (ReaderReceiver *) self;
+	Reader	   *rd = rr->rd;
+	int64		row = rd->ds->nrows;
+	MemoryContext old;
+
+	slot_getallattrs(slot);
+	if (rd->target && slot->tts_isnull[rd->target->attnum - 1])
+	{
+		rd->ds->null_targets++;
+		return true;
+	}
+	if (row == rd->cap)
+		reader_grow(rd);
+
+	old = MemoryContextSwitchTo(rr->batch_cxt);
+	if (rd->target)
+		reader_store(rd, rd->target, slot->tts_values[rd->target->attnum - 1], false, row);
+	for (int i = 0; i < rd->nfields; i++)
+	{
+		ReaderField *f = &rd->fields[i];
+
+		reader_store(rd, f, slot->tts_values[f->attnum - 1],
+					 slot->tts_isnull[f->attnum - 1], row);
+	}
+	MemoryContextSwitchTo(old);
+	rd->ds->nrows++;
+	return true;
+}
+
+static void
+reader_shutdown(DestReceiver *self)
+{
+}
+
+static void
+reader_destroy(DestReceiver *self)
+{
+}
+
 /*
  * ReaderLoad runs the source with the caller's rights and returns its rows.
  * target (may be NULL) is read apart; rows with a NULL target are skipped.
  * Columns named in exclude are not read.  The result lives in the current
  * memory context.
+ *
+ * The source is opened as an SPI cursor and fetched ten thousand rows at a
+ * time into a receiver of our own, which converts each row as the executor
+ * produces it: no tuple is copied.  Between batches the conversion memory
+ * is reset, the memory limit checked and interrupts serviced.
  */
 DataSet *
 ReaderLoad(const char *source, const char *target, List *exclude)
 {
 	char	   *query = ReaderSourceQuery(source);
-	MemoryContext outer = CurrentMemoryContext;
-	MemoryContext batch_cxt;
 	Reader		rd;
+	ReaderReceiver rr;
 	Portal		portal;
-	bool		first = true;
 
 	memset(&rd, 0, sizeof(rd));
-	rd.cxt = outer;
+	rd.cxt = CurrentMemoryContext;
 	rd.ds = palloc0(sizeof(DataSet));
 	rd.cap = READER_INITIAL_ROWS;
 	rd.cols_cap = 16;
 	rd.cols = palloc(sizeof(DataColumn) * rd.cols_cap);
 
-	batch_cxt = AllocSetContextCreate(outer, "pgmaker reader batch",
-									  ALLOCSET_DEFAULT_SIZES);
+	memset(&rr, 0, sizeof(rr));
+	rr.pub.receiveSlot = reader_receive;
+	rr.pub.rStartup = reader_startup;
+	rr.pub.rShutdown = reader_shutdown;
+	rr.pub.rDestroy = reader_destroy;
+	rr.pub.mydest = DestNone;
+	rr.rd = &rd;
+	rr.target = target;
+	rr.exclude = exclude;
+	rr.batch_cxt = AllocSetContextCreate(rd.cxt, "pgmaker reader batch",
+										 ALLOCSET_DEFAULT_SIZES);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-
 	portal = reader_open_cursor(query);
 	for (;;)
 	{
-		SPITupleTable *tuptable;
-		MemoryContext old;
+		uint64		fetched = PortalRunFetch(portal, FETCH_FORWARD,
+											 READER_BATCH_ROWS, (DestReceiver *) &rr);
 
-		SPI_cursor_fetch(portal, true, READER_BATCH_ROWS);
-		tuptable = SPI_tuptable;
-		if (first)
-		{
-			old = MemoryContextSwitchTo(outer);
-			reader_setup_fields(&rd, tuptable->tupdesc, target, exclude);
-			MemoryContextSwitchTo(old);
-			first = false;
-		}
-		if (SPI_processed == 0)
-			break;
-
-		old = MemoryContextSwitchTo(batch_cxt);
-		for (uint64 r = 0; r < SPI_processed; r++)
-		{
-			HeapTuple	tuple = tuptable->vals[r];
-			int64		row = rd.ds->nrows;
-			bool		isnull;
-			Datum		value;
-
-			if (rd.target)
-			{
-				value = SPI_getbinval(tuple, tuptable->tupdesc, rd.target->attnum, &isnull);
-				if (isnull)
-				{
-					rd.ds->null_targets++;
-					continue;
-				}
-				if (row == rd.cap)
-				{
-					MemoryContextSwitchTo(outer);
-					reader_grow(&rd);
-					MemoryContextSwitchTo(batch_cxt);
-				}
-				reader_store(&rd, rd.target, value, false, row);
-			}
-			else if (row == rd.cap)
-			{
-				MemoryContextSwitchTo(outer);
-				reader_grow(&rd);
-				MemoryContextSwitchTo(batch_cxt);
-			}
-
-			for (int i = 0; i < rd.nfields; i++)
-			{
-				ReaderField *f = &rd.fields[i];
-
-				value = SPI_getbinval(tuple, tuptable->tupdesc, f->attnum, &isnull);
-				if (f->conv.kind == VALUE_ARRAY && f->first < 0 && !isnull)
-				{
-					/* the new columns belong to the DataSet, not the batch */
-					MemoryContextSwitchTo(outer);
-					reader_store(&rd, f, value, isnull, row);
-					MemoryContextSwitchTo(batch_cxt);
-				}
-				else
-					reader_store(&rd, f, value, isnull, row);
-			}
-			rd.ds->nrows++;
-		}
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(batch_cxt);
-		SPI_freetuptable(tuptable);
+		MemoryContextReset(rr.batch_cxt);
 		reader_check_memory(&rd);
 		CHECK_FOR_INTERRUPTS();
+		if (fetched < READER_BATCH_ROWS)
+			break;
 	}
 	SPI_cursor_close(portal);
 	SPI_finish();
-	MemoryContextDelete(batch_cxt);
+	MemoryContextDelete(rr.batch_cxt);
 
 	reader_finish(&rd);
 	return rd.ds;

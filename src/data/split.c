@@ -4,9 +4,13 @@
  *
  * Every row gets a pseudo-random key from a hash of its ordinal and the
  * seed; within each stratum (class, for classification) the rows with the
- * smallest keys form the test set.  The same rows and seed always give the
- * same split, so a champion and a challenger trained on one source are
- * judged on the same hold-out rows.
+ * smallest keys (ties to the lower row) form the test set.  The same rows
+ * and seed always give the same split, so a champion and a challenger
+ * trained on one source are judged on the same hold-out rows.
+ *
+ * The k-th smallest key of each stratum is found by quickselect, and one
+ * pass in row order then deals the rows out, so both lists come out
+ * sorted without sorting anything: O(n) time.
  *-------------------------------------------------------------------------
  */
 #include "data/data.h"
@@ -15,14 +19,8 @@
 
 #include "miscadmin.h"
 
-typedef struct KeyedRow
-{
-	uint64		key;
-	int64		row;
-} KeyedRow;
-
 /* splitmix64: a well-mixed 64-bit hash of the row ordinal and the seed. */
-static uint64
+static inline uint64
 split_key(int64 row, int64 seed)
 {
 	uint64		z = (uint64) row + (uint64) seed * UINT64CONST(0x9E3779B97F4A7C15);
@@ -32,24 +30,43 @@ split_key(int64 row, int64 seed)
 	return z ^ (z >> 31);
 }
 
-static int
-keyed_row_cmp(const void *a, const void *b)
+/* Returns the k-th smallest (0-based) of v[0..n-1], reordering v. */
+static uint64
+select_kth(uint64 *v, int64 n, int64 k)
 {
-	const KeyedRow *x = a;
-	const KeyedRow *y = b;
+	int64		lo = 0;
+	int64		hi = n - 1;
 
-	if (x->key != y->key)
-		return x->key < y->key ? -1 : 1;
-	return x->row < y->row ? -1 : (x->row > y->row);
-}
+	while (lo < hi)
+	{
+		uint64		pivot = v[lo + (hi - lo) / 2];
+		int64		i = lo;
+		int64		j = hi;
 
-static int
-int64_cmp(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
+		while (i <= j)
+		{
+			while (v[i] < pivot)
+				i++;
+			while (v[j] > pivot)
+				j--;
+			if (i <= j)
+			{
+				uint64		t = v[i];
 
-	return x < y ? -1 : (x > y);
+				v[i] = v[j];
+				v[j] = t;
+				i++;
+				j--;
+			}
+		}
+		if (k <= j)
+			hi = j;
+		else if (k >= i)
+			lo = i;
+		else
+			break;
+	}
+	return v[k];
 }
 
 /*
@@ -66,7 +83,9 @@ SplitRows(int64 nrows, const double *strata, int nstrata, double test_size,
 	int64	   *group_size = palloc0(sizeof(int64) * ngroups);
 	int64	   *group_start = palloc0(sizeof(int64) * (ngroups + 1));
 	int64	   *group_fill = palloc0(sizeof(int64) * ngroups);
-	KeyedRow   *rows = palloc_extended(sizeof(KeyedRow) * Max(nrows, 1), MCXT_ALLOC_HUGE);
+	uint64	   *threshold = palloc0(sizeof(uint64) * ngroups);
+	int64	   *below = palloc0(sizeof(int64) * ngroups);	/* test rows left */
+	uint64	   *keys = palloc_extended(sizeof(uint64) * Max(nrows, 1), MCXT_ALLOC_HUGE);
 	int64		ntr = 0;
 	int64		nte = 0;
 
@@ -75,40 +94,63 @@ SplitRows(int64 nrows, const double *strata, int nstrata, double test_size,
 	for (int g = 0; g < ngroups; g++)
 		group_start[g + 1] = group_start[g] + group_size[g];
 
+	/* keys grouped by stratum */
 	for (int64 i = 0; i < nrows; i++)
 	{
 		int			g = strata ? (int) strata[i] : 0;
-		KeyedRow   *kr = &rows[group_start[g] + group_fill[g]++];
 
-		kr->key = split_key(i, seed);
-		kr->row = i;
+		keys[group_start[g] + group_fill[g]++] = split_key(i, seed);
 	}
+
+	/*
+	 * Per stratum, the test rows are those with a key below the threshold,
+	 * plus the first rows whose key equals it, up to the stratum's count.
+	 */
+	for (int g = 0; g < ngroups; g++)
+	{
+		int64		n = group_size[g];
+		int64		ntest_g = (int64) floor(test_size * (double) n + 0.5);
+		uint64	   *grp = keys + group_start[g];
+
+		below[g] = ntest_g;
+		if (ntest_g == 0)
+		{
+			threshold[g] = 0;
+			continue;
+		}
+		threshold[g] = select_kth(grp, n, ntest_g - 1);
+		/* rows strictly below the threshold all go to the test set */
+		for (int64 i = 0; i < n; i++)
+			if (grp[i] < threshold[g])
+				below[g]--;
+		CHECK_FOR_INTERRUPTS();
+	}
+	pfree(keys);
 
 	*train = palloc_extended(sizeof(int64) * Max(nrows, 1), MCXT_ALLOC_HUGE);
 	*test = palloc_extended(sizeof(int64) * Max(nrows, 1), MCXT_ALLOC_HUGE);
-	for (int g = 0; g < ngroups; g++)
+	for (int64 i = 0; i < nrows; i++)
 	{
-		KeyedRow   *grp = &rows[group_start[g]];
-		int64		n = group_size[g];
-		int64		ntest_g = (int64) floor(test_size * (double) n + 0.5);
+		int			g = strata ? (int) strata[i] : 0;
+		uint64		key = split_key(i, seed);
+		bool		is_test = key < threshold[g];
 
-		qsort(grp, n, sizeof(KeyedRow), keyed_row_cmp);
-		for (int64 i = 0; i < n; i++)
+		if (!is_test && key == threshold[g] && below[g] > 0)
 		{
-			if (i < ntest_g)
-				(*test)[nte++] = grp[i].row;
-			else
-				(*train)[ntr++] = grp[i].row;
+			is_test = true;
+			below[g]--;
 		}
-		CHECK_FOR_INTERRUPTS();
+		if (is_test)
+			(*test)[nte++] = i;
+		else
+			(*train)[ntr++] = i;
 	}
-	qsort(*train, ntr, sizeof(int64), int64_cmp);
-	qsort(*test, nte, sizeof(int64), int64_cmp);
 	*ntrain = ntr;
 	*ntest = nte;
 
-	pfree(rows);
 	pfree(group_size);
 	pfree(group_start);
 	pfree(group_fill);
+	pfree(threshold);
+	pfree(below);
 }

@@ -333,23 +333,35 @@ fit_numeric(PipelineColumn *pc, const DataColumn *col, const int64 *rows,
 			int64 n, const ColumnOptions *co)
 {
 	ScaleKind	scale = co->scale;
-	double	   *vals = palloc_extended(sizeof(double) * Max(n, 1), MCXT_ALLOC_HUGE);
+	double	   *vals = NULL;
 	int64		nvalid = 0;
+	double		sum = 0.0;
 	double		mean = 0.0;
 	double		m2 = 0.0;
+	double		lo = INFINITY;
+	double		hi = -INFINITY;
 
+	/* two passes: the mean, then the squared deviations from it */
 	for (int64 i = 0; i < n; i++)
 	{
 		double		v = col->values[rows[i]];
 
 		if (!isnan(v))
 		{
-			double		d = v - mean;
-
-			vals[nvalid++] = v;
-			mean += d / (double) nvalid;
-			m2 += d * (v - mean);
+			nvalid++;
+			sum += v;
+			lo = Min(lo, v);
+			hi = Max(hi, v);
 		}
+	}
+	if (nvalid > 0)
+		mean = sum / (double) nvalid;
+	for (int64 i = 0; i < n; i++)
+	{
+		double		v = col->values[rows[i]];
+
+		if (!isnan(v))
+			m2 += (v - mean) * (v - mean);
 	}
 	pc->raw_mean = nvalid ? mean : NAN;
 	pc->raw_std = nvalid ? sqrt(m2 / (double) nvalid) : NAN;
@@ -372,7 +384,15 @@ fit_numeric(PipelineColumn *pc, const DataColumn *col, const int64 *rows,
 			pc->impute == IMPUTE_MOST_FREQUENT || scale == SCALE_ROBUST;
 
 		if (need_sorted)
+		{
+			int64		k = 0;
+
+			vals = palloc_extended(sizeof(double) * Max(n, 1), MCXT_ALLOC_HUGE);
+			for (int64 i = 0; i < n; i++)
+				if (!isnan(col->values[rows[i]]))
+					vals[k++] = col->values[rows[i]];
 			qsort(vals, nvalid, sizeof(double), double_cmp);
+		}
 		switch (pc->impute)
 		{
 			case IMPUTE_MEAN:
@@ -396,30 +416,20 @@ fit_numeric(PipelineColumn *pc, const DataColumn *col, const int64 *rows,
 	pc->scale = scale;
 	pc->center = 0.0;
 	pc->scale_by = 1.0;
-	if (scale == SCALE_STANDARD)
+	if (scale == SCALE_STANDARD && n > 0)
 	{
 		int64		nnull = n - nvalid;
-		double		imean = n ? (mean * nvalid + pc->fill * nnull) / (double) n : 0.0;
-		double		ss = 0.0;
+		double		imean = (sum + pc->fill * nnull) / (double) n;
 
-		for (int64 i = 0; i < nvalid; i++)
-			ss += (vals[i] - imean) * (vals[i] - imean);
-		ss += (double) nnull * (pc->fill - imean) * (pc->fill - imean);
+		/* sum over valid v of (v - imean)^2 = m2 + nvalid (mean - imean)^2 */
+		double		ss = m2 + (double) nvalid * (mean - imean) * (mean - imean) +
+			(double) nnull * (pc->fill - imean) * (pc->fill - imean);
+
 		pc->center = imean;
-		pc->scale_by = n ? sqrt(ss / (double) n) : 0.0;
+		pc->scale_by = sqrt(ss / (double) n);
 	}
 	else if (scale == SCALE_MINMAX)
 	{
-		double		lo = pc->fill;
-		double		hi = pc->fill;
-
-		if (nvalid)
-			lo = hi = vals[0];
-		for (int64 i = 0; i < nvalid; i++)
-		{
-			lo = Min(lo, vals[i]);
-			hi = Max(hi, vals[i]);
-		}
 		if (nvalid < n)
 		{
 			lo = Min(lo, pc->fill);
@@ -428,10 +438,13 @@ fit_numeric(PipelineColumn *pc, const DataColumn *col, const int64 *rows,
 		pc->center = lo;
 		pc->scale_by = hi - lo;
 	}
-	else if (scale == SCALE_ROBUST)
+	else if (scale == SCALE_ROBUST && n > 0)
 	{
-		double	   *all = vals;
+		double	   *all;
 
+		if (vals == NULL)		/* no valid value: every value is the fill */
+			vals = palloc_extended(sizeof(double) * n, MCXT_ALLOC_HUGE);
+		all = vals;
 		/* add the imputed values and sort again */
 		if (nvalid < n)
 		{
@@ -439,16 +452,16 @@ fit_numeric(PipelineColumn *pc, const DataColumn *col, const int64 *rows,
 				all[i] = pc->fill;
 			qsort(all, n, sizeof(double), double_cmp);
 		}
-		if (n > 0)
-		{
-			pc->center = sorted_quantile(all, n, 0.5);
-			pc->scale_by = sorted_quantile(all, n, 0.75) - sorted_quantile(all, n, 0.25);
-		}
+		pc->center = sorted_quantile(all, n, 0.5);
+		pc->scale_by = sorted_quantile(all, n, 0.75) - sorted_quantile(all, n, 0.25);
 	}
 	/* a constant column is left unscaled, as scikit-learn does */
 	if (!(pc->scale_by > 1e-300) || !isfinite(pc->scale_by))
 		pc->scale_by = 1.0;
-	pfree(vals);
+	if (!isfinite(pc->center))
+		pc->center = 0.0;
+	if (vals)
+		pfree(vals);
 }
 
 typedef struct CategoryCount
@@ -764,8 +777,19 @@ PipelineTransformBlock(const PipelineBinding *b, const int64 *rows, int n,
 
 		if (!pc->categorical)
 		{
-			for (int i = 0; i < n; i++)
-				dst[i] = transform_numeric(pc, col->values[rows[i]]);
+			if (pc->center == 0.0 && pc->scale_by == 1.0 && pc->impute != IMPUTE_ERROR)
+			{
+				/* unscaled: only NULLs change, as transform_numeric would */
+				for (int i = 0; i < n; i++)
+				{
+					double		v = col->values[rows[i]];
+
+					dst[i] = isnan(v) ? pc->fill : v;
+				}
+			}
+			else
+				for (int i = 0; i < n; i++)
+					dst[i] = transform_numeric(pc, col->values[rows[i]]);
 			continue;
 		}
 		for (int f = 0; f < pc->nfeatures; f++)
