@@ -51,6 +51,7 @@ typedef struct InputSource
 	bool		is_array;		/* the pipeline column has an element > 0 */
 	int			attnum;			/* INPUT_RECORD: attribute number */
 	ValueConverter conv;		/* INPUT_RECORD: its type */
+	bool		fast_float8;	/* INPUT_RECORD: float8 into a numeric column */
 } InputSource;
 
 typedef struct PredictCall
@@ -58,12 +59,16 @@ typedef struct PredictCall
 	bool		by_model;		/* first argument is a model id */
 	InputForm	form;
 	char		project[NAMEDATALEN];
+	int			project_len;
 	int64		model_id;
 	Model	   *model;
 	/* input mapping, valid for model and (records) the row type below */
 	Model	   *mapped_model;
 	Oid			tuptype;
 	int32		tuptypmod;
+	TupleDesc	tupdesc;		/* a copy, for the life of the query */
+	Datum	   *attvalues;		/* one deformed row */
+	bool	   *attnulls;
 	InputSource *sources;
 	int			nsources;
 	PipelineValue *values;
@@ -112,12 +117,18 @@ predict_model(FunctionCallInfo fcinfo, PredictCall *pc)
 	}
 	else
 	{
-		char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+		text	   *name = PG_GETARG_TEXT_PP(0);
+		int			len = VARSIZE_ANY_EXHDR(name);
 
-		if (pc->model == NULL || strcmp(pc->project, name) != 0)
+		/* the same project as the previous row: no lookup, no copy */
+		if (pc->model == NULL || len != pc->project_len ||
+			memcmp(VARDATA_ANY(name), pc->project, len) != 0)
 		{
-			pc->model = CacheProjectModel(name);
-			strlcpy(pc->project, name, NAMEDATALEN);
+			char	   *cname = text_to_cstring(name);
+
+			pc->model = CacheProjectModel(cname);
+			strlcpy(pc->project, cname, NAMEDATALEN);
+			pc->project_len = len;
 		}
 	}
 	return pc->model;
@@ -239,6 +250,57 @@ type_mismatch(const PipelineColumn *col, const char *given)
 					col->categorical ? "a category (text)" : "a number")));
 }
 
+/* Maps the pipeline's input columns to the attributes of a row type. */
+static void
+map_record(FunctionCallInfo fcinfo, PredictCall *pc, Model *m, Oid tuptype,
+		   int32 tuptypmod)
+{
+	MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
+	const Pipeline *pl = m->pipeline;
+	TupleDesc	tupdesc = lookup_rowtype_tupdesc(tuptype, tuptypmod);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+
+	pc->tupdesc = CreateTupleDescCopy(tupdesc);
+	ReleaseTupleDesc(tupdesc);
+	tupdesc = pc->tupdesc;
+	pc->attvalues = palloc(sizeof(Datum) * Max(tupdesc->natts, 1));
+	pc->attnulls = palloc(sizeof(bool) * Max(tupdesc->natts, 1));
+	MemoryContextSwitchTo(old);
+
+	map_sources(pc, m, cxt);
+	for (int s = 0; s < pc->nsources; s++)
+	{
+		InputSource *src = &pc->sources[s];
+
+		src->attnum = 0;
+		for (int a = 0; a < tupdesc->natts; a++)
+		{
+			Form_pg_attribute att = TupleDescAttr(tupdesc, a);
+
+			if (!att->attisdropped && strcmp(NameStr(att->attname), src->name) == 0)
+			{
+				src->attnum = a + 1;
+				ValueConverterInit(&src->conv, att->atttypid);
+				break;
+			}
+		}
+		if (src->attnum == 0)
+			missing_input(m, src->name);
+		if (src->is_array != (src->conv.kind == VALUE_ARRAY) ||
+			src->conv.kind == VALUE_UNSUPPORTED)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" has type %s, which the model cannot use here",
+							src->name, format_type_be(src->conv.typid)),
+					 errhint("The model expects %s.", src->is_array ? "a numeric array" :
+							 pl->columns[src->first].categorical ? "text" : "a number")));
+		src->fast_float8 = src->conv.basetype == FLOAT8OID &&
+			!pl->columns[src->first].categorical;
+	}
+	pc->tuptype = tuptype;
+	pc->tuptypmod = tuptypmod;
+}
+
 /* Reads a record argument into pc->values. */
 static void
 read_record(FunctionCallInfo fcinfo, PredictCall *pc, Model *m)
@@ -248,61 +310,35 @@ read_record(FunctionCallInfo fcinfo, PredictCall *pc, Model *m)
 	int32		tuptypmod = HeapTupleHeaderGetTypMod(rec);
 	const Pipeline *pl = m->pipeline;
 	HeapTupleData tuple;
-	TupleDesc	tupdesc;
 
-	tupdesc = lookup_rowtype_tupdesc(tuptype, tuptypmod);
 	if (pc->mapped_model != m || pc->tuptype != tuptype || pc->tuptypmod != tuptypmod)
-	{
-		map_sources(pc, m, fcinfo->flinfo->fn_mcxt);
-		for (int s = 0; s < pc->nsources; s++)
-		{
-			InputSource *src = &pc->sources[s];
-
-			src->attnum = 0;
-			for (int a = 0; a < tupdesc->natts; a++)
-			{
-				Form_pg_attribute att = TupleDescAttr(tupdesc, a);
-
-				if (!att->attisdropped && strcmp(NameStr(att->attname), src->name) == 0)
-				{
-					src->attnum = a + 1;
-					ValueConverterInit(&src->conv, att->atttypid);
-					break;
-				}
-			}
-			if (src->attnum == 0)
-			{
-				ReleaseTupleDesc(tupdesc);
-				missing_input(m, src->name);
-			}
-			if (src->is_array != (src->conv.kind == VALUE_ARRAY) ||
-				src->conv.kind == VALUE_UNSUPPORTED)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATATYPE_MISMATCH),
-						 errmsg("column \"%s\" has type %s, which the model cannot use here",
-								src->name, format_type_be(src->conv.typid)),
-						 errhint("The model expects %s.", src->is_array ? "a numeric array" :
-								 pl->columns[src->first].categorical ? "text" : "a number")));
-		}
-		pc->tuptype = tuptype;
-		pc->tuptypmod = tuptypmod;
-	}
+		map_record(fcinfo, pc, m, tuptype, tuptypmod);
 
 	tuple.t_len = HeapTupleHeaderGetDatumLength(rec);
 	ItemPointerSetInvalid(&tuple.t_self);
 	tuple.t_tableOid = InvalidOid;
 	tuple.t_data = rec;
+	heap_deform_tuple(&tuple, pc->tupdesc, pc->attvalues, pc->attnulls);
 
 	for (int s = 0; s < pc->nsources; s++)
 	{
 		InputSource *src = &pc->sources[s];
-		bool		isnull;
-		Datum		d = heap_getattr(&tuple, src->attnum, tupdesc, &isnull);
+		Datum		d = pc->attvalues[src->attnum - 1];
 
-		if (isnull)
+		if (pc->attnulls[src->attnum - 1])
 		{
 			for (int k = 0; k < src->count; k++)
 				pc->values[src->first + k].isnull = true;
+			continue;
+		}
+		if (src->fast_float8)
+		{
+			double		v = DatumGetFloat8(d);
+
+			if (unlikely(isnan(v) || isinf(v)))
+				ValueCheckFinite(v, src->name);
+			pc->values[src->first].isnull = false;
+			pc->values[src->first].num = v;
 			continue;
 		}
 		if (src->is_array)
@@ -330,7 +366,6 @@ read_record(FunctionCallInfo fcinfo, PredictCall *pc, Model *m)
 		else
 			type_mismatch(&pl->columns[src->first], format_type_be(src->conv.typid));
 	}
-	ReleaseTupleDesc(tupdesc);
 }
 
 /* Reads a float8[] argument: one value per input column, in model order. */
