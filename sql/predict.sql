@@ -20,6 +20,20 @@ SELECT bool_and(ml.predict_label('p_iris', i) = ml.predict_label('p_iris', ARRAY
   FROM iris i;
 SELECT ml.labels('p_iris'), ml.labels(:iris), ml.labels('p_dia') IS NULL AS regression_has_no_labels;
 
+-- rows read at fixed offsets and rows that need deforming agree: NULLs,
+-- a dropped column, and a text column ahead of the features
+CREATE TABLE holes AS SELECT 1 AS dropme, 'x'::text AS note, d.* FROM diabetes d;
+ALTER TABLE holes DROP COLUMN dropme;
+UPDATE holes SET bmi = NULL WHERE age > 60;
+CREATE TABLE plain AS SELECT age, sex, bmi, bp, s1, s2, s3, s4, s5, s6 FROM holes;
+SELECT bool_and(ml.predict('p_dia', h) = ml.predict('p_dia', ARRAY[age, sex, bmi, bp, s1, s2, s3, s4, s5, s6]))
+           AS deformed_agrees,
+       count(*) FILTER (WHERE bmi IS NULL) > 0 AS has_nulls
+  FROM holes h;
+SELECT bool_and(ml.predict('p_dia', p) = ml.predict('p_dia', ARRAY[age, sex, bmi, bp, s1, s2, s3, s4, s5, s6]))
+           AS fixed_agrees
+  FROM plain p;
+
 -- extra columns are ignored; columns are matched by name, not position
 SELECT ml.predict('p_dia', q) = ml.predict('p_dia', d) AS reordered_ok
   FROM diabetes d,

@@ -29,7 +29,9 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
+#include "nodes/plannodes.h"
 #include "tcop/pquery.h"
+#include "utils/portal.h"
 #include "utils/plancache.h"
 #include "utils/varlena.h"
 #include "common/hashfn.h"
@@ -46,6 +48,7 @@ typedef struct ReaderField
 	ValueConverter conv;
 	int			first;			/* index of its first DataColumn, -1 if none yet */
 	int			width;			/* DataColumns it feeds; arrays: set at first value */
+	bool		is_float8;		/* a float8 column: stored without conversion */
 	HTAB	   *dict_hash;		/* categorical: value -> code */
 	int			dict_cap;
 } ReaderField;
@@ -380,6 +383,24 @@ reader_open_cursor(const char *query)
 	return SPI_cursor_open(NULL, plan, NULL, NULL, true);
 }
 
+/*
+ * The row capacity to start with: the planner's estimate of the source's
+ * rows, with a margin, so that a source the planner knows is read without
+ * a copy of its columns as they grow.  Bounded by what the memory limit
+ * allows; an underestimate just means the columns grow later.
+ */
+static int64
+reader_initial_capacity(Portal portal)
+{
+	PlannedStmt *stmt = linitial_node(PlannedStmt, portal->stmts);
+	double		est = stmt->planTree ? stmt->planTree->plan_rows : 0.0;
+	double		max_rows = (double) ml_max_train_memory * 1024.0 /
+		(sizeof(double) * Max(portal->tupDesc->natts, 1));
+
+	est = Min(est * 1.05 + READER_INITIAL_ROWS, max_rows);
+	return (int64) Max(est, (double) READER_INITIAL_ROWS);
+}
+
 /* Adds a DataColumn for a field, allocated for the current capacity. */
 static DataColumn *
 reader_add_column(Reader *rd, ReaderField *f, int element)
@@ -634,6 +655,7 @@ reader_setup_fields(Reader *rd, TupleDesc tupdesc, const char *target, List *exc
 		f->name = MemoryContextStrdup(rd->cxt, name);
 		f->first = -1;
 		ValueConverterInit(&f->conv, att->atttypid);
+		f->is_float8 = f->conv.basetype == FLOAT8OID;
 		if (f->conv.kind == VALUE_UNSUPPORTED ||
 			(is_target && f->conv.kind == VALUE_ARRAY))
 			ereport(ERROR,
@@ -747,8 +769,19 @@ reader_receive(TupleTableSlot *slot, DestReceiver *self)
 	{
 		ReaderField *f = &rd->fields[i];
 
-		reader_store(rd, f, slot->tts_values[f->attnum - 1],
-					 slot->tts_isnull[f->attnum - 1], row);
+		if (f->is_float8)
+		{
+			double		v = slot->tts_isnull[f->attnum - 1] ? NAN :
+				DatumGetFloat8(slot->tts_values[f->attnum - 1]);
+
+			if (unlikely(isinf(v)) ||
+				unlikely(isnan(v) && !slot->tts_isnull[f->attnum - 1]))
+				ValueCheckFinite(v, f->name);
+			rd->cols[f->first].values[row] = v;
+		}
+		else
+			reader_store(rd, f, slot->tts_values[f->attnum - 1],
+						 slot->tts_isnull[f->attnum - 1], row);
 	}
 	MemoryContextSwitchTo(old);
 	rd->ds->nrows++;
@@ -806,6 +839,7 @@ ReaderLoad(const char *source, const char *target, List *exclude)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	portal = reader_open_cursor(query);
+	rd.cap = reader_initial_capacity(portal);
 	for (;;)
 	{
 		uint64		fetched = PortalRunFetch(portal, FETCH_FORWARD,

@@ -52,6 +52,8 @@ typedef struct InputSource
 	int			attnum;			/* INPUT_RECORD: attribute number */
 	ValueConverter conv;		/* INPUT_RECORD: its type */
 	bool		fast_float8;	/* INPUT_RECORD: float8 into a numeric column */
+	int32		fixed_offset;	/* INPUT_RECORD: its offset in a row without
+								 * NULLs, or -1 when a varlena precedes it */
 } InputSource;
 
 typedef struct PredictCall
@@ -67,6 +69,8 @@ typedef struct PredictCall
 	Oid			tuptype;
 	int32		tuptypmod;
 	TupleDesc	tupdesc;		/* a copy, for the life of the query */
+	bool		all_float8;		/* every input is a float8 into a number */
+	bool		all_fixed;		/* every input has a fixed offset */
 	Datum	   *attvalues;		/* one deformed row */
 	bool	   *attnulls;
 	InputSource *sources;
@@ -297,12 +301,40 @@ map_record(FunctionCallInfo fcinfo, PredictCall *pc, Model *m, Oid tuptype,
 		src->fast_float8 = src->conv.basetype == FLOAT8OID &&
 			!pl->columns[src->first].categorical;
 	}
+	pc->all_float8 = true;
+	pc->all_fixed = true;
+	for (int s = 0; s < pc->nsources; s++)
+	{
+		InputSource *src = &pc->sources[s];
+		int32		off = 0;
+
+		pc->all_float8 &= src->fast_float8;
+
+		/* where the attribute lies in a row without NULLs, when fixed */
+		for (int a = 0; a < src->attnum - 1 && off >= 0; a++)
+		{
+			Form_pg_attribute att = TupleDescAttr(tupdesc, a);
+
+			if (att->attlen <= 0)
+				off = -1;
+			else
+				off = att_align_nominal(off, att->attalign) + att->attlen;
+		}
+		if (off >= 0)
+			off = att_align_nominal(off, TupleDescAttr(tupdesc, src->attnum - 1)->attalign);
+		src->fixed_offset = off;
+		pc->all_fixed &= off >= 0;
+	}
 	pc->tuptype = tuptype;
 	pc->tuptypmod = tuptypmod;
 }
 
-/* Reads a record argument into pc->values. */
-static void
+/*
+ * Reads a record argument into pc->values; or, when every input is a
+ * float8 feeding a numeric column, straight into the features pc->x, and
+ * returns true.
+ */
+static bool
 read_record(FunctionCallInfo fcinfo, PredictCall *pc, Model *m)
 {
 	HeapTupleHeader rec = PG_GETARG_HEAPTUPLEHEADER(1);
@@ -314,11 +346,52 @@ read_record(FunctionCallInfo fcinfo, PredictCall *pc, Model *m)
 	if (pc->mapped_model != m || pc->tuptype != tuptype || pc->tuptypmod != tuptypmod)
 		map_record(fcinfo, pc, m, tuptype, tuptypmod);
 
+	/*
+	 * The common case, float8 columns and a row without NULLs: read each
+	 * value at its offset, without deforming the row.
+	 */
+	if (pc->all_float8 && pc->all_fixed && !(rec->t_infomask & HEAP_HASNULL))
+	{
+		const char *data = (const char *) rec + rec->t_hoff;
+
+		for (int s = 0; s < pc->nsources; s++)
+		{
+			const InputSource *src = &pc->sources[s];
+			const PipelineColumn *col = &pl->columns[src->first];
+			double		v;
+
+			memcpy(&v, data + src->fixed_offset, sizeof(double));
+			if (unlikely(isnan(v) || isinf(v)))
+				ValueCheckFinite(v, src->name);
+			pc->x[col->first_feature] = PipelineTransformNumber(col, v);
+		}
+		return true;
+	}
+
 	tuple.t_len = HeapTupleHeaderGetDatumLength(rec);
 	ItemPointerSetInvalid(&tuple.t_self);
 	tuple.t_tableOid = InvalidOid;
 	tuple.t_data = rec;
 	heap_deform_tuple(&tuple, pc->tupdesc, pc->attvalues, pc->attnulls);
+
+	if (pc->all_float8)
+	{
+		for (int s = 0; s < pc->nsources; s++)
+		{
+			const InputSource *src = &pc->sources[s];
+			const PipelineColumn *col = &pl->columns[src->first];
+			double		v = NAN;
+
+			if (!pc->attnulls[src->attnum - 1])
+			{
+				v = DatumGetFloat8(pc->attvalues[src->attnum - 1]);
+				if (unlikely(isnan(v) || isinf(v)))
+					ValueCheckFinite(v, src->name);
+			}
+			pc->x[col->first_feature] = PipelineTransformNumber(col, v);
+		}
+		return true;
+	}
 
 	for (int s = 0; s < pc->nsources; s++)
 	{
@@ -366,10 +439,15 @@ read_record(FunctionCallInfo fcinfo, PredictCall *pc, Model *m)
 		else
 			type_mismatch(&pl->columns[src->first], format_type_be(src->conv.typid));
 	}
+	return false;
 }
 
-/* Reads a float8[] argument: one value per input column, in model order. */
-static void
+/*
+ * Reads a float8[] argument, one value per input column in model order,
+ * straight into the features pc->x (the columns are all numeric); returns
+ * true.
+ */
+static bool
 read_array(FunctionCallInfo fcinfo, PredictCall *pc, Model *m)
 {
 	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
@@ -403,10 +481,18 @@ read_array(FunctionCallInfo fcinfo, PredictCall *pc, Model *m)
 						 input_names(m))));
 	for (int i = 0; i < n; i++)
 	{
-		pc->values[i].isnull = nulls[i];
+		const PipelineColumn *col = &pl->columns[i];
+		double		v = NAN;
+
 		if (!nulls[i])
-			set_number(pc, pl, i, DatumGetFloat8(elems[i]));
+		{
+			v = DatumGetFloat8(elems[i]);
+			if (unlikely(isnan(v) || isinf(v)))
+				ValueCheckFinite(v, col->name);
+		}
+		pc->x[col->first_feature] = PipelineTransformNumber(col, v);
 	}
+	return true;
 }
 
 /* Stores one scalar jsonb value for pipeline column i. */
@@ -441,7 +527,7 @@ jsonb_scalar(PredictCall *pc, const Pipeline *pl, int i, JsonbValue *v)
 }
 
 /* Reads a jsonb object argument: keys matched by column name. */
-static void
+static bool
 read_jsonb(FunctionCallInfo fcinfo, PredictCall *pc, Model *m)
 {
 	Jsonb	   *obj = PG_GETARG_JSONB_P(1);
@@ -495,6 +581,7 @@ read_jsonb(FunctionCallInfo fcinfo, PredictCall *pc, Model *m)
 				array_length_mismatch(src->name, k, src->count);
 		}
 	}
+	return false;
 }
 
 /* Predicts one input: fills pc->out with the model's outputs. */
@@ -504,19 +591,22 @@ predict_row(FunctionCallInfo fcinfo)
 	PredictCall *pc = predict_call(fcinfo);
 	Model	   *m = predict_model(fcinfo, pc);
 
+	bool		transformed = false;
+
 	switch (pc->form)
 	{
 		case INPUT_RECORD:
-			read_record(fcinfo, pc, m);
+			transformed = read_record(fcinfo, pc, m);
 			break;
 		case INPUT_ARRAY:
-			read_array(fcinfo, pc, m);
+			transformed = read_array(fcinfo, pc, m);
 			break;
 		case INPUT_JSONB:
-			read_jsonb(fcinfo, pc, m);
+			transformed = read_jsonb(fcinfo, pc, m);
 			break;
 	}
-	PipelineTransformValues(m->pipeline, pc->values, pc->x);
+	if (!transformed)
+		PipelineTransformValues(m->pipeline, pc->values, pc->x);
 	ModelPredictBlock(m, pc->x, 1, 1, pc->out);
 	return m;
 }

@@ -318,8 +318,12 @@ sorted_mode(const double *v, int64 n)
 	return best;
 }
 
-static void
-null_not_allowed(const char *column)
+/*
+ * PipelineNullNotAllowed raises the error for a NULL in a column whose
+ * impute option is "error".
+ */
+void
+PipelineNullNotAllowed(const char *column)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -341,27 +345,37 @@ fit_numeric(PipelineColumn *pc, const DataColumn *col, const int64 *rows,
 	double		lo = INFINITY;
 	double		hi = -INFINITY;
 
-	/* two passes: the mean, then the squared deviations from it */
-	for (int64 i = 0; i < n; i++)
+	/*
+	 * One pass of sums shifted by the first value, which keeps the
+	 * variance free of cancellation as long as the shift is of the data's
+	 * magnitude (Chan, Golub and LeVeque's shifted algorithm).
+	 */
 	{
-		double		v = col->values[rows[i]];
+		double		shift = NAN;
+		double		s1 = 0.0;
+		double		s2 = 0.0;
 
-		if (!isnan(v))
+		for (int64 i = 0; i < n; i++)
 		{
-			nvalid++;
-			sum += v;
+			double		v = col->values[rows[i]];
+			double		d;
+
+			if (isnan(v))
+				continue;
+			if (nvalid++ == 0)
+				shift = v;
+			d = v - shift;
+			s1 += d;
+			s2 += d * d;
 			lo = Min(lo, v);
 			hi = Max(hi, v);
 		}
-	}
-	if (nvalid > 0)
-		mean = sum / (double) nvalid;
-	for (int64 i = 0; i < n; i++)
-	{
-		double		v = col->values[rows[i]];
-
-		if (!isnan(v))
-			m2 += (v - mean) * (v - mean);
+		if (nvalid > 0)
+		{
+			mean = shift + s1 / (double) nvalid;
+			sum = mean * (double) nvalid;
+			m2 = Max(s2 - s1 * s1 / (double) nvalid, 0.0);
+		}
 	}
 	pc->raw_mean = nvalid ? mean : NAN;
 	pc->raw_std = nvalid ? sqrt(m2 / (double) nvalid) : NAN;
@@ -370,7 +384,7 @@ fit_numeric(PipelineColumn *pc, const DataColumn *col, const int64 *rows,
 	pc->fill_category = -1;
 	pc->impute = co->impute_set ? co->impute : IMPUTE_MEAN;
 	if (pc->impute == IMPUTE_ERROR && nvalid < n)
-		null_not_allowed(pc->name);
+		PipelineNullNotAllowed(pc->name);
 	if (pc->impute == IMPUTE_CONSTANT && co->fill_is_text)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -520,7 +534,7 @@ fit_categorical(PipelineColumn *pc, const DataColumn *col, const int64 *rows,
 						impute_names[pc->impute], pc->name),
 				 errhint("Categorical columns take impute most_frequent, constant or error; by default NULL is a category of its own.")));
 	if (pc->impute == IMPUTE_ERROR && nnull > 0)
-		null_not_allowed(pc->name);
+		PipelineNullNotAllowed(pc->name);
 
 	pc->ncategories = Min(nseen, max_categories);
 	pc->categories = palloc(sizeof(char *) * Max(pc->ncategories, 1));
@@ -558,6 +572,7 @@ pipeline_layout(Pipeline *pl)
 		PipelineColumn *pc = &pl->columns[i];
 
 		pc->first_feature = nf;
+		pc->inv_scale = 1.0 / pc->scale_by;
 		pc->nfeatures = pc->categorical ?
 			pc->ncategories + (pc->has_other ? 1 : 0) + (pc->has_null ? 1 : 0) : 1;
 		nf += pc->nfeatures;
@@ -664,7 +679,7 @@ category_slot(const PipelineColumn *pc_const, const char *value)
 		if (pc->fill_category >= 0)
 			return pc->fill_category;
 		if (pc->impute == IMPUTE_ERROR)
-			null_not_allowed(pc->name);
+			PipelineNullNotAllowed(pc->name);
 		if (pc->impute == IMPUTE_CONSTANT)
 			return pc->has_other ? pc->ncategories : -1;
 		return pc->has_null ? pc->ncategories + (pc->has_other ? 1 : 0) : -1;
@@ -747,18 +762,6 @@ PipelineBind(const Pipeline *pl, const DataSet *ds)
 	return b;
 }
 
-static inline double
-transform_numeric(const PipelineColumn *pc, double v)
-{
-	if (isnan(v))
-	{
-		if (pc->impute == IMPUTE_ERROR)
-			null_not_allowed(pc->name);
-		v = pc->fill;
-	}
-	return (v - pc->center) / pc->scale_by;
-}
-
 /*
  * PipelineTransformBlock writes the features of n DataSet rows into out,
  * column-major with leading dimension ld (>= n).
@@ -777,9 +780,9 @@ PipelineTransformBlock(const PipelineBinding *b, const int64 *rows, int n,
 
 		if (!pc->categorical)
 		{
-			if (pc->center == 0.0 && pc->scale_by == 1.0 && pc->impute != IMPUTE_ERROR)
+			if (pc->center == 0.0 && pc->inv_scale == 1.0 && pc->impute != IMPUTE_ERROR)
 			{
-				/* unscaled: only NULLs change, as transform_numeric would */
+				/* unscaled: only NULLs change, as PipelineTransformNumber would */
 				for (int i = 0; i < n; i++)
 				{
 					double		v = col->values[rows[i]];
@@ -789,7 +792,7 @@ PipelineTransformBlock(const PipelineBinding *b, const int64 *rows, int n,
 			}
 			else
 				for (int i = 0; i < n; i++)
-					dst[i] = transform_numeric(pc, col->values[rows[i]]);
+					dst[i] = PipelineTransformNumber(pc, col->values[rows[i]]);
 			continue;
 		}
 		for (int f = 0; f < pc->nfeatures; f++)
@@ -819,7 +822,7 @@ PipelineTransformValues(const Pipeline *pl, const PipelineValue *vals, double *o
 
 		if (!pc->categorical)
 		{
-			dst[0] = transform_numeric(pc, vals[j].isnull ? NAN : vals[j].num);
+			dst[0] = PipelineTransformNumber(pc, vals[j].isnull ? NAN : vals[j].num);
 			continue;
 		}
 		for (int f = 0; f < pc->nfeatures; f++)

@@ -10,6 +10,8 @@
 
 #include "pgmaker.h"
 
+#include <math.h>
+
 #include "data/data.h"
 #include "lib/stringinfo.h"
 #include "utils/hsearch.h"
@@ -73,6 +75,7 @@ typedef struct PipelineColumn
 	ScaleKind	scale;
 	double		center;
 	double		scale_by;		/* transformed = (x - center) / scale_by */
+	double		inv_scale;		/* 1 / scale_by, derived: what is applied */
 	/* categorical: features are categories[], then other, then null */
 	int			ncategories;
 	char	  **categories;
@@ -113,6 +116,24 @@ typedef struct PipelineValue
 	double		num;			/* numeric column */
 	const char *str;			/* categorical column */
 } PipelineValue;
+
+extern void PipelineNullNotAllowed(const char *column) pg_attribute_noreturn();
+
+/*
+ * PipelineTransformNumber imputes (NaN is NULL) and scales one value of a
+ * numeric column: the single definition every transform path uses.
+ */
+static inline double
+PipelineTransformNumber(const PipelineColumn *pc, double v)
+{
+	if (isnan(v))
+	{
+		if (pc->impute == IMPUTE_ERROR)
+			PipelineNullNotAllowed(pc->name);
+		v = pc->fill;
+	}
+	return (v - pc->center) * pc->inv_scale;
+}
 
 extern PipelineOptions *PipelineParseOptions(Jsonb *preprocess);
 extern Pipeline *PipelineFit(const DataSet *ds, const int64 *rows, int64 nrows,
