@@ -112,6 +112,9 @@ typedef struct AlgoSpec
 	const char *name;
 	uint32		tasks;			/* ML_TASK_BIT() of the tasks it does */
 	ScaleKind	default_scale;
+	bool		keeps_missing;	/* takes NaN features: no default imputation */
+	bool		scores_only;	/* classification outputs are scores, not
+								 * probabilities: no predict_proba, no log_loss */
 	const HyperparamSpec *params;
 	int			nparams;
 	void		(*fit) (AlgoModel *m, TrainSet *ts, const Hyperparams *hp);

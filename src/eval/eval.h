@@ -32,7 +32,8 @@ typedef struct Metrics
 } Metrics;
 
 extern void MetricsCompute(Metrics *m, MLTask task, const double *y,
-						   const double *outputs, int64 n, int nclasses);
+						   const double *outputs, int64 n, int nclasses,
+						   bool probabilities);
 extern bool MetricsGet(const Metrics *m, const char *name, double *value);
 extern Jsonb *MetricsToJsonb(const Metrics *m, char **labels);
 extern const char *MetricKeyName(MLTask task);

@@ -151,11 +151,13 @@ safe_ratio(double num, double den)
 
 /*
  * MetricsCompute fills m from true values y and model outputs (one value
- * per row for regression, nclasses probabilities per row otherwise).
+ * per row for regression, nclasses probabilities per row otherwise; or
+ * class scores when probabilities is false, which leaves log_loss
+ * undefined and ranks roc_auc by the positive class's score).
  */
 void
 MetricsCompute(Metrics *m, MLTask task, const double *y, const double *outputs,
-			   int64 n, int nclasses)
+			   int64 n, int nclasses, bool probabilities)
 {
 	memset(m, 0, sizeof(*m));
 	m->task = task;
@@ -211,7 +213,7 @@ MetricsCompute(Metrics *m, MLTask task, const double *y, const double *outputs,
 			ll -= log(p);
 		}
 		m->accuracy = safe_ratio((double) correct, (double) n);
-		m->log_loss = ll / (double) Max(n, 1);
+		m->log_loss = probabilities ? ll / (double) Max(n, 1) : NAN;
 	}
 
 	/* per-class precision, recall, f1 */

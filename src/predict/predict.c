@@ -660,6 +660,12 @@ ml_predict_proba(PG_FUNCTION_ARGS)
 	Datum	   *d;
 
 	require_classification(fcinfo, m, "ml.predict_proba");
+	if (m->fitted->spec->scores_only)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("model %lld (%s) does not estimate probabilities",
+						(long long) m->id, m->fitted->spec->name),
+				 errhint("Use ml.predict_label, or train an algorithm with probabilities such as logistic.")));
 	d = palloc(sizeof(Datum) * m->nclasses);
 	for (int c = 0; c < m->nclasses; c++)
 		d[c] = Float8GetDatum(pc->out[c]);

@@ -42,6 +42,7 @@ static const char *const impute_names[] = {
 	[IMPUTE_CONSTANT] = "constant",
 	[IMPUTE_ERROR] = "error",
 	[IMPUTE_CATEGORY] = "category",
+	[IMPUTE_NONE] = "none",
 };
 
 static const char *const scale_names[] = {
@@ -334,7 +335,7 @@ PipelineNullNotAllowed(const char *column)
 
 static void
 fit_numeric(PipelineColumn *pc, const DataColumn *col, const int64 *rows,
-			int64 n, const ColumnOptions *co)
+			int64 n, const ColumnOptions *co, bool keep_missing)
 {
 	ScaleKind	scale = co->scale;
 	double	   *vals = NULL;
@@ -382,7 +383,7 @@ fit_numeric(PipelineColumn *pc, const DataColumn *col, const int64 *rows,
 	pc->null_fraction = n ? (double) (n - nvalid) / (double) n : 0.0;
 
 	pc->fill_category = -1;
-	pc->impute = co->impute_set ? co->impute : IMPUTE_MEAN;
+	pc->impute = co->impute_set ? co->impute : keep_missing ? IMPUTE_NONE : IMPUTE_MEAN;
 	if (pc->impute == IMPUTE_ERROR && nvalid < n)
 		PipelineNullNotAllowed(pc->name);
 	if (pc->impute == IMPUTE_CONSTANT && co->fill_is_text)
@@ -390,7 +391,9 @@ fit_numeric(PipelineColumn *pc, const DataColumn *col, const int64 *rows,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("impute constant for numeric column \"%s\" needs a numeric value", pc->name)));
 
-	if (nvalid == 0)
+	if (pc->impute == IMPUTE_NONE)
+		pc->fill = NAN;
+	else if (nvalid == 0)
 		pc->fill = pc->impute == IMPUTE_CONSTANT ? co->fill : 0.0;
 	else
 	{
@@ -414,6 +417,8 @@ fit_numeric(PipelineColumn *pc, const DataColumn *col, const int64 *rows,
 			case IMPUTE_CATEGORY:
 				pc->fill = mean;
 				break;
+			case IMPUTE_NONE:
+				break;
 			case IMPUTE_MEDIAN:
 				pc->fill = sorted_quantile(vals, nvalid, 0.5);
 				break;
@@ -426,18 +431,23 @@ fit_numeric(PipelineColumn *pc, const DataColumn *col, const int64 *rows,
 		}
 	}
 
-	/* Scaling statistics are those of the imputed training values. */
+	/*
+	 * Scaling statistics are those of the imputed training values (of the
+	 * valid ones alone when NULLs stay missing).
+	 */
+	if (pc->impute == IMPUTE_NONE)
+		n = nvalid;
 	pc->scale = scale;
 	pc->center = 0.0;
 	pc->scale_by = 1.0;
 	if (scale == SCALE_STANDARD && n > 0)
 	{
 		int64		nnull = n - nvalid;
-		double		imean = (sum + pc->fill * nnull) / (double) n;
+		double		imean = (sum + (nnull ? pc->fill * nnull : 0.0)) / (double) n;
 
 		/* sum over valid v of (v - imean)^2 = m2 + nvalid (mean - imean)^2 */
 		double		ss = m2 + (double) nvalid * (mean - imean) * (mean - imean) +
-			(double) nnull * (pc->fill - imean) * (pc->fill - imean);
+			(nnull ? (double) nnull * (pc->fill - imean) * (pc->fill - imean) : 0.0);
 
 		pc->center = imean;
 		pc->scale_by = sqrt(ss / (double) n);
@@ -600,11 +610,12 @@ pipeline_layout(Pipeline *pl)
 /*
  * PipelineFit fits the pipeline on the given (training) rows of a DataSet.
  * default_scale is the algorithm's preference, used where the options do
- * not say.
+ * not say; keep_missing (for algorithms that handle missing values) makes
+ * numeric NULLs stay NaN unless the options ask for an imputation.
  */
 Pipeline *
 PipelineFit(const DataSet *ds, const int64 *rows, int64 nrows,
-			const PipelineOptions *opts, ScaleKind default_scale)
+			const PipelineOptions *opts, ScaleKind default_scale, bool keep_missing)
 {
 	Pipeline   *pl = palloc0(sizeof(Pipeline));
 	ListCell   *lc;
@@ -640,7 +651,7 @@ PipelineFit(const DataSet *ds, const int64 *rows, int64 nrows,
 		if (col->categorical)
 			fit_categorical(pc, col, rows, nrows, &co);
 		else
-			fit_numeric(pc, col, rows, nrows, &co);
+			fit_numeric(pc, col, rows, nrows, &co, keep_missing);
 		CHECK_FOR_INTERRUPTS();
 	}
 	pipeline_layout(pl);
@@ -895,7 +906,7 @@ PipelineDeserialize(BlobReader *r)
 		if (!pc->categorical && ValueTypeKind(pc->value_type) != VALUE_NUMERIC)
 			BlobCorrupt(r, "A numeric column has a type that is not a number.");
 		impute = BlobGetInt32(r);
-		if (impute < 0 || impute > IMPUTE_CATEGORY)
+		if (impute < 0 || impute > IMPUTE_NONE)
 			BlobCorrupt(r, "An impute kind is out of range.");
 		pc->impute = (ImputeKind) impute;
 		pc->fill = BlobGetFloat8(r);

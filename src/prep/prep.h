@@ -26,7 +26,9 @@ typedef enum ImputeKind
 	IMPUTE_MOST_FREQUENT,
 	IMPUTE_CONSTANT,
 	IMPUTE_ERROR,
-	IMPUTE_CATEGORY				/* categorical only: NULL is its own category */
+	IMPUTE_CATEGORY,			/* categorical only: NULL is its own category */
+	IMPUTE_NONE					/* numeric, for algorithms that take missing
+								 * values: NULL stays NaN */
 } ImputeKind;
 
 typedef enum ScaleKind
@@ -137,7 +139,8 @@ PipelineTransformNumber(const PipelineColumn *pc, double v)
 
 extern PipelineOptions *PipelineParseOptions(Jsonb *preprocess);
 extern Pipeline *PipelineFit(const DataSet *ds, const int64 *rows, int64 nrows,
-							 const PipelineOptions *opts, ScaleKind default_scale);
+							 const PipelineOptions *opts, ScaleKind default_scale,
+							 bool keep_missing);
 extern PipelineBinding *PipelineBind(const Pipeline *pl, const DataSet *ds);
 extern void PipelineTransformBlock(const PipelineBinding *b, const int64 *rows,
 								   int n, double *out, int ld);

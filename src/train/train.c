@@ -281,14 +281,15 @@ ModelEvaluateRows(const Model *m, const DataSet *ds, const int64 *rows, int64 n,
 				r[0] = o[i];
 				continue;
 			}
+			/* a label the model never learned: probability 0, lowest score */
 			for (int k = 0; k < nres; k++)
-				r[k] = 0.0;
+				r[k] = m->fitted->spec->scores_only ? -INFINITY : 0.0;
 			for (int c = 0; c < m->nclasses; c++)
 				if (map[c] >= 0)
 					r[map[c]] = o[(Size) i * nout + c];
 		}
 	}
-	MetricsCompute(out, m->task, y, res, n, nclasses_y);
+	MetricsCompute(out, m->task, y, res, n, nclasses_y, !m->fitted->spec->scores_only);
 	pfree(X);
 	pfree(o);
 	pfree(res);
@@ -533,7 +534,7 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 
 	/* fit */
 	fit_start = GetCurrentTimestamp();
-	pl = PipelineFit(ds, train_rows, ntrain, opts, spec->default_scale);
+	pl = PipelineFit(ds, train_rows, ntrain, opts, spec->default_scale, spec->keeps_missing);
 	if (pl->nfeatures > ntrain)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
