@@ -40,7 +40,7 @@ REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 PG_CONFIG ?= pg_config
 PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
 	-Wno-missing-field-initializers
-SHLIB_LINK = -lopenblas -llapacke -lm
+SHLIB_LINK = -lxgboost -llinear -lopenblas -llapacke -lm
 
 EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql results regression.diffs regression.out
 

@@ -74,6 +74,10 @@ WANTED=(
     "postgresql-$MAJOR-pgtap"
     libopenblas-dev
     liblapacke-dev
+    libxgboost-dev
+    liblinear-dev
+    python3-xgboost
+    python3-numpy
     libtap-parser-sourcehandler-pgtap-perl
     libipc-run-perl
     perl
