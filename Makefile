@@ -18,6 +18,7 @@ OBJS = \
 	src/algo/linear.o \
 	src/algo/logistic.o \
 	src/algo/lbfgs.o \
+	src/algo/xgboost.o \
 	src/model/blob.o \
 	src/eval/metrics.o \
 	src/eval/gate.o \

@@ -66,6 +66,7 @@ extern double HpFloat(const Hyperparams *hp, const char *name);
 extern int	HpInt(const Hyperparams *hp, const char *name);
 extern bool HpBool(const Hyperparams *hp, const char *name);
 extern const char *HpString(const Hyperparams *hp, const char *name);
+extern bool HpIsNull(const Hyperparams *hp, const char *name);
 
 /* The training rows, as transformed features. */
 typedef struct TrainSet
@@ -136,6 +137,8 @@ extern int	AlgoOutputs(const AlgoModel *m);
 extern const AlgoSpec linear_algo;
 extern const AlgoSpec ridge_algo;
 extern const AlgoSpec logistic_algo;
+extern const AlgoSpec xgboost_algo;
+extern const AlgoSpec random_forest_algo;
 
 /* Limited-memory BFGS (lbfgs.c). */
 typedef double (*LbfgsEval) (void *arg, const double *x, double *grad);

@@ -236,6 +236,13 @@ HpBool(const Hyperparams *hp, const char *name)
 	return hp_find(hp, name)->boolean;
 }
 
+/* Whether a nullable hyperparameter was left null. */
+bool
+HpIsNull(const Hyperparams *hp, const char *name)
+{
+	return hp_find(hp, name)->isnull;
+}
+
 /* NULL when the value is null. */
 const char *
 HpString(const Hyperparams *hp, const char *name)

@@ -14,6 +14,8 @@ static const AlgoSpec *const algorithms[] = {
 	&linear_algo,
 	&ridge_algo,
 	&logistic_algo,
+	&xgboost_algo,
+	&random_forest_algo,
 };
 
 /*
