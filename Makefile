@@ -35,7 +35,7 @@ SQL_SOURCES = \
 
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 
-REGRESS = setup linear logistic pipeline deploy predict errors blob
+REGRESS = setup linear logistic xgboost pipeline deploy predict errors blob
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
 PG_CONFIG ?= pg_config

@@ -109,15 +109,15 @@ hp_set(const AlgoSpec *spec, const HyperparamSpec *ps, HyperparamValue *out,
 					ok = strcmp(tok, s) == 0;
 				if (!ok)
 				{
-					char	   *listed = pstrdup(ps->choices);
+					StringInfoData listed;
 
-					for (char *c = listed; *c; c++)
-						if (*c == '|')
-							*c = ',';
+					initStringInfo(&listed);
+					for (const char *c = ps->choices; *c; c++)
+						appendStringInfoString(&listed, *c == '|' ? ", " : (char[2]) {*c, '\0'});
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							 errmsg("hyperparameter \"%s\" of %s must be one of %s, not \"%s\"",
-									ps->name, spec->name, listed, s)));
+									ps->name, spec->name, listed.data, s)));
 				}
 				out->str = s;
 				break;
