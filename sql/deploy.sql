@@ -1,6 +1,9 @@
 -- sql/deploy.sql: the deployment gate, automatic promotion, ml.deploy
 -- strategies, the append-only history and ml.drop_project.
 
+-- model ids in this suite start at a fixed value, whatever ran before
+SELECT setval('ml.models_id_seq', 6000, false);
+
 -- the first model of a project deploys when it passes the gate
 SELECT project, model_id AS first_model, deployed
   FROM ml.train('dia', 'diabetes', 'progression') \gset

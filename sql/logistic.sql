@@ -4,6 +4,9 @@
 -- LogisticRegression(C=1.0, tol=1e-10, max_iter=10000) on
 -- StandardScaler()-scaled rows of the same CSV files.
 
+-- model ids in this suite start at a fixed value, whatever ran before
+SELECT setval('ml.models_id_seq', 3000, false);
+
 -- Binary, every row, tight tolerance: intercept -0.2145657309430091 and
 -- mean_radius 0.36317071884095314 (positive class malignant); both are
 -- met within 1e-3 relative (the objective is flat near its minimum).

@@ -2,6 +2,9 @@
 -- ml.labels in their record, float8[] and jsonb forms, by project and by
 -- model id.
 
+-- model ids in this suite start at a fixed value, whatever ran before
+SELECT setval('ml.models_id_seq', 7000, false);
+
 SELECT model_id AS dia FROM ml.train('p_dia', 'diabetes', 'progression') \gset
 SELECT model_id AS iris FROM ml.train('p_iris', 'iris', 'species') \gset
 
