@@ -14,7 +14,7 @@ SELECT expect_error($$SELECT * FROM ml.train('e', 'diabetes', 'progression', tes
 SELECT expect_error($$SELECT * FROM ml.train('e', 'diabetes', 'progression', test_size => -0.1)$$);
 SELECT expect_error($$SELECT * FROM ml.train('e', 'diabetes', 'progression', test_size => 'NaN')$$);
 SELECT expect_error($$SELECT * FROM ml.train('e', 'diabetes', 'progression', task => 'forecasting')$$);
-SELECT expect_error($$SELECT * FROM ml.train('e', 'diabetes', 'progression', 'xgboost')$$);
+SELECT expect_error($$SELECT * FROM ml.train('e', 'diabetes', 'progression', 'deep_learning')$$);
 
 -- missing source, missing target column, a query that fails
 SELECT expect_error($$SELECT * FROM ml.train('e', 'no_such_table', 'y')$$);
