@@ -120,16 +120,25 @@ SELECT f.fit, m.hyperparams, (SELECT array_agg(DISTINCT x.scale) FROM ml.feature
 
 -- predictions (through the stored blob) equal intercept + coef . x of the
 -- reference within 1e-4 relative, on unscaled and on scaled features
-SELECT f.fit, max(abs(ml.predict(f.model_id, d) - q.ref) / abs(q.ref)) < 1e-4 AS predictions_ok, count(*)
-  FROM enet_fit f, diabetes d,
-       LATERAL (SELECT sum(CASE WHEN r.feature = 'intercept' THEN r.coef
-                                WHEN f.fit LIKE '%_std' THEN r.coef * ((to_jsonb(d) ->> r.feature)::float8 - s.mean) / s.sd
-                                ELSE r.coef * (to_jsonb(d) ->> r.feature)::float8 END) AS ref
-                  FROM enet_ref r
-                  LEFT JOIN LATERAL (SELECT avg((to_jsonb(x) ->> r.feature)::float8) AS mean,
-                                            stddev_pop((to_jsonb(x) ->> r.feature)::float8) AS sd
-                                       FROM diabetes x) s ON true
-                 WHERE r.fit = f.fit) q
+WITH rows AS MATERIALIZED (
+       SELECT row_number() OVER () AS ord, d FROM diabetes d),
+     cells AS (
+       SELECT r.ord, e.key AS feature, e.value::float8 AS x
+         FROM rows r, jsonb_each_text(to_jsonb(r.d) - 'progression') e),
+     stats AS (
+       SELECT feature, avg(x) AS mean, stddev_pop(x) AS sd FROM cells GROUP BY feature),
+     ref AS (
+       SELECT r.fit, c.ord,
+              sum(r.coef * CASE WHEN r.fit LIKE '%\_std' THEN (c.x - s.mean) / s.sd ELSE c.x END)
+              + min(i.coef) AS ref
+         FROM enet_ref r
+         JOIN cells c USING (feature)
+         JOIN stats s USING (feature)
+         JOIN enet_ref i ON i.fit = r.fit AND i.feature = 'intercept'
+        GROUP BY r.fit, c.ord)
+SELECT f.fit, max(abs(ml.predict(f.model_id, rows.d) - ref.ref) / abs(ref.ref)) < 1e-4 AS predictions_ok,
+       count(*)
+  FROM enet_fit f JOIN ref USING (fit) JOIN rows USING (ord)
  WHERE f.fit IN ('lasso_raw', 'enet_std')
  GROUP BY f.fit ORDER BY f.fit;
 
