@@ -16,7 +16,10 @@ OBJS = \
 	src/algo/registry.o \
 	src/algo/hyperparams.o \
 	src/algo/linear.o \
+	src/algo/elastic.o \
 	src/algo/logistic.o \
+	src/algo/naive_bayes.o \
+	src/algo/svm.o \
 	src/algo/lbfgs.o \
 	src/algo/xgboost.o \
 	src/model/blob.o \
@@ -35,7 +38,7 @@ SQL_SOURCES = \
 
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 
-REGRESS = setup linear logistic xgboost pipeline deploy predict errors blob
+REGRESS = setup linear logistic bayes_svm elastic xgboost explain pipeline deploy predict errors blob
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
 PG_CONFIG ?= pg_config

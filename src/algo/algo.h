@@ -125,6 +125,14 @@ typedef struct AlgoSpec
 	void		(*deserialize) (AlgoModel *m, struct BlobReader *r);
 	void		(*describe) (const AlgoModel *m, char **feature_names,
 							 char **labels, JsonbParseState **st);
+
+	/*
+	 * explain (optional) splits the raw output (margin) of one row x[p] for
+	 * class cls (regression: 0) into per-feature contributions contrib[p]
+	 * and returns the bias; the bias and contributions sum to the margin.
+	 */
+	double		(*explain) (const AlgoModel *m, const double *x, int cls,
+							double *contrib);
 } AlgoSpec;
 
 extern const AlgoSpec *AlgoFind(const char *name);
@@ -136,7 +144,11 @@ extern int	AlgoOutputs(const AlgoModel *m);
 /* Algorithms (one file per family). */
 extern const AlgoSpec linear_algo;
 extern const AlgoSpec ridge_algo;
+extern const AlgoSpec lasso_algo;
+extern const AlgoSpec elastic_net_algo;
 extern const AlgoSpec logistic_algo;
+extern const AlgoSpec naive_bayes_algo;
+extern const AlgoSpec linear_svm_algo;
 extern const AlgoSpec xgboost_algo;
 extern const AlgoSpec random_forest_algo;
 
@@ -149,6 +161,7 @@ typedef struct LbfgsResult
 	double		f;
 	double		gnorm;			/* max |gradient| at the end */
 	bool		converged;
+	bool		search_failed;	/* stopped: no decrease along the direction */
 } LbfgsResult;
 
 extern LbfgsResult LbfgsMinimize(int n, double *x, LbfgsEval eval, void *arg,

@@ -113,7 +113,10 @@ LbfgsMinimize(int n, double *x, LbfgsEval eval, void *arg, int max_iter,
 		}
 		res.iterations++;
 		if (bt == LBFGS_MAX_BACKTRACK)
-			break;				/* no progress possible along d */
+		{
+			res.search_failed = true;	/* no progress possible along d */
+			break;
+		}
 
 		/* store the correction pair when it keeps H positive definite */
 		{

@@ -262,6 +262,16 @@ linear_describe(const AlgoModel *m, char **feature_names, char **labels,
 	JbInt(js, st->rank);
 }
 
+static double
+linear_explain(const AlgoModel *m, const double *x, int cls, double *contrib)
+{
+	const LinearState *st = m->state;
+
+	for (int j = 0; j < m->p; j++)
+		contrib[j] = st->coef[j] * x[j];
+	return st->intercept;
+}
+
 const AlgoSpec linear_algo = {
 	.name = "linear",
 	.tasks = ML_TASK_BIT(ML_TASK_REGRESSION),
@@ -273,6 +283,7 @@ const AlgoSpec linear_algo = {
 	.serialize = linear_serialize,
 	.deserialize = linear_deserialize,
 	.describe = linear_describe,
+	.explain = linear_explain,
 };
 
 const AlgoSpec ridge_algo = {
@@ -286,4 +297,5 @@ const AlgoSpec ridge_algo = {
 	.serialize = linear_serialize,
 	.deserialize = linear_deserialize,
 	.describe = linear_describe,
+	.explain = linear_explain,
 };

@@ -191,7 +191,13 @@ logistic_fit(AlgoModel *m, TrainSet *ts, const Hyperparams *hp)
 	theta = palloc0(sizeof(double) * nparam);
 	res = LbfgsMinimize(nparam, theta, logistic_eval, &lp, HpInt(hp, "max_iter"),
 						HpFloat(hp, "tol"));
-	if (!res.converged)
+	if (!res.converged && res.search_failed)
+		ereport(NOTICE,
+				(errmsg("logistic regression stopped after %d iterations: the line search found no decrease",
+						res.iterations),
+				 errdetail("The largest gradient component is %g; tol is %g.", res.gnorm, HpFloat(hp, "tol")),
+				 errhint("Scale the features, or raise tol.")));
+	else if (!res.converged)
 		ereport(NOTICE,
 				(errmsg("logistic regression did not converge in %d iterations", res.iterations),
 				 errhint("Raise max_iter, or scale the features.")));
@@ -223,8 +229,9 @@ logistic_predict(const AlgoModel *m, const double *X, int n, int ld, double *out
 
 			for (int j = 0; j < m->p; j++)
 				z += X[(Size) j * ld + i] * st->coef[j];
+			/* each side from its own sigmoid: no cancellation near 0 or 1 */
 			o[1] = sigmoid(z);
-			o[0] = 1.0 - o[1];
+			o[0] = sigmoid(-z);
 		}
 		else
 		{
@@ -320,6 +327,19 @@ logistic_describe(const AlgoModel *m, char **feature_names, char **labels,
 	JbEndObject(js);
 }
 
+/* The margin is the positive class's (binary) or class cls's logit. */
+static double
+logistic_explain(const AlgoModel *m, const double *x, int cls, double *contrib)
+{
+	const LogisticState *st = m->state;
+	int			c = st->ncoef == 1 ? 0 : cls;
+	const double *w = st->coef + (Size) c * m->p;
+
+	for (int j = 0; j < m->p; j++)
+		contrib[j] = w[j] * x[j];
+	return st->intercept[c];
+}
+
 const AlgoSpec logistic_algo = {
 	.name = "logistic",
 	.tasks = ML_TASK_BIT(ML_TASK_CLASSIFICATION),
@@ -331,4 +351,5 @@ const AlgoSpec logistic_algo = {
 	.serialize = logistic_serialize,
 	.deserialize = logistic_deserialize,
 	.describe = logistic_describe,
+	.explain = logistic_explain,
 };

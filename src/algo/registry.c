@@ -13,7 +13,11 @@
 static const AlgoSpec *const algorithms[] = {
 	&linear_algo,
 	&ridge_algo,
+	&lasso_algo,
+	&elastic_net_algo,
 	&logistic_algo,
+	&naive_bayes_algo,
+	&linear_svm_algo,
 	&xgboost_algo,
 	&random_forest_algo,
 };

@@ -409,7 +409,16 @@ xgb_predict(const AlgoModel *m, const double *X, int n, int ld, double *out)
 	snprintf(values, sizeof(values),
 			 "{\"data\": [%zu, true], \"shape\": [%d, %d], \"typestr\": \"<f4\", \"version\": 3}",
 			 (size_t) data, n, m->p);
+	/*
+	 * Classification asks for margins (type 1) and turns them into
+	 * probabilities in double precision, so that probabilities and
+	 * ml.explain's margins agree to the last digit.
+	 */
 	xgb_check(XGBoosterPredictFromDense(st->h->booster, values,
+										m->task == ML_TASK_CLASSIFICATION ?
+										"{\"type\": 1, \"training\": false, \"iteration_begin\": 0, "
+										"\"iteration_end\": 0, \"strict_shape\": true, \"cache_id\": 0, "
+										"\"missing\": NaN}" :
 										"{\"type\": 0, \"training\": false, \"iteration_begin\": 0, "
 										"\"iteration_end\": 0, \"strict_shape\": true, \"cache_id\": 0, "
 										"\"missing\": NaN}",
@@ -417,17 +426,72 @@ xgb_predict(const AlgoModel *m, const double *X, int n, int ld, double *out)
 			  "predict");
 	for (int i = 0; i < n; i++)
 	{
-		if (k == 2)
+		double	   *o = out + (Size) i * k;
+
+		if (k == 1)
+			o[0] = result[i];
+		else if (k == 2)
 		{
-			out[(Size) i * 2 + 1] = result[i];
-			out[(Size) i * 2] = 1.0 - (double) result[i];
+			o[1] = 1.0 / (1.0 + exp(-(double) result[i]));
+			o[0] = 1.0 / (1.0 + exp((double) result[i]));
 		}
 		else
+		{
+			const float *z = result + (Size) i * k;
+			double		zmax = z[0];
+			double		sum = 0.0;
+
+			for (int c = 1; c < k; c++)
+				zmax = Max(zmax, (double) z[c]);
 			for (int c = 0; c < k; c++)
-				out[(Size) i * k + c] = result[(Size) i * k + c];
+				sum += (o[c] = exp((double) z[c] - zmax));
+			for (int c = 0; c < k; c++)
+				o[c] /= sum;
+		}
 	}
 	if (data != stackbuf)
 		pfree(data);
+}
+
+/*
+ * SHAP values from XGBoost's pred_contribs: one per feature and the bias,
+ * for class cls of a multiclass model (binary: the positive class).
+ */
+static double
+xgb_explain(const AlgoModel *m, const double *x, int cls, double *contrib)
+{
+	const XgbState *st = m->state;
+	float	   *data = palloc(sizeof(float) * Max(m->p, 1));
+	DMatrixHandle dm = NULL;
+	const bst_ulong *shape;
+	bst_ulong	dim;
+	const float *result;
+	const float *row;
+	double		bias;
+	int			rc;
+
+	for (int j = 0; j < m->p; j++)
+		data[j] = (float) x[j];
+	/* contributions need a DMatrix: in-place prediction does not give them */
+	xgb_check(XGDMatrixCreateFromMat(data, 1, (bst_ulong) m->p, NAN, &dm),
+			  "create a matrix of one row");
+	rc = XGBoosterPredictFromDMatrix(st->h->booster, dm,
+									 "{\"type\": 2, \"training\": false, \"iteration_begin\": 0, "
+									 "\"iteration_end\": 0, \"strict_shape\": true}",
+									 &shape, &dim, &result);
+	if (rc != 0)
+	{
+		XGDMatrixFree(dm);
+		xgb_check(rc, "compute feature contributions");
+	}
+	/* strict shape: (rows, groups, features + 1) */
+	row = result + (Size) (dim == 3 && shape[1] > 1 ? cls : 0) * (m->p + 1);
+	for (int j = 0; j < m->p; j++)
+		contrib[j] = row[j];
+	bias = row[m->p];
+	XGDMatrixFree(dm);
+	pfree(data);
+	return bias;
 }
 
 static void
@@ -534,6 +598,7 @@ const AlgoSpec xgboost_algo = {
 	.serialize = xgb_serialize,
 	.deserialize = xgb_deserialize,
 	.describe = xgb_describe,
+	.explain = xgb_explain,
 };
 
 const AlgoSpec random_forest_algo = {
@@ -548,4 +613,5 @@ const AlgoSpec random_forest_algo = {
 	.serialize = xgb_serialize,
 	.deserialize = xgb_deserialize,
 	.describe = xgb_describe,
+	.explain = xgb_explain,
 };

@@ -411,7 +411,7 @@ CatalogBestModel(const ProjectInfo *project)
 	values[1] = CStringGetTextDatum(MLTaskName(project->task));
 	catalog_begin(&cc);
 	catalog_exec("SELECT id FROM ml.models WHERE project_id = $1 "
-				 "ORDER BY metrics ->> 'evaluated_on' = 'test' DESC, "
+				 "ORDER BY (metrics ->> 'evaluated_on' = 'test') IS TRUE DESC, "
 				 "(metrics ->> ml.key_metric($2))::float8 DESC NULLS LAST, id DESC LIMIT 1",
 				 2, types, values, NULL, true, SPI_OK_SELECT);
 	id = catalog_int64_result();

@@ -105,7 +105,7 @@ SELECT p.name AS project,
        (m.metrics ->> ml.key_metric(p.task))::float8 AS score,
        m.metrics ->> 'evaluated_on' AS evaluated_on,
        rank() OVER (PARTITION BY p.id
-                    ORDER BY m.metrics ->> 'evaluated_on' = 'test' DESC,
+                    ORDER BY (m.metrics ->> 'evaluated_on' = 'test') IS TRUE DESC,
                              (m.metrics ->> ml.key_metric(p.task))::float8 DESC NULLS LAST) AS rank,
        m.id = live.model_id AS live,
        m.hyperparams,

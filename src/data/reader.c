@@ -455,6 +455,36 @@ reader_grow(Reader *rd)
 	rd->cap = newcap;
 }
 
+/*
+ * Before extra_cols new columns are added (an array's elements), shrinks
+ * the row capacity if reserving it for every column would pass the memory
+ * limit: the planner's estimate that sized it did not know the array's
+ * width.  Rows up to row are kept.
+ */
+static void
+reader_fit_capacity(Reader *rd, int extra_cols, int64 row)
+{
+	Size		limit = (Size) ml_max_train_memory * 1024;
+	Size		width = sizeof(double) * (Size) extra_cols;
+	int64		fit;
+
+	for (int i = 0; i < rd->ncols; i++)
+		width += rd->cols[i].categorical ? sizeof(int32) : sizeof(double);
+	fit = Max((int64) (limit / width), row + 1);
+	if (fit >= rd->cap)
+		return;
+	for (int i = 0; i < rd->ncols; i++)
+	{
+		DataColumn *col = &rd->cols[i];
+
+		if (col->categorical)
+			col->codes = repalloc_huge(col->codes, sizeof(int32) * fit);
+		else
+			col->values = repalloc_huge(col->values, sizeof(double) * fit);
+	}
+	rd->cap = fit;
+}
+
 /* Returns the dictionary code of a category, adding it when new. */
 static int32
 reader_category_code(Reader *rd, ReaderField *f, DataColumn *col, char *value)
@@ -540,6 +570,7 @@ reader_store(Reader *rd, ReaderField *f, Datum value, bool isnull, int64 row)
 					}
 					f->width = n;
 					f->first = rd->ncols;
+					reader_fit_capacity(rd, n, row);
 					for (int i = 0; i < n; i++)
 						reader_add_column(rd, f, i + 1);
 				}

@@ -22,6 +22,8 @@
 #include "eval/eval.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/tuplestore.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
@@ -34,6 +36,7 @@ PG_FUNCTION_INFO_V1(ml_predict_label);
 PG_FUNCTION_INFO_V1(ml_predict_proba);
 PG_FUNCTION_INFO_V1(ml_labels);
 PG_FUNCTION_INFO_V1(ml_model_info);
+PG_FUNCTION_INFO_V1(ml_explain);
 
 typedef enum InputForm
 {
@@ -71,6 +74,8 @@ typedef struct PredictCall
 	TupleDesc	tupdesc;		/* a copy, for the life of the query */
 	bool		all_float8;		/* every input is a float8 into a number */
 	bool		all_fixed;		/* every input has a fixed offset */
+	bool		keep_values;	/* fill values[] too (ml.explain shows them) */
+	int			max_attnum;		/* highest attribute read */
 	Datum	   *attvalues;		/* one deformed row */
 	bool	   *attnulls;
 	InputSource *sources;
@@ -303,12 +308,14 @@ map_record(FunctionCallInfo fcinfo, PredictCall *pc, Model *m, Oid tuptype,
 	}
 	pc->all_float8 = true;
 	pc->all_fixed = true;
+	pc->max_attnum = 0;
 	for (int s = 0; s < pc->nsources; s++)
 	{
 		InputSource *src = &pc->sources[s];
 		int32		off = 0;
 
 		pc->all_float8 &= src->fast_float8;
+		pc->max_attnum = Max(pc->max_attnum, src->attnum);
 
 		/* where the attribute lies in a row without NULLs, when fixed */
 		for (int a = 0; a < src->attnum - 1 && off >= 0; a++)
@@ -347,10 +354,13 @@ read_record(FunctionCallInfo fcinfo, PredictCall *pc, Model *m)
 		map_record(fcinfo, pc, m, tuptype, tuptypmod);
 
 	/*
-	 * The common case, float8 columns and a row without NULLs: read each
-	 * value at its offset, without deforming the row.
+	 * The common case, float8 columns and a row without NULLs that holds
+	 * every attribute read (a value stored before its type gained columns
+	 * holds fewer): read each value at its offset, without deforming.
 	 */
-	if (pc->all_float8 && pc->all_fixed && !(rec->t_infomask & HEAP_HASNULL))
+	if (pc->all_float8 && pc->all_fixed && !pc->keep_values &&
+		!(rec->t_infomask & HEAP_HASNULL) &&
+		HeapTupleHeaderGetNatts(rec) >= pc->max_attnum)
 	{
 		const char *data = (const char *) rec + rec->t_hoff;
 
@@ -374,7 +384,7 @@ read_record(FunctionCallInfo fcinfo, PredictCall *pc, Model *m)
 	tuple.t_data = rec;
 	heap_deform_tuple(&tuple, pc->tupdesc, pc->attvalues, pc->attnulls);
 
-	if (pc->all_float8)
+	if (pc->all_float8 && !pc->keep_values)
 	{
 		for (int s = 0; s < pc->nsources; s++)
 		{
@@ -490,6 +500,8 @@ read_array(FunctionCallInfo fcinfo, PredictCall *pc, Model *m)
 			if (unlikely(isnan(v) || isinf(v)))
 				ValueCheckFinite(v, col->name);
 		}
+		pc->values[i].isnull = nulls[i];
+		pc->values[i].num = v;
 		pc->x[col->first_feature] = PipelineTransformNumber(col, v);
 	}
 	return true;
@@ -741,4 +753,88 @@ ml_model_info(PG_FUNCTION_ARGS)
 	JbEndArray(&st);
 	m->fitted->spec->describe(m->fitted, m->pipeline->feature_names, m->labels, &st);
 	PG_RETURN_JSONB_P(JbFinishObject(&st));
+}
+
+/*
+ * ml_explain splits one prediction into the contributions of the input
+ * columns (the one-hot features of a column summed back to it) and the
+ * bias, which add up to the model's raw output: the value for
+ * regression, the margin (log-odds) of the positive class for binary
+ * classification, and of the predicted class for multiclass, whose label
+ * the bias row's value names.
+ */
+Datum
+ml_explain(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	PredictCall *pc = predict_call(fcinfo);
+	Model	   *m;
+	const Pipeline *pl;
+	TupleDesc	tupdesc;
+	Tuplestorestate *store;
+	MemoryContext old;
+	double	   *contrib;
+	double		bias;
+	int			cls = 0;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		!(rsinfo->allowedModes & SFRM_Materialize))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("ml.explain must be called in a context that accepts a set")));
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "ml.explain must return a composite type");
+
+	pc->keep_values = true;
+	m = predict_row(fcinfo);
+	pl = m->pipeline;
+	if (m->fitted->spec->explain == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("ml.explain does not support algorithm %s", m->fitted->spec->name)));
+	if (m->task == ML_TASK_CLASSIFICATION)
+		cls = ModelPredictClass(m, pc->out);
+	contrib = palloc(sizeof(double) * Max(pl->nfeatures, 1));
+	bias = m->fitted->spec->explain(m->fitted, pc->x, cls, contrib);
+
+	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	tupdesc = CreateTupleDescCopy(tupdesc);
+	store = tuplestore_begin_heap(true, false, work_mem);
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = store;
+	rsinfo->setDesc = tupdesc;
+	MemoryContextSwitchTo(old);
+
+	for (int i = 0; i < pl->ncolumns; i++)
+	{
+		const PipelineColumn *col = &pl->columns[i];
+		const PipelineValue *v = &pc->values[i];
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+		double		sum = 0.0;
+
+		for (int f = 0; f < col->nfeatures; f++)
+			sum += contrib[col->first_feature + f];
+		values[0] = CStringGetTextDatum(col->name);
+		if (v->isnull)
+			nulls[1] = true;
+		else
+			values[1] = CStringGetTextDatum(col->categorical ? v->str :
+											float8out_internal(v->num));
+		values[2] = Float8GetDatum(sum);
+		tuplestore_putvalues(store, tupdesc, values, nulls);
+	}
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		values[0] = CStringGetTextDatum("<bias>");
+		if (m->task == ML_TASK_CLASSIFICATION)
+			values[1] = CStringGetTextDatum(m->labels[m->nclasses == 2 ? 1 : cls]);
+		else
+			nulls[1] = true;
+		values[2] = Float8GetDatum(bias);
+		tuplestore_putvalues(store, tupdesc, values, nulls);
+	}
+	return (Datum) 0;
 }

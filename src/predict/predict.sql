@@ -60,6 +60,31 @@ COMMENT ON FUNCTION ml.predict_proba(bigint, record) IS 'Class probabilities of 
 COMMENT ON FUNCTION ml.predict_proba(bigint, float8[]) IS 'Class probabilities from values in training order with the given model.';
 COMMENT ON FUNCTION ml.predict_proba(bigint, jsonb) IS 'Class probabilities from a jsonb object with the given model.';
 
+CREATE FUNCTION ml.explain(project text, "row" record)
+RETURNS TABLE (feature text, value text, contribution float8)
+AS 'MODULE_PATHNAME', 'ml_explain' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 20;
+CREATE FUNCTION ml.explain(project text, features float8[])
+RETURNS TABLE (feature text, value text, contribution float8)
+AS 'MODULE_PATHNAME', 'ml_explain' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 20;
+CREATE FUNCTION ml.explain(project text, features jsonb)
+RETURNS TABLE (feature text, value text, contribution float8)
+AS 'MODULE_PATHNAME', 'ml_explain' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 20;
+CREATE FUNCTION ml.explain(model_id bigint, "row" record)
+RETURNS TABLE (feature text, value text, contribution float8)
+AS 'MODULE_PATHNAME', 'ml_explain' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 20;
+CREATE FUNCTION ml.explain(model_id bigint, features float8[])
+RETURNS TABLE (feature text, value text, contribution float8)
+AS 'MODULE_PATHNAME', 'ml_explain' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 20;
+CREATE FUNCTION ml.explain(model_id bigint, features jsonb)
+RETURNS TABLE (feature text, value text, contribution float8)
+AS 'MODULE_PATHNAME', 'ml_explain' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 20;
+COMMENT ON FUNCTION ml.explain(text, record) IS 'Contributions of each input column, and the bias, to the live model''s raw output for one row.';
+COMMENT ON FUNCTION ml.explain(text, float8[]) IS 'Contributions of each input column, and the bias, to the live model''s raw output for values in training order.';
+COMMENT ON FUNCTION ml.explain(text, jsonb) IS 'Contributions of each input column, and the bias, to the live model''s raw output for a jsonb object.';
+COMMENT ON FUNCTION ml.explain(bigint, record) IS 'Contributions of each input column, and the bias, to the given model''s raw output for one row.';
+COMMENT ON FUNCTION ml.explain(bigint, float8[]) IS 'Contributions of each input column, and the bias, to the given model''s raw output for values in training order.';
+COMMENT ON FUNCTION ml.explain(bigint, jsonb) IS 'Contributions of each input column, and the bias, to the given model''s raw output for a jsonb object.';
+
 CREATE FUNCTION ml.labels(project text) RETURNS text[]
 AS 'MODULE_PATHNAME', 'ml_labels' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION ml.labels(model_id bigint) RETURNS text[]

@@ -169,6 +169,16 @@ option_apply(ColumnOptions *co, const char *key, JsonbValue *v)
 						 co->column ? " and exclude" : "; per-column options go in an object keyed by the column's name")));
 }
 
+/* "impute": "constant" and "value" go together. */
+static void
+check_constant(const ColumnOptions *co)
+{
+	if (co->impute_set && co->impute == IMPUTE_CONSTANT && co->fill_text == NULL)
+		options_error(co->column, "impute constant needs a \"value\"");
+	if (co->fill_text != NULL && !(co->impute_set && co->impute == IMPUTE_CONSTANT))
+		options_error(co->column, "\"value\" applies only with \"impute\": \"constant\"");
+}
+
 static void
 visit_column_option(const char *key, JsonbValue *v, void *arg)
 {
@@ -188,8 +198,7 @@ visit_top_option(const char *key, JsonbValue *v, void *arg)
 		co->column = pstrdup(key);
 		co->scale = SCALE_DEFAULT;
 		JsonbForEachKey(inner, "a column's preprocess options", visit_column_option, co);
-		if (co->impute == IMPUTE_CONSTANT && co->fill_text == NULL)
-			options_error(co->column, "impute constant needs a \"value\"");
+		check_constant(co);
 		opts->columns = lappend(opts->columns, co);
 		if (co->exclude)
 			opts->exclude = lappend(opts->exclude, makeString(co->column));
@@ -209,8 +218,7 @@ PipelineParseOptions(Jsonb *preprocess)
 
 	opts->defaults.scale = SCALE_DEFAULT;
 	JsonbForEachKey(preprocess, "preprocess", visit_top_option, opts);
-	if (opts->defaults.impute == IMPUTE_CONSTANT && opts->defaults.fill_text == NULL)
-		options_error(NULL, "impute constant needs a \"value\"");
+	check_constant(&opts->defaults);
 	return opts;
 }
 
@@ -346,37 +354,27 @@ fit_numeric(PipelineColumn *pc, const DataColumn *col, const int64 *rows,
 	double		lo = INFINITY;
 	double		hi = -INFINITY;
 
-	/*
-	 * One pass of sums shifted by the first value, which keeps the
-	 * variance free of cancellation as long as the shift is of the data's
-	 * magnitude (Chan, Golub and LeVeque's shifted algorithm).
-	 */
+	/* two passes: the mean, then the squared deviations from it */
+	for (int64 i = 0; i < n; i++)
 	{
-		double		shift = NAN;
-		double		s1 = 0.0;
-		double		s2 = 0.0;
+		double		v = col->values[rows[i]];
 
-		for (int64 i = 0; i < n; i++)
+		if (!isnan(v))
 		{
-			double		v = col->values[rows[i]];
-			double		d;
-
-			if (isnan(v))
-				continue;
-			if (nvalid++ == 0)
-				shift = v;
-			d = v - shift;
-			s1 += d;
-			s2 += d * d;
+			nvalid++;
+			sum += v;
 			lo = Min(lo, v);
 			hi = Max(hi, v);
 		}
-		if (nvalid > 0)
-		{
-			mean = shift + s1 / (double) nvalid;
-			sum = mean * (double) nvalid;
-			m2 = Max(s2 - s1 * s1 / (double) nvalid, 0.0);
-		}
+	}
+	if (nvalid > 0)
+		mean = sum / (double) nvalid;
+	for (int64 i = 0; i < n; i++)
+	{
+		double		v = col->values[rows[i]];
+
+		if (!isnan(v))
+			m2 += (v - mean) * (v - mean);
 	}
 	pc->raw_mean = nvalid ? mean : NAN;
 	pc->raw_std = nvalid ? sqrt(m2 / (double) nvalid) : NAN;
