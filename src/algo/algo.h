@@ -11,7 +11,9 @@
  * materialise it once with TrainSetMaterialize.
  *
  * predict writes, for each of n rows, AlgoOutputs() numbers: the value for
- * regression, the class probabilities for classification.
+ * regression, the class probabilities for classification, the distances
+ * to each cluster's centre for clustering, the projection on each
+ * component for decomposition.  Unsupervised algorithms get no y.
  *-------------------------------------------------------------------------
  */
 #ifndef PGMAKER_ALGO_H
@@ -105,6 +107,8 @@ typedef struct AlgoModel
 	MLTask		task;
 	int			p;
 	int			nclasses;
+	int			noutputs;		/* clustering: clusters; decomposition:
+								 * components (set by fit) */
 	void	   *state;
 } AlgoModel;
 

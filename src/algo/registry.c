@@ -63,18 +63,19 @@ AlgoLookup(const char *name)
 const AlgoSpec *
 AlgoDefault(MLTask task)
 {
-	switch (task)
-	{
-		case ML_TASK_REGRESSION:
-			return &linear_algo;
-		case ML_TASK_CLASSIFICATION:
-			return &logistic_algo;
-		default:
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("no algorithm for task %s yet", MLTaskName(task))));
-	}
-	return NULL;				/* keep compiler quiet */
+	static const char *const defaults[] = {
+		[ML_TASK_REGRESSION] = "linear",
+		[ML_TASK_CLASSIFICATION] = "logistic",
+		[ML_TASK_CLUSTERING] = "kmeans",
+		[ML_TASK_DECOMPOSITION] = "pca",
+	};
+	const AlgoSpec *spec = AlgoFind(defaults[task]);
+
+	if (spec == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("no algorithm for task %s yet", MLTaskName(task))));
+	return spec;
 }
 
 /*
@@ -98,7 +99,15 @@ AlgoNamesForTask(MLTask task)
 int
 AlgoOutputs(const AlgoModel *m)
 {
-	return m->task == ML_TASK_CLASSIFICATION ? m->nclasses : 1;
+	switch (m->task)
+	{
+		case ML_TASK_REGRESSION:
+			return 1;
+		case ML_TASK_CLASSIFICATION:
+			return m->nclasses;
+		default:
+			return m->noutputs;
+	}
 }
 
 /*

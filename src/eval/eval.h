@@ -29,12 +29,20 @@ typedef struct Metrics
 	double		roc_auc;		/* binary only; NaN otherwise */
 	double		log_loss;
 	int64	   *confusion;		/* nclasses x nclasses, [actual][predicted] */
+	/* clustering */
+	double		inertia;		/* sum of squared distances to the nearest centre */
+	double		silhouette;		/* mean silhouette of a sample of rows */
+	/* decomposition */
+	double		explained_variance; /* share of the variance the components keep */
 } Metrics;
+
+#define SILHOUETTE_MAX_ROWS 10000
 
 extern void MetricsCompute(Metrics *m, MLTask task, const double *y,
 						   const double *outputs, int64 n, int nclasses,
 						   bool probabilities);
 extern bool MetricsGet(const Metrics *m, const char *name, double *value);
+extern double MetricsSilhouette(const double *X, const int *labels, int n, int p);
 extern Jsonb *MetricsToJsonb(const Metrics *m, char **labels);
 extern const char *MetricKeyName(MLTask task);
 extern bool MetricHigherIsBetter(const char *name);

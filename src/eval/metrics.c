@@ -32,6 +32,9 @@ static const MetricDef metric_defs[] = {
 	{"f1", ML_TASK_CLASSIFICATION, true, offsetof(Metrics, f1)},
 	{"roc_auc", ML_TASK_CLASSIFICATION, true, offsetof(Metrics, roc_auc)},
 	{"log_loss", ML_TASK_CLASSIFICATION, false, offsetof(Metrics, log_loss)},
+	{"silhouette", ML_TASK_CLUSTERING, true, offsetof(Metrics, silhouette)},
+	{"inertia", ML_TASK_CLUSTERING, false, offsetof(Metrics, inertia)},
+	{"explained_variance", ML_TASK_DECOMPOSITION, true, offsetof(Metrics, explained_variance)},
 };
 
 static const MetricDef *
@@ -164,6 +167,9 @@ MetricsCompute(Metrics *m, MLTask task, const double *y, const double *outputs,
 	m->n = n;
 	m->nclasses = nclasses;
 	m->roc_auc = NAN;
+	m->inertia = NAN;
+	m->silhouette = NAN;
+	m->explained_variance = NAN;
 
 	if (task == ML_TASK_REGRESSION)
 	{
@@ -258,6 +264,65 @@ MetricsCompute(Metrics *m, MLTask task, const double *y, const double *outputs,
 	}
 	if (nclasses == 2)
 		m->roc_auc = binary_roc_auc(y, outputs, n);
+}
+
+/*
+ * MetricsSilhouette is the mean silhouette coefficient of n rows (X row-
+ * major, n x p) with cluster labels, by Euclidean distance, as
+ * scikit-learn computes it: a row alone in its cluster scores 0; NaN when
+ * fewer than two clusters are present.
+ */
+double
+MetricsSilhouette(const double *X, const int *labels, int n, int p)
+{
+	int			k = 0;
+	double	   *sum;			/* per row: distance sums to each cluster */
+	int		   *count;
+	double		total = 0.0;
+	int			present = 0;
+
+	for (int i = 0; i < n; i++)
+		k = Max(k, labels[i] + 1);
+	count = palloc0(sizeof(int) * Max(k, 1));
+	for (int i = 0; i < n; i++)
+		count[labels[i]]++;
+	for (int c = 0; c < k; c++)
+		present += count[c] > 0;
+	if (present < 2)
+	{
+		pfree(count);
+		return NAN;
+	}
+	sum = palloc(sizeof(double) * k);
+	for (int i = 0; i < n; i++)
+	{
+		const double *xi = X + (Size) i * p;
+		double		a;
+		double		b = INFINITY;
+
+		memset(sum, 0, sizeof(double) * k);
+		for (int j = 0; j < n; j++)
+		{
+			const double *xj = X + (Size) j * p;
+			double		d2 = 0.0;
+
+			for (int f = 0; f < p; f++)
+				d2 += (xi[f] - xj[f]) * (xi[f] - xj[f]);
+			sum[labels[j]] += sqrt(d2);
+		}
+		if (count[labels[i]] <= 1)
+			continue;			/* a singleton scores 0 */
+		a = sum[labels[i]] / (count[labels[i]] - 1);
+		for (int c = 0; c < k; c++)
+			if (c != labels[i] && count[c] > 0)
+				b = Min(b, sum[c] / count[c]);
+		total += (b - a) / Max(a, b);
+		if ((i & 255) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	pfree(sum);
+	pfree(count);
+	return total / n;
 }
 
 /*

@@ -153,6 +153,7 @@ ModelSerialize(const Model *m)
 		BlobPutFloat8Array(&payload, m->label_values, m->nclasses);
 	PipelineSerialize(m->pipeline, &payload);
 	pq_sendint32(&payload, m->fitted->p);
+	pq_sendint32(&payload, m->fitted->noutputs);
 	m->fitted->spec->serialize(m->fitted, &payload);
 
 	INIT_CRC32C(crc);
@@ -259,6 +260,11 @@ ModelDeserialize(bytea *blob, int64 model_id)
 	m->fitted->task = m->task;
 	m->fitted->p = p;
 	m->fitted->nclasses = m->nclasses;
+	m->fitted->noutputs = BlobGetInt32(&r);
+	if (m->fitted->noutputs < 0 || m->fitted->noutputs > 1000000 ||
+		((m->task == ML_TASK_CLUSTERING || m->task == ML_TASK_DECOMPOSITION) &&
+		 m->fitted->noutputs < 1))
+		BlobCorrupt(&r, "The number of outputs is out of range.");
 	spec->deserialize(m->fitted, &r);
 	if (r.buf.cursor != r.buf.len)
 		BlobCorrupt(&r, "The blob has bytes after its last field.");
@@ -300,6 +306,21 @@ ModelPredictClass(const Model *m, const double *outputs)
 }
 
 /*
+ * ModelNearestCluster returns the cluster whose centre is nearest (ties to
+ * the lower index), given the distances a clustering model outputs.
+ */
+int
+ModelNearestCluster(const Model *m, const double *outputs)
+{
+	int			best = 0;
+
+	for (int c = 1; c < m->fitted->noutputs; c++)
+		if (outputs[c] < outputs[best])
+			best = c;
+	return best;
+}
+
+/*
  * ModelPredictValue is what ml.predict returns for one row's outputs: the
  * regression value, or the predicted label when labels are numeric or
  * boolean, else the label's index.
@@ -309,8 +330,21 @@ ModelPredictValue(const Model *m, const double *outputs)
 {
 	int			c;
 
-	if (m->task != ML_TASK_CLASSIFICATION)
-		return outputs[0];
-	c = ModelPredictClass(m, outputs);
-	return m->labels_numeric ? m->label_values[c] : (double) c;
+	switch (m->task)
+	{
+		case ML_TASK_REGRESSION:
+			return outputs[0];
+		case ML_TASK_CLASSIFICATION:
+			c = ModelPredictClass(m, outputs);
+			return m->labels_numeric ? m->label_values[c] : (double) c;
+		case ML_TASK_CLUSTERING:
+			return (double) ModelNearestCluster(m, outputs);
+		case ML_TASK_DECOMPOSITION:
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("model %lld does decomposition, which predicts no single value",
+							(long long) m->id),
+					 errhint("Use ml.embed for its projection.")));
+	}
+	return 0.0;					/* keep compiler quiet */
 }

@@ -58,5 +58,6 @@ extern void ModelPredictBlock(const Model *m, const double *X, int n, int ld,
 							  double *out);
 extern double ModelPredictValue(const Model *m, const double *outputs);
 extern int	ModelPredictClass(const Model *m, const double *outputs);
+extern int	ModelNearestCluster(const Model *m, const double *outputs);
 
 #endif							/* PGMAKER_MODEL_H */

@@ -37,6 +37,7 @@ PG_FUNCTION_INFO_V1(ml_predict_proba);
 PG_FUNCTION_INFO_V1(ml_labels);
 PG_FUNCTION_INFO_V1(ml_model_info);
 PG_FUNCTION_INFO_V1(ml_explain);
+PG_FUNCTION_INFO_V1(ml_embed);
 
 typedef enum InputForm
 {
@@ -683,6 +684,31 @@ ml_predict_proba(PG_FUNCTION_ARGS)
 		d[c] = Float8GetDatum(pc->out[c]);
 	PG_RETURN_ARRAYTYPE_P(construct_array(d, m->nclasses, FLOAT8OID, 8,
 										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
+ * ml_embed returns a row's coordinates in the model's space: the distance
+ * to each cluster's centre (clustering) or the projection on each
+ * component (decomposition).
+ */
+Datum
+ml_embed(PG_FUNCTION_ARGS)
+{
+	Model	   *m = predict_row(fcinfo);
+	PredictCall *pc = fcinfo->flinfo->fn_extra;
+	int			k = ModelOutputs(m);
+	Datum	   *d;
+
+	if (m->task != ML_TASK_CLUSTERING && m->task != ML_TASK_DECOMPOSITION)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("ml.embed needs a clustering or decomposition model, but model %lld does %s",
+						(long long) m->id, MLTaskName(m->task)),
+				 errhint("Use ml.predict for this model.")));
+	d = palloc(sizeof(Datum) * k);
+	for (int c = 0; c < k; c++)
+		d[c] = Float8GetDatum(pc->out[c]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(d, k, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
 /* The model addressed by argument 0: a project's live model or a model id. */

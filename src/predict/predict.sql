@@ -85,6 +85,25 @@ COMMENT ON FUNCTION ml.explain(bigint, record) IS 'Contributions of each input c
 COMMENT ON FUNCTION ml.explain(bigint, float8[]) IS 'Contributions of each input column, and the bias, to the given model''s raw output for values in training order.';
 COMMENT ON FUNCTION ml.explain(bigint, jsonb) IS 'Contributions of each input column, and the bias, to the given model''s raw output for a jsonb object.';
 
+CREATE FUNCTION ml.embed(project text, "row" record) RETURNS float8[]
+AS 'MODULE_PATHNAME', 'ml_embed' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ml.embed(project text, features float8[]) RETURNS float8[]
+AS 'MODULE_PATHNAME', 'ml_embed' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ml.embed(project text, features jsonb) RETURNS float8[]
+AS 'MODULE_PATHNAME', 'ml_embed' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ml.embed(model_id bigint, "row" record) RETURNS float8[]
+AS 'MODULE_PATHNAME', 'ml_embed' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ml.embed(model_id bigint, features float8[]) RETURNS float8[]
+AS 'MODULE_PATHNAME', 'ml_embed' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ml.embed(model_id bigint, features jsonb) RETURNS float8[]
+AS 'MODULE_PATHNAME', 'ml_embed' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ml.embed(text, record) IS 'A row''s coordinates under the project''s live model: distances to the cluster centres (clustering) or projections on the components (decomposition).';
+COMMENT ON FUNCTION ml.embed(text, float8[]) IS 'Coordinates of values in training order under the project''s live clustering or decomposition model.';
+COMMENT ON FUNCTION ml.embed(text, jsonb) IS 'Coordinates of a jsonb object under the project''s live clustering or decomposition model.';
+COMMENT ON FUNCTION ml.embed(bigint, record) IS 'A row''s coordinates under the given clustering or decomposition model.';
+COMMENT ON FUNCTION ml.embed(bigint, float8[]) IS 'Coordinates of values in training order under the given clustering or decomposition model.';
+COMMENT ON FUNCTION ml.embed(bigint, jsonb) IS 'Coordinates of a jsonb object under the given clustering or decomposition model.';
+
 CREATE FUNCTION ml.labels(project text) RETURNS text[]
 AS 'MODULE_PATHNAME', 'ml_labels' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION ml.labels(model_id bigint) RETURNS text[]

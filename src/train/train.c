@@ -150,6 +150,11 @@ settle_task(const DataSet *ds, const char *task_arg, const ProjectInfo *project)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("task %s needs a target column", MLTaskName(task))));
+	if ((task == ML_TASK_CLUSTERING || task == ML_TASK_DECOMPOSITION) && ds->target != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("task %s takes no target column", MLTaskName(task)),
+				 errhint("Pass target => NULL, and exclude the column from the source if it should not be a feature.")));
 	return task;
 }
 
@@ -234,25 +239,151 @@ too_many:
 }
 
 /*
+ * Metrics of an unsupervised model on DataSet rows.  Clustering: inertia
+ * (squared distance to the nearest centre, summed) over every row, and
+ * the silhouette of a seeded sample of at most SILHOUETTE_MAX_ROWS rows.
+ * Decomposition: the share of the rows' total variance that the
+ * projections keep (the components are orthonormal, so the variances of
+ * the projections add up to the variance they explain).
+ */
+static void
+evaluate_unsupervised(const Model *m, PipelineBinding *b, const int64 *rows,
+					  int64 n, int64 seed, Metrics *out)
+{
+	int			p = m->pipeline->nfeatures;
+	int			k = ModelOutputs(m);
+	double	   *X = palloc(sizeof(double) * TRAIN_BLOCK_ROWS * Max(p, 1));
+	double	   *o = palloc(sizeof(double) * TRAIN_BLOCK_ROWS * k);
+	double	   *xshift = palloc0(sizeof(double) * Max(p, 1));
+	double	   *xs1 = palloc0(sizeof(double) * Max(p, 1));
+	double	   *xs2 = palloc0(sizeof(double) * Max(p, 1));
+	double	   *oshift = palloc0(sizeof(double) * k);
+	double	   *os1 = palloc0(sizeof(double) * k);
+	double	   *os2 = palloc0(sizeof(double) * k);
+	double		inertia = 0.0;
+
+	MetricsCompute(out, m->task, NULL, NULL, 0, 0, false);
+	out->n = n;
+	for (int64 start = 0; start < n; start += TRAIN_BLOCK_ROWS)
+	{
+		int			count = (int) Min((int64) TRAIN_BLOCK_ROWS, n - start);
+
+		CHECK_FOR_INTERRUPTS();
+		PipelineTransformBlock(b, rows + start, count, X, count);
+		ModelPredictBlock(m, X, count, count, o);
+		if (m->task == ML_TASK_CLUSTERING)
+		{
+			for (int i = 0; i < count; i++)
+			{
+				double		d = o[(Size) i * k + ModelNearestCluster(m, o + (Size) i * k)];
+
+				inertia += d * d;
+			}
+			continue;
+		}
+		/* variances by sums shifted by the first row, row-major outputs */
+		if (start == 0)
+		{
+			for (int j = 0; j < p; j++)
+				xshift[j] = X[(Size) j * count];
+			for (int c = 0; c < k; c++)
+				oshift[c] = o[c];
+		}
+		for (int j = 0; j < p; j++)
+			for (int i = 0; i < count; i++)
+			{
+				double		d = X[(Size) j * count + i] - xshift[j];
+
+				xs1[j] += d;
+				xs2[j] += d * d;
+			}
+		for (int i = 0; i < count; i++)
+			for (int c = 0; c < k; c++)
+			{
+				double		d = o[(Size) i * k + c] - oshift[c];
+
+				os1[c] += d;
+				os2[c] += d * d;
+			}
+	}
+
+	if (m->task == ML_TASK_CLUSTERING)
+	{
+		int64	   *rest;
+		int64	   *pick;
+		int64		nrest;
+		int64		npick;
+		int64	   *sample;
+		double	   *xs;
+		int		   *labels;
+
+		out->inertia = inertia;
+		/* the sample: the rows with the smallest seeded keys */
+		SplitRows(n, NULL, 1, Min(1.0, (double) SILHOUETTE_MAX_ROWS / (double) Max(n, 1)),
+				  seed, &rest, &nrest, &pick, &npick);
+		sample = palloc(sizeof(int64) * Max(npick, 1));
+		for (int64 i = 0; i < npick; i++)
+			sample[i] = rows[pick[i]];
+		xs = palloc(sizeof(double) * Max(npick * p, 1));
+		labels = palloc(sizeof(int) * Max(npick, 1));
+		for (int64 start = 0; start < npick; start += TRAIN_BLOCK_ROWS)
+		{
+			int			count = (int) Min((int64) TRAIN_BLOCK_ROWS, npick - start);
+
+			PipelineTransformBlock(b, sample + start, count, X, count);
+			ModelPredictBlock(m, X, count, count, o);
+			for (int i = 0; i < count; i++)
+			{
+				labels[start + i] = ModelNearestCluster(m, o + (Size) i * k);
+				for (int j = 0; j < p; j++)
+					xs[(start + i) * p + j] = X[(Size) j * count + i];
+			}
+		}
+		out->silhouette = MetricsSilhouette(xs, labels, (int) npick, p);
+	}
+	else
+	{
+		double		total = 0.0;
+		double		kept = 0.0;
+
+		for (int j = 0; j < p; j++)
+			total += xs2[j] - xs1[j] * xs1[j] / (double) n;
+		for (int c = 0; c < k; c++)
+			kept += os2[c] - os1[c] * os1[c] / (double) n;
+		out->explained_variance = total > 0 ? kept / total : NAN;
+	}
+}
+
+/*
  * ModelEvaluateRows scores a model on DataSet rows whose true outcomes are
- * y: values, or indexes into labels_y (nclasses_y of them).  The model's
- * own labels may differ from labels_y (an older model): its probabilities
- * are mapped onto labels_y by label, and a label it never learned has
- * probability 0.
+ * y: values, or indexes into labels_y (nclasses_y of them); unsupervised
+ * models have no y, and seed picks the rows a silhouette is computed on.
+ * The model's own labels may differ from labels_y (an older model): its
+ * probabilities are mapped onto labels_y by label, and a label it never
+ * learned has probability 0.
  */
 void
 ModelEvaluateRows(const Model *m, const DataSet *ds, const int64 *rows, int64 n,
-				  const double *y, int nclasses_y, char **labels_y, Metrics *out)
+				  const double *y, int nclasses_y, char **labels_y, int64 seed,
+				  Metrics *out)
 {
 	PipelineBinding *b = PipelineBind(m->pipeline, ds);
 	int			p = m->pipeline->nfeatures;
 	int			nout = ModelOutputs(m);
 	int			nres = m->task == ML_TASK_CLASSIFICATION ? nclasses_y : 1;
-	double	   *X = palloc(sizeof(double) * TRAIN_BLOCK_ROWS * Max(p, 1));
-	double	   *o = palloc(sizeof(double) * TRAIN_BLOCK_ROWS * nout);
-	double	   *res = palloc_extended(sizeof(double) * Max(n, 1) * nres, MCXT_ALLOC_HUGE);
+	double	   *X;
+	double	   *o;
+	double	   *res;
 	int		   *map = NULL;
 
+	if (m->task == ML_TASK_CLUSTERING || m->task == ML_TASK_DECOMPOSITION)
+	{
+		evaluate_unsupervised(m, b, rows, n, seed, out);
+		return;
+	}
+	X = palloc(sizeof(double) * TRAIN_BLOCK_ROWS * Max(p, 1));
+	o = palloc(sizeof(double) * TRAIN_BLOCK_ROWS * nout);
+	res = palloc_extended(sizeof(double) * Max(n, 1) * nres, MCXT_ALLOC_HUGE);
 	if (m->task == ML_TASK_CLASSIFICATION)
 	{
 		map = palloc(sizeof(int) * m->nclasses);
@@ -299,7 +430,7 @@ ModelEvaluateRows(const Model *m, const DataSet *ds, const int64 *rows, int64 n,
 static bool
 decide_deploy(DeployMode mode, const Gate *gate, const Metrics *metrics,
 			  const ProjectInfo *project, const DataSet *ds, const int64 *rows,
-			  const double *y, const Target *t, StringInfo reason)
+			  const double *y, const Target *t, int64 seed, StringInfo reason)
 {
 	const char *key = MetricKeyName(metrics->task);
 	double		score;
@@ -345,7 +476,7 @@ decide_deploy(DeployMode mode, const Gate *gate, const Metrics *metrics,
 			return false;
 		}
 	}
-	ModelEvaluateRows(live, ds, rows, metrics->n, y, t->nclasses, t->labels, &live_metrics);
+	ModelEvaluateRows(live, ds, rows, metrics->n, y, t->nclasses, t->labels, seed, &live_metrics);
 	MetricsGet(metrics, key, &score);
 	MetricsGet(&live_metrics, key, &live_score);
 	if (score > live_score)
@@ -499,7 +630,10 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("algorithm %s cannot do %s", spec->name, MLTaskName(task)),
 				 errhint("Algorithms for %s: %s.", MLTaskName(task), AlgoNamesForTask(task))));
-	encode_target(ds, task, &t);
+	if (ds->target)
+		encode_target(ds, task, &t);
+	else
+		memset(&t, 0, sizeof(t));
 	gate = GateParse(gate_json, task, t.nclasses);
 
 	/* split */
@@ -547,7 +681,7 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 	ts.n = ntrain;
 	ts.p = pl->nfeatures;
 	ts.nclasses = t.nclasses;
-	ts.y = gather(t.y, train_rows, ntrain);
+	ts.y = t.y ? gather(t.y, train_rows, ntrain) : NULL;
 	ts.feature_names = pl->feature_names;
 	ts.binding = PipelineBind(pl, ds);
 	ts.rows = train_rows;
@@ -573,11 +707,12 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 
 	/* measure */
 	ModelEvaluateRows(&model, ds, train_rows, ntrain, ts.y, t.nclasses, t.labels,
-					  &train_metrics);
+					  hp->seed, &train_metrics);
 	train_metrics.on_train = true;
 	if (ntest > 0)
-		ModelEvaluateRows(&model, ds, test_rows, ntest, gather(t.y, test_rows, ntest),
-						  t.nclasses, t.labels, &metrics);
+		ModelEvaluateRows(&model, ds, test_rows, ntest,
+						  t.y ? gather(t.y, test_rows, ntest) : NULL,
+						  t.nclasses, t.labels, hp->seed, &metrics);
 	else
 		metrics = train_metrics;
 
@@ -608,8 +743,8 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 	initStringInfo(&reason);
 	result->deployed = decide_deploy(mode, gate, &metrics, &project, ds,
 									 ntest > 0 ? test_rows : train_rows,
-									 ntest > 0 ? gather(t.y, test_rows, ntest) : ts.y,
-									 &t, &reason);
+									 ntest > 0 && t.y ? gather(t.y, test_rows, ntest) : ts.y,
+									 &t, hp->seed, &reason);
 	if (result->deployed)
 	{
 		CatalogInsertDeployment(project.id, result->model_id,

@@ -15,6 +15,6 @@
 
 extern void ModelEvaluateRows(const Model *m, const DataSet *ds, const int64 *rows,
 							  int64 n, const double *y, int nclasses_y,
-							  char **labels_y, Metrics *out);
+							  char **labels_y, int64 seed, Metrics *out);
 
 #endif							/* PGMAKER_TRAIN_H */
