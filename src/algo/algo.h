@@ -70,6 +70,28 @@ extern bool HpBool(const Hyperparams *hp, const char *name);
 extern const char *HpString(const Hyperparams *hp, const char *name);
 extern bool HpIsNull(const Hyperparams *hp, const char *name);
 
+/*
+ * Training telemetry: one entry per iteration of an iterative algorithm
+ * (NaN where a figure does not apply), stored in ml.training_log.
+ */
+typedef struct TrainLogEntry
+{
+	int			iteration;		/* 1-based */
+	double		train_loss;
+	double		validation_loss;
+	double		norm;			/* gradient norm, or the change of the step */
+	double		elapsed;		/* seconds since the fit started */
+} TrainLogEntry;
+
+typedef struct TrainLog
+{
+	const char *norm_name;		/* "gradient_norm" or "change" */
+	int			n;
+	int			cap;
+	TrainLogEntry *entries;
+	int64		start;			/* TimestampTz of the fit's start */
+} TrainLog;
+
 /* The training rows, as transformed features. */
 typedef struct TrainSet
 {
@@ -82,7 +104,11 @@ typedef struct TrainSet
 	const PipelineBinding *binding;
 	const int64 *rows;			/* DataSet rows of the training set */
 	double	   *X;				/* materialised n x p matrix, or NULL */
+	TrainLog   *log;			/* telemetry, or NULL */
 } TrainSet;
+
+extern void TrainLogAdd(TrainSet *ts, const char *norm_name, int iteration,
+						double train_loss, double validation_loss, double norm);
 
 #define TRAIN_BLOCK_ROWS 4096
 
@@ -168,7 +194,9 @@ typedef struct LbfgsResult
 	bool		search_failed;	/* stopped: no decrease along the direction */
 } LbfgsResult;
 
+typedef void (*LbfgsProgress) (void *arg, int iteration, double f, double gnorm);
+
 extern LbfgsResult LbfgsMinimize(int n, double *x, LbfgsEval eval, void *arg,
-								 int max_iter, double gtol);
+								 int max_iter, double gtol, LbfgsProgress progress);
 
 #endif							/* PGMAKER_ALGO_H */

@@ -235,7 +235,7 @@ duality_gap(const GramProblem *g, const double *w, const double *H,
  */
 static DescentResult
 coordinate_descent(const GramProblem *g, double l1, double l2, int max_iter,
-				   double tol, double *w)
+				   double tol, double *w, TrainSet *ts)
 {
 	int			p = g->p;
 	double	   *H = palloc0(sizeof(double) * Max(p, 1));
@@ -276,6 +276,20 @@ coordinate_descent(const GramProblem *g, double l1, double l2, int max_iter,
 			w_max = Max(w_max, fabs(w[j]));
 		}
 
+		/* telemetry: the objective, in scikit-learn's units, and the change */
+		if (ts->log)
+		{
+			double		wqw = cblas_ddot(p, w, 1, H, 1);
+			double		rss = g->yy - 2.0 * cblas_ddot(p, g->q, 1, w, 1) + wqw;
+			double		l1norm = 0.0;
+			double		l2norm = cblas_ddot(p, w, 1, w, 1);
+
+			for (int j = 0; j < p; j++)
+				l1norm += fabs(w[j]);
+			TrainLogAdd(ts, "change", iter + 1,
+						(0.5 * rss + l1 * l1norm + 0.5 * l2 * l2norm) / (double) ts->n,
+						NAN, w_max > 0.0 ? dw_max / w_max : 0.0);
+		}
 		if (w_max == 0.0 || dw_max / w_max < tol || iter == max_iter - 1)
 		{
 			res.gap = duality_gap(g, w, H, l1, l2);
@@ -309,7 +323,7 @@ elastic_fit_common(AlgoModel *m, TrainSet *ts, const Hyperparams *hp,
 	res = coordinate_descent(&g, alpha * l1_ratio * n,
 							 alpha * (1.0 - l1_ratio) * n,
 							 HpInt(hp, "max_iter"), HpFloat(hp, "tol"),
-							 st->coef);
+							 st->coef, ts);
 	if (!res.converged)
 		ereport(NOTICE,
 				(errmsg("%s did not converge in %d iterations",

@@ -32,11 +32,13 @@ max_abs(const double *v, int n)
 }
 
 /*
- * LbfgsMinimize minimises eval from the start point x (updated in place).
+ * LbfgsMinimize minimises eval from the start point x (updated in place);
+ * progress (may be NULL) hears of every iteration's objective and largest
+ * gradient component.
  */
 LbfgsResult
 LbfgsMinimize(int n, double *x, LbfgsEval eval, void *arg, int max_iter,
-			  double gtol)
+			  double gtol, LbfgsProgress progress)
 {
 	double	   *g = palloc(sizeof(double) * n);
 	double	   *d = palloc(sizeof(double) * n);
@@ -141,6 +143,8 @@ LbfgsMinimize(int n, double *x, LbfgsEval eval, void *arg, int max_iter,
 		memcpy(x, xnew, sizeof(double) * n);
 		memcpy(g, gnew, sizeof(double) * n);
 		res.gnorm = max_abs(g, n);
+		if (progress)
+			progress(arg, res.iterations, fnew, res.gnorm);
 		if (f - fnew <= LBFGS_FTOL * Max(Max(fabs(f), fabs(fnew)), 1.0))
 		{
 			f = fnew;

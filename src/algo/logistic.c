@@ -155,6 +155,15 @@ logistic_eval(void *arg, const double *theta, double *grad)
 	return f;
 }
 
+/* Records an L-BFGS iteration: the objective and the gradient's norm. */
+static void
+logistic_progress(void *arg, int iteration, double f, double gnorm)
+{
+	LogisticProblem *lp = arg;
+
+	TrainLogAdd(lp->ts, "gradient_norm", iteration, f, NAN, gnorm);
+}
+
 static void
 logistic_fit(AlgoModel *m, TrainSet *ts, const Hyperparams *hp)
 {
@@ -190,7 +199,7 @@ logistic_fit(AlgoModel *m, TrainSet *ts, const Hyperparams *hp)
 	nparam = ts->p * lp.ncoef + lp.ncoef;
 	theta = palloc0(sizeof(double) * nparam);
 	res = LbfgsMinimize(nparam, theta, logistic_eval, &lp, HpInt(hp, "max_iter"),
-						HpFloat(hp, "tol"));
+						HpFloat(hp, "tol"), logistic_progress);
 	if (!res.converged && res.search_failed)
 		ereport(NOTICE,
 				(errmsg("logistic regression stopped after %d iterations: the line search found no decrease",

@@ -9,6 +9,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 static const AlgoSpec *const algorithms[] = {
 	&linear_algo,
@@ -108,6 +109,37 @@ AlgoOutputs(const AlgoModel *m)
 		default:
 			return m->noutputs;
 	}
+}
+
+/*
+ * TrainLogAdd records one iteration's figures (NaN where none applies).
+ */
+void
+TrainLogAdd(TrainSet *ts, const char *norm_name, int iteration,
+			double train_loss, double validation_loss, double norm)
+{
+	TrainLog   *log = ts->log;
+	TrainLogEntry *e;
+	long		secs;
+	int			usecs;
+
+	if (log == NULL)
+		return;
+	if (log->n == log->cap)
+	{
+		log->cap = Max(64, log->cap * 2);
+		log->entries = log->entries ?
+			repalloc(log->entries, sizeof(TrainLogEntry) * log->cap) :
+			palloc(sizeof(TrainLogEntry) * log->cap);
+	}
+	e = &log->entries[log->n++];
+	log->norm_name = norm_name;
+	e->iteration = iteration;
+	e->train_loss = train_loss;
+	e->validation_loss = validation_loss;
+	e->norm = norm;
+	TimestampDifference((TimestampTz) log->start, GetCurrentTimestamp(), &secs, &usecs);
+	e->elapsed = (double) secs + (double) usecs / 1e6;
 }
 
 /*

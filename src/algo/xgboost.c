@@ -220,12 +220,15 @@ xgb_objective(const TrainSet *ts, const char *asked)
 	return ts->nclasses == 2 ? "binary:logistic" : "multi:softprob";
 }
 
-/* Reads "valid-<metric>:<value>" from XGBoost's evaluation string. */
+/* Reads "<name>-<metric>:<value>" from XGBoost's evaluation string. */
 static double
-xgb_valid_score(const char *eval)
+xgb_eval_score(const char *eval, const char *name)
 {
-	const char *p = strstr(eval, "valid-");
+	char		prefix[16];
+	const char *p;
 
+	snprintf(prefix, sizeof(prefix), "\t%s-", name);
+	p = strstr(eval, prefix);
 	if (p == NULL || (p = strchr(p, ':')) == NULL)
 		elog(ERROR, "unexpected XGBoost evaluation output: %s", eval);
 	return strtod(p + 1, NULL);
@@ -334,15 +337,20 @@ xgb_train(AlgoModel *m, TrainSet *ts, const Hyperparams *hp, bool forest)
 		CHECK_FOR_INTERRUPTS();
 		xgb_check(XGBoosterUpdateOneIter(h->booster, i, h->dtrain), "run a boosting round");
 		st->rounds = i + 1;
-		if (early > 0)
+		if (early > 0 || ts->log)
 		{
 			const char *names[2] = {"train", "valid"};
 			const char *eval;
-			double		score;
+			double		score = NAN;
 
-			xgb_check(XGBoosterEvalOneIter(h->booster, i, dmats, names, 2, &eval),
+			/* the losses of this round, on the cached training predictions */
+			xgb_check(XGBoosterEvalOneIter(h->booster, i, dmats, names, early > 0 ? 2 : 1, &eval),
 					  "evaluate a round");
-			score = xgb_valid_score(eval);
+			if (early > 0)
+				score = xgb_eval_score(eval, "valid");
+			TrainLogAdd(ts, "gradient_norm", i + 1, xgb_eval_score(eval, "train"), score, NAN);
+			if (early == 0)
+				continue;
 			if (score < best)
 			{
 				best = score;

@@ -17,6 +17,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -282,6 +283,38 @@ CatalogInsertModel(const ModelRow *row)
 	id = catalog_int64_result();
 	catalog_end(&cc);
 	return id;
+}
+
+/*
+ * CatalogInsertTrainingLog stores a model's per-iteration telemetry in one
+ * statement.
+ */
+void
+CatalogInsertTrainingLog(int64 model_id, int n, const int32 *iterations, Jsonb **metrics)
+{
+	CatalogCall cc;
+	Oid			types[3] = {INT8OID, INT4ARRAYOID, JSONBARRAYOID};
+	Datum		values[3];
+	Datum	   *its;
+	Datum	   *mets;
+
+	if (n == 0)
+		return;
+	its = palloc(sizeof(Datum) * n);
+	mets = palloc(sizeof(Datum) * n);
+	for (int i = 0; i < n; i++)
+	{
+		its[i] = Int32GetDatum(iterations[i]);
+		mets[i] = JsonbPGetDatum(metrics[i]);
+	}
+	values[0] = Int64GetDatum(model_id);
+	values[1] = PointerGetDatum(construct_array(its, n, INT4OID, 4, true, TYPALIGN_INT));
+	values[2] = PointerGetDatum(construct_array(mets, n, JSONBOID, -1, false, TYPALIGN_INT));
+	catalog_begin(&cc);
+	catalog_exec("INSERT INTO ml.training_log (model_id, iteration, metrics) "
+				 "SELECT $1, i, m FROM unnest($2, $3) AS u(i, m)",
+				 3, types, values, NULL, false, SPI_OK_INSERT);
+	catalog_end(&cc);
 }
 
 /*

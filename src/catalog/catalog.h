@@ -47,6 +47,8 @@ extern void CatalogRequireProject(const char *name, ProjectInfo *out);
 extern void CatalogCheckOwner(const ProjectInfo *project);
 extern int64 CatalogCreateProject(const char *name, MLTask task, const char *target);
 extern int64 CatalogInsertModel(const ModelRow *row);
+extern void CatalogInsertTrainingLog(int64 model_id, int n, const int32 *iterations,
+									 Jsonb **metrics);
 extern int64 CatalogLiveModelId(int64 project_id);
 extern bytea *CatalogModelBlob(int64 model_id, int64 *project_id);
 extern void CatalogProjectById(int64 project_id, ProjectInfo *out);

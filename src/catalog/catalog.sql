@@ -45,7 +45,16 @@ CREATE TABLE ml.deployments (
 CREATE INDEX deployments_project_id_idx ON ml.deployments (project_id, id DESC);
 COMMENT ON TABLE ml.deployments IS 'Append-only deployment history; the newest row of a project names its live model.';
 
+CREATE TABLE ml.training_log (
+    model_id   bigint NOT NULL REFERENCES ml.models (id) ON DELETE CASCADE,
+    iteration  int NOT NULL,
+    metrics    jsonb NOT NULL,
+    PRIMARY KEY (model_id, iteration)
+);
+COMMENT ON TABLE ml.training_log IS 'Per-iteration telemetry of iterative algorithms: training and validation loss, gradient norm or step change, elapsed seconds.';
+
 SELECT pg_catalog.pg_extension_config_dump('ml.projects', '');
+SELECT pg_catalog.pg_extension_config_dump('ml.training_log', '');
 SELECT pg_catalog.pg_extension_config_dump('ml.projects_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('ml.models', '');
 SELECT pg_catalog.pg_extension_config_dump('ml.models_id_seq', '');
@@ -124,4 +133,25 @@ SELECT p.name AS project,
 COMMENT ON VIEW ml.leaderboard IS 'Models of every project ranked by the key metric on their hold-out rows (models measured on training rows rank after them).';
 
 GRANT USAGE ON SCHEMA ml TO PUBLIC;
-GRANT SELECT ON ml.projects, ml.models, ml.deployments, ml.overview, ml.leaderboard TO PUBLIC;
+GRANT SELECT ON ml.projects, ml.models, ml.deployments, ml.training_log, ml.overview, ml.leaderboard TO PUBLIC;
+
+CREATE FUNCTION ml.training_info(model_id bigint)
+RETURNS TABLE (iteration int, train_loss float8, validation_loss float8,
+               gradient_norm float8, change float8, elapsed_seconds float8)
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM ml.models m WHERE m.id = training_info.model_id) THEN
+        RAISE EXCEPTION 'model % does not exist', training_info.model_id
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN QUERY
+    SELECT l.iteration, (l.metrics ->> 'train_loss')::float8, (l.metrics ->> 'validation_loss')::float8,
+           (l.metrics ->> 'gradient_norm')::float8, (l.metrics ->> 'change')::float8,
+           (l.metrics ->> 'elapsed_seconds')::float8
+      FROM ml.training_log l
+     WHERE l.model_id = training_info.model_id
+     ORDER BY l.iteration;
+END
+$$;
+COMMENT ON FUNCTION ml.training_info(bigint) IS 'The per-iteration telemetry of a model''s training, in iteration order (no rows for algorithms that do not iterate).';

@@ -502,6 +502,42 @@ gather(const double *y, const int64 *rows, int64 n)
 	return out;
 }
 
+/* Writes the fit's per-iteration telemetry to ml.training_log. */
+static void
+store_training_log(int64 model_id, const TrainLog *log)
+{
+	int32	   *iterations = palloc(sizeof(int32) * Max(log->n, 1));
+	Jsonb	  **metrics = palloc(sizeof(Jsonb *) * Max(log->n, 1));
+
+	for (int i = 0; i < log->n; i++)
+	{
+		const TrainLogEntry *e = &log->entries[i];
+		JsonbParseState *st = NULL;
+
+		JbBeginObject(&st);
+		if (!isnan(e->train_loss))
+		{
+			JbKey(&st, "train_loss");
+			JbFloat(&st, e->train_loss);
+		}
+		if (!isnan(e->validation_loss))
+		{
+			JbKey(&st, "validation_loss");
+			JbFloat(&st, e->validation_loss);
+		}
+		if (!isnan(e->norm))
+		{
+			JbKey(&st, log->norm_name);
+			JbFloat(&st, e->norm);
+		}
+		JbKey(&st, "elapsed_seconds");
+		JbFloat(&st, e->elapsed);
+		metrics[i] = JbFinishObject(&st);
+		iterations[i] = e->iteration;
+	}
+	CatalogInsertTrainingLog(model_id, log->n, iterations, metrics);
+}
+
 static char *
 text_arg_or_null(FunctionCallInfo fcinfo, int i)
 {
@@ -685,6 +721,8 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 	ts.feature_names = pl->feature_names;
 	ts.binding = PipelineBind(pl, ds);
 	ts.rows = train_rows;
+	ts.log = palloc0(sizeof(TrainLog));
+	ts.log->start = (int64) fit_start;
 
 	memset(&fitted, 0, sizeof(fitted));
 	fitted.spec = spec;
@@ -738,6 +776,7 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 	row.fit_seconds = (double) secs + (double) usecs / 1e6;
 	row.blob = ModelSerialize(&model);
 	result->model_id = CatalogInsertModel(&row);
+	store_training_log(result->model_id, ts.log);
 
 	/* deploy */
 	initStringInfo(&reason);

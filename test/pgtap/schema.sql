@@ -8,12 +8,13 @@
 
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgmaker;
-SELECT plan(34);
+SELECT plan(35);
 
 SELECT has_schema('ml');
 SELECT has_table('ml', 'projects', 'ml.projects exists');
 SELECT has_table('ml', 'models', 'ml.models exists');
 SELECT has_table('ml', 'deployments', 'ml.deployments exists');
+SELECT has_table('ml', 'training_log', 'ml.training_log exists');
 SELECT has_view('ml', 'overview', 'ml.overview exists');
 SELECT has_view('ml', 'leaderboard', 'ml.leaderboard exists');
 
@@ -32,7 +33,7 @@ SELECT fk_ok('ml', 'deployments', 'model_id', 'ml', 'models', 'id');
 SELECT set_eq(
     $$SELECT c::regclass::text FROM pg_extension e, unnest(e.extconfig) c WHERE e.extname = 'pgmaker'$$,
     ARRAY['ml.projects', 'ml.projects_id_seq', 'ml.models', 'ml.models_id_seq',
-          'ml.deployments', 'ml.deployments_id_seq'],
+          'ml.deployments', 'ml.deployments_id_seq', 'ml.training_log'],
     'catalog tables and sequences are registered with pg_extension_config_dump');
 
 -- the SQL API
