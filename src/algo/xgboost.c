@@ -42,6 +42,7 @@ typedef struct XgbHandles
 typedef struct XgbState
 {
 	XgbHandles *h;
+	bool		parallel;		/* the booster predicts with many threads */
 	int			rounds;			/* boosting rounds kept */
 	int			best_round;		/* early stopping: 0-based best, else -1 */
 } XgbState;
@@ -398,10 +399,17 @@ random_forest_fit(AlgoModel *m, TrainSet *ts, const Hyperparams *hp)
 	xgb_train(m, ts, hp, true);
 }
 
+/*
+ * Blocks of rows are predicted with every thread ml.threads allows; single
+ * rows (serving) with one, where waking threads would cost more than the
+ * prediction.  The setting changes only when the kind of call does.
+ */
+#define XGB_PARALLEL_MIN_ROWS 256
+
 static void
 xgb_predict(const AlgoModel *m, const double *X, int n, int ld, double *out)
 {
-	const XgbState *st = m->state;
+	XgbState   *st = m->state;
 	float		stackbuf[256];
 	float	   *data = (Size) n * m->p <= lengthof(stackbuf) ? stackbuf :
 		palloc(sizeof(float) * Max((Size) n * m->p, 1));
@@ -414,6 +422,11 @@ xgb_predict(const AlgoModel *m, const double *X, int n, int ld, double *out)
 	for (int i = 0; i < n; i++)
 		for (int j = 0; j < m->p; j++)
 			data[(Size) i * m->p + j] = (float) X[(Size) j * ld + i];
+	if ((n >= XGB_PARALLEL_MIN_ROWS) != st->parallel)
+	{
+		st->parallel = !st->parallel;
+		xgb_set_int(st->h->booster, "nthread", st->parallel ? ml_threads : 1);
+	}
 	snprintf(values, sizeof(values),
 			 "{\"data\": [%zu, true], \"shape\": [%d, %d], \"typestr\": \"<f4\", \"version\": 3}",
 			 (size_t) data, n, m->p);
