@@ -22,7 +22,11 @@ OBJS = \
 	src/algo/svm.o \
 	src/algo/lbfgs.o \
 	src/algo/xgboost.o \
+	src/algo/kmeans.o \
+	src/algo/pca.o \
 	src/model/blob.o \
+	src/model/export.o \
+	src/model/xgb_document.o \
 	src/eval/metrics.o \
 	src/eval/gate.o \
 	src/train/train.o \
@@ -34,11 +38,12 @@ SQL_SOURCES = \
 	src/catalog/catalog.sql \
 	src/train/train.sql \
 	src/catalog/deploy.sql \
+	src/model/model.sql \
 	src/predict/predict.sql
 
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 
-REGRESS = setup linear logistic bayes_svm elastic xgboost explain telemetry pipeline deploy predict errors blob
+REGRESS = setup linear logistic bayes_svm elastic xgboost explain export unsupervised telemetry pipeline deploy predict errors blob
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
 PG_CONFIG ?= pg_config

@@ -163,6 +163,12 @@ typedef struct AlgoSpec
 	 */
 	double		(*explain) (const AlgoModel *m, const double *x, int cls,
 							double *contrib);
+
+	/*
+	 * centres (optional, clustering) returns the cluster centres in
+	 * transformed units: noutputs x p, row-major.
+	 */
+	const double *(*centres) (const AlgoModel *m);
 } AlgoSpec;
 
 extern const AlgoSpec *AlgoFind(const char *name);
@@ -181,6 +187,12 @@ extern const AlgoSpec naive_bayes_algo;
 extern const AlgoSpec linear_svm_algo;
 extern const AlgoSpec xgboost_algo;
 extern const AlgoSpec random_forest_algo;
+extern const AlgoSpec kmeans_algo;
+extern const AlgoSpec pca_algo;
+
+/* XGBoost's own model formats (xgboost.c), for export and import. */
+extern bool XgbModelSave(const AlgoModel *m, const char *format, StringInfo out);
+extern int	XgbModelLoad(AlgoModel *m, const char *bytes, Size len);
 
 /* Limited-memory BFGS (lbfgs.c). */
 typedef double (*LbfgsEval) (void *arg, const double *x, double *grad);

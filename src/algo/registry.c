@@ -21,6 +21,8 @@ static const AlgoSpec *const algorithms[] = {
 	&linear_svm_algo,
 	&xgboost_algo,
 	&random_forest_algo,
+	&kmeans_algo,
+	&pca_algo,
 };
 
 /*

@@ -607,6 +607,72 @@ xgb_describe(const AlgoModel *m, char **feature_names, char **labels,
 	JbEndObject(js);
 }
 
+/*
+ * XgbModelSave appends the booster of an xgboost or random_forest model to
+ * out in one of XGBoost's own formats ("json" or "ubj"), and returns false
+ * for a model of another algorithm.
+ */
+bool
+XgbModelSave(const AlgoModel *m, const char *format, StringInfo out)
+{
+	const XgbState *st;
+	bst_ulong	len;
+	const char *bytes;
+	char		config[64];
+
+	if (m->spec != &xgboost_algo && m->spec != &random_forest_algo)
+		return false;
+	st = m->state;
+	snprintf(config, sizeof(config), "{\"format\": \"%s\"}", format);
+	xgb_check(XGBoosterSaveModelToBuffer(st->h->booster, config, &len, &bytes),
+			  "save the model");
+	if (len >= MaxAllocSize - VARHDRSZ - out->len)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the XGBoost model takes %llu bytes in format %s, more than a value can hold",
+						(unsigned long long) len, format)));
+	appendBinaryStringInfo(out, bytes, (int) len);
+	return true;
+}
+
+/*
+ * XgbModelLoad loads a model saved by XGBoost (JSON or UBJSON, which the
+ * caller has checked) as the state of m, an xgboost model, and returns
+ * its number of features.  The booster keeps no feature names: pgmaker
+ * addresses features by position.
+ */
+int
+XgbModelLoad(AlgoModel *m, const char *bytes, Size len)
+{
+	XgbState   *st = palloc0(sizeof(XgbState));
+	bst_ulong	nfeatures = 0;
+	int			rounds = 0;
+
+	Assert(m->spec == &xgboost_algo);
+	st->h = xgb_handles();
+	st->best_round = -1;
+	xgb_check(XGBoosterCreate(NULL, 0, &st->h->booster), "create a booster");
+	if (len > XGB_MAX_MODEL_BYTES ||
+		XGBoosterLoadModelFromBuffer(st->h->booster, bytes, (bst_ulong) len) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("XGBoost cannot load the model"),
+				 errdetail("%s", len > XGB_MAX_MODEL_BYTES ?
+						   psprintf("The model takes %zu bytes, more than %d.",
+									(size_t) len, XGB_MAX_MODEL_BYTES) :
+						   xgb_last_error())));
+	xgb_check(XGBoosterGetNumFeature(st->h->booster, &nfeatures), "count the model's features");
+	xgb_check(XGBoosterBoostedRounds(st->h->booster, &rounds), "count the boosting rounds");
+	xgb_check(XGBoosterSetStrFeatureInfo(st->h->booster, "feature_name", NULL, 0),
+			  "clear the feature names");
+	xgb_check(XGBoosterSetStrFeatureInfo(st->h->booster, "feature_type", NULL, 0),
+			  "clear the feature types");
+	xgb_set_int(st->h->booster, "nthread", 1);
+	st->rounds = rounds;
+	m->state = st;
+	return nfeatures > (bst_ulong) PG_INT32_MAX ? PG_INT32_MAX : (int) nfeatures;
+}
+
 const AlgoSpec xgboost_algo = {
 	.name = "xgboost",
 	.tasks = ML_TASK_BIT(ML_TASK_REGRESSION) | ML_TASK_BIT(ML_TASK_CLASSIFICATION),

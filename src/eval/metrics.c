@@ -195,6 +195,9 @@ MetricsCompute(Metrics *m, MLTask task, const double *y, const double *outputs,
 		return;
 	}
 
+	/* clustering and decomposition: the caller measures the model itself */
+	if (task == ML_TASK_CLUSTERING || task == ML_TASK_DECOMPOSITION)
+		return;
 	if (task != ML_TASK_CLASSIFICATION)
 		elog(ERROR, "no metrics for task %s", MLTaskName(task));
 

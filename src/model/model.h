@@ -60,4 +60,18 @@ extern double ModelPredictValue(const Model *m, const double *outputs);
 extern int	ModelPredictClass(const Model *m, const double *outputs);
 extern int	ModelNearestCluster(const Model *m, const double *outputs);
 
+/* What XgbDocumentCheck learns of an XGBoost model document. */
+typedef struct XgbDocument
+{
+	char	   *objective;		/* learner.objective.name */
+	int			num_feature;
+	int			num_class;		/* 0 unless multiclass */
+	int			objective_num_class;	/* the objective's own, or -1 */
+	char	   *booster;		/* gbtree or dart */
+	int			num_trees;
+	List	   *feature_names;	/* of char *; NIL when the model has none */
+} XgbDocument;
+
+extern void XgbDocumentCheck(const char *data, Size len, bool json, XgbDocument *doc);
+
 #endif							/* PGMAKER_MODEL_H */

@@ -740,6 +740,42 @@ ml_labels(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Adds "centroids_raw": each cluster's centre in the units of the source
+ * columns, the pipeline's scaling undone (a transformed value is
+ * (x - center) / scale_by).  One-hot features, a cluster's share of rows
+ * in each category, are the same in both units.
+ */
+static void
+describe_centroids_raw(const Model *m, JsonbParseState **st)
+{
+	const Pipeline *pl = m->pipeline;
+	const double *centres = m->fitted->spec->centres(m->fitted);
+
+	JbKey(st, "centroids_raw");
+	JbBeginArray(st);
+	for (int c = 0; c < m->fitted->noutputs; c++)
+	{
+		const double *v = centres + (Size) c * pl->nfeatures;
+
+		JbBeginObject(st);
+		for (int i = 0; i < pl->ncolumns; i++)
+		{
+			const PipelineColumn *col = &pl->columns[i];
+
+			for (int f = 0; f < col->nfeatures; f++)
+			{
+				int			j = col->first_feature + f;
+
+				JbKey(st, pl->feature_names[j]);
+				JbFloat(st, col->categorical ? v[j] : col->center + col->scale_by * v[j]);
+			}
+		}
+		JbEndObject(st);
+	}
+	JbEndArray(st);
+}
+
+/*
  * ml_model_info describes a model: algorithm, task, labels, features and
  * what the algorithm learned (coefficients, intercepts, ...).
  */
@@ -778,6 +814,8 @@ ml_model_info(PG_FUNCTION_ARGS)
 		JbString(&st, m->pipeline->feature_names[j]);
 	JbEndArray(&st);
 	m->fitted->spec->describe(m->fitted, m->pipeline->feature_names, m->labels, &st);
+	if (m->task == ML_TASK_CLUSTERING && m->fitted->spec->centres)
+		describe_centroids_raw(m, &st);
 	PG_RETURN_JSONB_P(JbFinishObject(&st));
 }
 

@@ -606,6 +606,16 @@ pipeline_layout(Pipeline *pl)
 }
 
 /*
+ * PipelineLayout assigns the output features of a pipeline whose columns
+ * are set, as fitting and deserialising do; for pipelines built by hand.
+ */
+void
+PipelineLayout(Pipeline *pl)
+{
+	pipeline_layout(pl);
+}
+
+/*
  * PipelineFit fits the pipeline on the given (training) rows of a DataSet.
  * default_scale is the algorithm's preference, used where the options do
  * not say; keep_missing (for algorithms that handle missing values) makes

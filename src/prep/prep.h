@@ -141,6 +141,7 @@ extern PipelineOptions *PipelineParseOptions(Jsonb *preprocess);
 extern Pipeline *PipelineFit(const DataSet *ds, const int64 *rows, int64 nrows,
 							 const PipelineOptions *opts, ScaleKind default_scale,
 							 bool keep_missing);
+extern void PipelineLayout(Pipeline *pl);
 extern PipelineBinding *PipelineBind(const Pipeline *pl, const DataSet *ds);
 extern void PipelineTransformBlock(const PipelineBinding *b, const int64 *rows,
 								   int n, double *out, int ld);
