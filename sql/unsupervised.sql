@@ -343,7 +343,7 @@ SELECT expect_error($$SELECT * FROM ml.train('unsup_bad', 'SELECT sepal_length, 
                                              algorithm => 'pca', task => 'decomposition',
                                              hyperparams => '{"n_components": 10}')$$);
 SELECT expect_error($$SELECT * FROM ml.train('unsup_bad', 'SELECT sepal_length, sepal_width, petal_length, petal_width FROM iris',
-                                             algorithm => 'pca')$$);
+                                             algorithm => 'pca', task => 'clustering')$$);
 SELECT expect_error($$SELECT * FROM ml.train('unsup_bad', 'iris', 'species', 'kmeans')$$);
 SELECT expect_error($$SELECT * FROM ml.train('unsup_bad', 'iris', 'species', 'kmeans', task => 'clustering')$$);
 SELECT expect_error($$SELECT * FROM ml.train('unsup_bad', 'iris', 'species', 'pca')$$);
@@ -355,3 +355,9 @@ SELECT mask_ids(expect_error($$SELECT ml.embed('unsup_reg', ARRAY[50, 1, 25, 90,
 SELECT mask_ids(expect_error($$SELECT ml.predict('pca_iris', ARRAY[5.1, 3.5, 1.4, 0.2])$$));
 SELECT mask_ids(expect_error(format($$SELECT ml.predict(%s, ARRAY[5.1, 3.5, 1.4, 0.2])$$, :pca)));
 SELECT mask_ids(expect_error($$SELECT ml.predict_proba('km_std', ARRAY[5.1, 3.5, 1.4, 0.2])$$));
+
+-- without a target, an algorithm that only decomposes implies decomposition
+SELECT project, algorithm, (metrics ->> 'explained_variance')::float8 > 0.9 AS explained_ok
+  FROM ml.train('u_pca_inferred', 'SELECT sepal_length, sepal_width, petal_length, petal_width FROM iris',
+                algorithm => 'pca', test_size => 0);
+SELECT task FROM ml.projects WHERE name = 'u_pca_inferred';

@@ -110,9 +110,13 @@ numeric_distinct(const DataColumn *col, int64 n, int max, double **out)
 	return k;
 }
 
-/* Settles the task: the one asked for, the project's, or inferred. */
+/*
+ * Settles the task: the one asked for, the project's, or inferred from
+ * the target (and, without one, from the algorithm, if one was named).
+ */
 static MLTask
-settle_task(const DataSet *ds, const char *task_arg, const ProjectInfo *project)
+settle_task(const DataSet *ds, const char *task_arg, const ProjectInfo *project,
+			const AlgoSpec *spec)
 {
 	MLTask		task;
 
@@ -127,7 +131,12 @@ settle_task(const DataSet *ds, const char *task_arg, const ProjectInfo *project)
 	else if (project)
 		task = project->task;
 	else if (ds->target == NULL)
-		task = ML_TASK_CLUSTERING;
+	{
+		/* no target: clustering, unless the algorithm only decomposes */
+		task = spec && (spec->tasks & ML_TASK_BIT(ML_TASK_DECOMPOSITION)) &&
+			!(spec->tasks & ML_TASK_BIT(ML_TASK_CLUSTERING)) ?
+			ML_TASK_DECOMPOSITION : ML_TASK_CLUSTERING;
+	}
 	else if (ds->target->categorical || is_bool_type(ds->target->typid))
 		task = ML_TASK_CLASSIFICATION;
 	else if (is_integer_type(ds->target->typid))
@@ -655,7 +664,7 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("source has no feature columns besides the target")));
 
-	task = settle_task(ds, task_arg, project_exists ? &project : NULL);
+	task = settle_task(ds, task_arg, project_exists ? &project : NULL, spec);
 	if (spec == NULL)
 	{
 		spec = AlgoDefault(task);
