@@ -470,12 +470,20 @@ read_array(FunctionCallInfo fcinfo, PredictCall *pc, Model *m)
 	if (pc->mapped_model != m)
 	{
 		for (int i = 0; i < pl->ncolumns; i++)
+		{
 			if (pl->columns[i].categorical)
 				ereport(ERROR,
 						(errcode(ERRCODE_DATATYPE_MISMATCH),
 						 errmsg("the model has categorical column \"%s\", which a float8[] cannot carry",
 								pl->columns[i].name),
 						 errhint("Pass a record or a jsonb object instead.")));
+			if (pl->columns[i].derive != DERIVE_NONE)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("the model derives date parts from column \"%s\", which a float8[] cannot carry",
+								pl->columns[i].source),
+						 errhint("Pass a record or a jsonb object instead.")));
+		}
 		map_sources(pc, m, fcinfo->flinfo->fn_mcxt);
 	}
 	if (ARR_NDIM(arr) > 1)
@@ -886,6 +894,16 @@ ml_explain(PG_FUNCTION_ARGS)
 			values[1] = CStringGetTextDatum(col->categorical ? v->str :
 											float8out_internal(v->num));
 		values[2] = Float8GetDatum(sum);
+		tuplestore_putvalues(store, tupdesc, values, nulls);
+	}
+	for (int t = 0; t < pl->ninteractions; t++)
+	{
+		int			f = pl->nfeatures - pl->ninteractions + t;
+		Datum		values[3];
+		bool		nulls[3] = {false, true, false};
+
+		values[0] = CStringGetTextDatum(pl->feature_names[f]);
+		values[2] = Float8GetDatum(contrib[f]);
 		tuplestore_putvalues(store, tupdesc, values, nulls);
 	}
 	{

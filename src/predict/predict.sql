@@ -117,7 +117,8 @@ COMMENT ON FUNCTION ml.model_info(bigint) IS 'What a model learned: algorithm, t
 
 CREATE FUNCTION ml.features(project text)
 RETURNS TABLE (model_id bigint, "position" int, feature text, "column" text, kind text,
-               category text, impute text, fill float8, scale text, center float8, scale_by float8)
+               category text, impute text, fill float8, scale text, center float8, scale_by float8,
+               encode text, transform text)
 LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
 AS $$
 DECLARE
@@ -138,7 +139,8 @@ BEGIN
     RETURN QUERY
     SELECT live, f.ord::int, f.e ->> 'feature', f.e ->> 'column', f.e ->> 'kind',
            f.e ->> 'category', f.e ->> 'impute', (f.e ->> 'fill')::float8, f.e ->> 'scale',
-           (f.e ->> 'center')::float8, (f.e ->> 'scale_by')::float8
+           (f.e ->> 'center')::float8, (f.e ->> 'scale_by')::float8, f.e ->> 'encode',
+           f.e ->> 'transform'
       FROM ml.models m
      CROSS JOIN LATERAL jsonb_array_elements(m.features) WITH ORDINALITY AS f(e, ord)
      WHERE m.id = live

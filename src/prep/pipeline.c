@@ -25,7 +25,9 @@
 #include "model/model.h"
 #include "nodes/value.h"
 #include "catalog/pg_type.h"
+#include "datatype/timestamp.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
@@ -50,7 +52,26 @@ static const char *const scale_names[] = {
 	[SCALE_STANDARD] = "standard",
 	[SCALE_MINMAX] = "minmax",
 	[SCALE_ROBUST] = "robust",
+	[SCALE_MAXABS] = "maxabs",
 	[SCALE_DEFAULT] = "default",
+};
+
+static const char *const encode_names[] = {
+	[ENCODE_ONE_HOT] = "one_hot",
+	[ENCODE_ORDINAL] = "ordinal",
+	[ENCODE_TARGET] = "target",
+	[ENCODE_HASH] = "hash",
+	[ENCODE_DEFAULT] = "default",
+};
+
+static const char *const derive_names[] = {
+	[DERIVE_NONE] = "none",
+	[DERIVE_YEAR] = "year",
+	[DERIVE_MONTH] = "month",
+	[DERIVE_DAY] = "day",
+	[DERIVE_DOW] = "dow",
+	[DERIVE_HOUR] = "hour",
+	[DERIVE_EPOCH] = "epoch",
 };
 
 const char *
@@ -133,15 +154,121 @@ option_apply(ColumnOptions *co, const char *key, JsonbValue *v)
 				break;
 		if (i == SCALE_DEFAULT)
 			options_error(co->column,
-						  psprintf("scale must be standard, minmax, robust or none, not \"%s\"", s));
+						  psprintf("scale must be standard, minmax, robust, maxabs or none, not \"%s\"", s));
 		co->scale = (ScaleKind) i;
 	}
 	else if (strcmp(key, "encode") == 0)
 	{
 		char	   *s = option_string(co, key, v);
+		int			i;
 
-		if (strcmp(s, "one_hot") != 0)
-			options_error(co->column, psprintf("encode must be one_hot, not \"%s\"", s));
+		for (i = 0; i < ENCODE_DEFAULT; i++)
+			if (strcmp(s, encode_names[i]) == 0)
+				break;
+		if (i == ENCODE_DEFAULT)
+			options_error(co->column,
+						  psprintf("encode must be one_hot, ordinal, target or hash, not \"%s\"", s));
+		co->encode = (EncodeKind) i;
+	}
+	else if (strcmp(key, "order") == 0)
+	{
+		JsonbIterator *it;
+		JsonbValue	e;
+		JsonbIteratorToken tok;
+
+		if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+			options_error(co->column, "\"order\" must be an array of categories");
+		it = JsonbIteratorInit(v->val.binary.data);
+		while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
+		{
+			if (tok != WJB_ELEM)
+				continue;
+			if (e.type != jbvString)
+				options_error(co->column, "\"order\" must be an array of strings");
+			co->order = lappend(co->order, makeString(JsonbValueToCString(&e)));
+		}
+	}
+	else if (strcmp(key, "smoothing") == 0)
+	{
+		if (!JsonbValueToDouble(v, &co->smoothing) || !(co->smoothing >= 0) || isinf(co->smoothing))
+			options_error(co->column, "smoothing must be a number of at least 0");
+	}
+	else if (strcmp(key, "buckets") == 0)
+	{
+		double		d;
+
+		if (!JsonbValueToDouble(v, &d) || d != floor(d) || d < 1 || d > PIPELINE_MAX_BUCKETS)
+			options_error(co->column, psprintf("buckets must be an integer from 1 to %d",
+											   PIPELINE_MAX_BUCKETS));
+		co->buckets = (int) d;
+	}
+	else if (strcmp(key, "log1p") == 0)
+	{
+		if (v->type != jbvBool)
+			options_error(co->column, "\"log1p\" must be a boolean");
+		co->log1p = v->val.boolean;
+	}
+	else if (strcmp(key, "clip") == 0)
+	{
+		JsonbIterator *it;
+		JsonbValue	e;
+		JsonbIteratorToken tok;
+		int			k = 0;
+		double		bound[2] = {-INFINITY, INFINITY};
+
+		if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+			options_error(co->column, "\"clip\" must be [low, high] (null for an open side)");
+		it = JsonbIteratorInit(v->val.binary.data);
+		while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
+		{
+			if (tok != WJB_ELEM)
+				continue;
+			if (k >= 2 || (e.type != jbvNull && !JsonbValueToDouble(&e, &bound[k])))
+				options_error(co->column, "\"clip\" must be [low, high] (null for an open side)");
+			k++;
+		}
+		if (k != 2 || !(bound[0] <= bound[1]))
+			options_error(co->column, "\"clip\" must be [low, high] with low <= high");
+		co->clip_set = true;
+		co->clip_lo = bound[0];
+		co->clip_hi = bound[1];
+	}
+	else if (strcmp(key, "bins") == 0)
+	{
+		double		d;
+
+		if (!JsonbValueToDouble(v, &d) || d != floor(d) || d < 2 || d > 1000)
+			options_error(co->column, "bins must be an integer from 2 to 1000");
+		co->bins = (int) d;
+	}
+	else if (strcmp(key, "parts") == 0)
+	{
+		JsonbIterator *it;
+		JsonbValue	e;
+		JsonbIteratorToken tok;
+
+		if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+			options_error(co->column, "\"parts\" must be an array of year, month, day, dow, hour or epoch");
+		it = JsonbIteratorInit(v->val.binary.data);
+		while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
+		{
+			char	   *s;
+			int			i;
+
+			if (tok != WJB_ELEM)
+				continue;
+			s = e.type == jbvString ? JsonbValueToCString(&e) : "";
+			for (i = DERIVE_YEAR; i < DERIVE_PARTS; i++)
+				if (strcmp(s, derive_names[i]) == 0)
+					break;
+			if (i == DERIVE_PARTS)
+				options_error(co->column, "\"parts\" must be an array of year, month, day, dow, hour or epoch");
+			if (list_member_int(co->parts, i))
+				options_error(co->column, psprintf("date part \"%s\" is listed twice", s));
+			co->parts = lappend_int(co->parts, i);
+		}
+		if (co->parts == NIL)
+			options_error(co->column, "\"parts\" must list at least one part");
 	}
 	else if (strcmp(key, "max_categories") == 0)
 	{
@@ -165,8 +292,8 @@ option_apply(ColumnOptions *co, const char *key, JsonbValue *v)
 						co->column ? " for column \"" : "",
 						co->column ? co->column : "",
 						co->column ? "\"" : ""),
-				 errhint("Valid options are impute, value, scale, encode, max_categories%s.",
-						 co->column ? " and exclude" : "; per-column options go in an object keyed by the column's name")));
+				 errhint("Valid options are impute, value, scale, encode, max_categories, order, smoothing, buckets, log1p, clip, bins, parts%s.",
+						 co->column ? " and exclude" : "; per-column options go in an object keyed by the column's name, defaults in \"*\"")));
 }
 
 /* "impute": "constant" and "value" go together. */
@@ -185,18 +312,67 @@ visit_column_option(const char *key, JsonbValue *v, void *arg)
 	option_apply((ColumnOptions *) arg, key, v);
 }
 
+/* "interactions": [["a", "b"], ...] */
+static void
+parse_interactions(PipelineOptions *opts, JsonbValue *v)
+{
+	JsonbIterator *it;
+	JsonbValue	e;
+	JsonbIteratorToken tok;
+	List	   *pair = NIL;
+	int			depth = 0;
+
+	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+		options_error(NULL, "\"interactions\" must be an array of pairs of column names");
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &e, false)) != WJB_DONE)
+	{
+		if (tok == WJB_BEGIN_ARRAY)
+		{
+			if (++depth == 2)
+				pair = NIL;
+			else if (depth > 2)
+				options_error(NULL, "\"interactions\" must be an array of pairs of column names");
+		}
+		else if (tok == WJB_END_ARRAY)
+		{
+			if (depth-- == 2)
+			{
+				if (list_length(pair) != 2)
+					options_error(NULL, "each interaction must name two columns");
+				opts->interactions = lappend(opts->interactions, pair);
+			}
+		}
+		else if (tok == WJB_ELEM && depth == 2 && e.type == jbvString)
+			pair = lappend(pair, makeString(JsonbValueToCString(&e)));
+		else
+			options_error(NULL, "\"interactions\" must be an array of pairs of column names");
+	}
+}
+
 static void
 visit_top_option(const char *key, JsonbValue *v, void *arg)
 {
 	PipelineOptions *opts = arg;
 
-	if (v->type == jbvBinary && !JsonContainerIsArray(v->val.binary.data))
+	if (strcmp(key, "interactions") == 0)
+		parse_interactions(opts, v);
+	else if (strcmp(key, "*") == 0)
+	{
+		if (v->type != jbvBinary || JsonContainerIsArray(v->val.binary.data))
+			options_error(NULL, "\"*\" must be an object of default options");
+		JsonbForEachKey(JsonbValueToJsonb(v), "the default preprocess options",
+						visit_column_option, &opts->defaults);
+	}
+	else if (v->type == jbvBinary && !JsonContainerIsArray(v->val.binary.data))
 	{
 		ColumnOptions *co = palloc0(sizeof(ColumnOptions));
 		Jsonb	   *inner = JsonbValueToJsonb(v);
 
 		co->column = pstrdup(key);
 		co->scale = SCALE_DEFAULT;
+		co->encode = ENCODE_DEFAULT;
+		co->smoothing = -1;
 		JsonbForEachKey(inner, "a column's preprocess options", visit_column_option, co);
 		check_constant(co);
 		opts->columns = lappend(opts->columns, co);
@@ -209,7 +385,8 @@ visit_top_option(const char *key, JsonbValue *v, void *arg)
 
 /*
  * PipelineParseOptions validates the preprocess argument: per-column
- * objects keyed by column name, and scalar defaults for every column.
+ * objects keyed by column name, defaults for every column (in "*", or as
+ * scalars at the top level), and "interactions".
  */
 PipelineOptions *
 PipelineParseOptions(Jsonb *preprocess)
@@ -217,6 +394,8 @@ PipelineParseOptions(Jsonb *preprocess)
 	PipelineOptions *opts = palloc0(sizeof(PipelineOptions));
 
 	opts->defaults.scale = SCALE_DEFAULT;
+	opts->defaults.encode = ENCODE_DEFAULT;
+	opts->defaults.smoothing = -1;
 	JsonbForEachKey(preprocess, "preprocess", visit_top_option, opts);
 	check_constant(&opts->defaults);
 	return opts;
@@ -253,11 +432,45 @@ default_impute_applies(const ColumnOptions *def, bool categorical)
 	}
 }
 
+static bool
+is_datetime_type(Oid typid)
+{
+	Oid			base = getBaseType(typid);
+
+	return base == DATEOID || base == TIMESTAMPOID || base == TIMESTAMPTZOID;
+}
+
+/* Rejects a column's options that do not fit its kind. */
+static void
+check_option_kinds(const ColumnOptions *co, const DataColumn *col)
+{
+	const char *numeric_only = co->log1p ? "log1p" : co->clip_set ? "clip" :
+		co->bins ? "bins" : co->parts ? "parts" : co->scale != SCALE_DEFAULT ? "scale" : NULL;
+	const char *categorical_only = co->encode != ENCODE_DEFAULT ? "encode" :
+		co->order ? "order" : co->smoothing >= 0 ? "smoothing" : co->buckets ? "buckets" :
+		co->max_categories ? "max_categories" : NULL;
+
+	if (col->categorical && numeric_only)
+		options_error(co->column, psprintf("\"%s\" applies to numeric columns, and this one is categorical",
+										   numeric_only));
+	if (!col->categorical && categorical_only)
+		options_error(co->column, psprintf("\"%s\" applies to categorical columns, and this one is numeric",
+										   categorical_only));
+	if (co->parts && !is_datetime_type(col->typid))
+		options_error(co->column, "\"parts\" applies to date and timestamp columns");
+	if (co->order && co->encode != ENCODE_ORDINAL)
+		options_error(co->column, "\"order\" applies only with \"encode\": \"ordinal\"");
+	if (co->smoothing >= 0 && co->encode != ENCODE_TARGET)
+		options_error(co->column, "\"smoothing\" applies only with \"encode\": \"target\"");
+	if (co->buckets && co->encode != ENCODE_HASH)
+		options_error(co->column, "\"buckets\" applies only with \"encode\": \"hash\"");
+}
+
 /*
  * The options in force for one column: its own where it sets them, else
- * the top-level defaults where they apply to its kind, else the built-in
- * defaults (impute mean or a NULL category; the algorithm's scaling; 32
- * categories).
+ * the defaults ("*" or top-level) where they apply to its kind, else the
+ * built-in defaults (impute mean or a NULL category; the algorithm's
+ * scaling; one-hot over 32 categories; no transforms).
  */
 static ColumnOptions
 effective_options(const PipelineOptions *opts, const DataColumn *col,
@@ -265,20 +478,57 @@ effective_options(const PipelineOptions *opts, const DataColumn *col,
 {
 	const ColumnOptions *co = options_for(opts, col->source);
 	const ColumnOptions *def = &opts->defaults;
+	const ColumnOptions *imp = NULL;
 	ColumnOptions eff;
 
+	if (co)
+		check_option_kinds(co, col);
 	memset(&eff, 0, sizeof(eff));
 	eff.column = col->source;
+
 	if (co && co->impute_set)
-		eff = *co;
+		imp = co;
 	else if (def->impute_set && default_impute_applies(def, col->categorical))
-		eff = *def;
-	eff.column = col->source;
+		imp = def;
+	if (imp)
+	{
+		eff.impute_set = true;
+		eff.impute = imp->impute;
+		eff.fill = imp->fill;
+		eff.fill_text = imp->fill_text;
+		eff.fill_is_text = imp->fill_is_text;
+	}
 	eff.scale = co && co->scale != SCALE_DEFAULT ? co->scale :
 		def->scale != SCALE_DEFAULT ? def->scale :
 		default_scale != SCALE_DEFAULT ? default_scale : SCALE_NONE;
 	eff.max_categories = co && co->max_categories ? co->max_categories :
 		def->max_categories ? def->max_categories : PIPELINE_DEFAULT_MAX_CATEGORIES;
+
+	if (col->categorical)
+	{
+		eff.encode = co && co->encode != ENCODE_DEFAULT ? co->encode :
+			def->encode != ENCODE_DEFAULT ? def->encode : ENCODE_ONE_HOT;
+		eff.order = co ? co->order : NIL;
+		eff.smoothing = co && co->smoothing >= 0 ? co->smoothing :
+			def->smoothing >= 0 ? def->smoothing : PIPELINE_DEFAULT_SMOOTHING;
+		eff.buckets = co && co->buckets ? co->buckets :
+			def->buckets ? def->buckets : PIPELINE_DEFAULT_MAX_CATEGORIES;
+	}
+	else
+	{
+		const ColumnOptions *clip = co && co->clip_set ? co : def->clip_set ? def : NULL;
+
+		eff.log1p = (co && co->log1p) || def->log1p;
+		if (clip)
+		{
+			eff.clip_set = true;
+			eff.clip_lo = clip->clip_lo;
+			eff.clip_hi = clip->clip_hi;
+		}
+		eff.bins = co && co->bins ? co->bins : def->bins;
+		eff.parts = co && co->parts ? co->parts :
+			is_datetime_type(col->typid) ? def->parts : NIL;
+	}
 	return eff;
 }
 
@@ -342,8 +592,8 @@ PipelineNullNotAllowed(const char *column)
 }
 
 static void
-fit_numeric(PipelineColumn *pc, const DataColumn *col, const int64 *rows,
-			int64 n, const ColumnOptions *co, bool keep_missing)
+fit_numeric(PipelineColumn *pc, const double *x, int64 n, const ColumnOptions *co,
+			bool keep_missing)
 {
 	ScaleKind	scale = co->scale;
 	double	   *vals = NULL;
@@ -357,7 +607,7 @@ fit_numeric(PipelineColumn *pc, const DataColumn *col, const int64 *rows,
 	/* two passes: the mean, then the squared deviations from it */
 	for (int64 i = 0; i < n; i++)
 	{
-		double		v = col->values[rows[i]];
+		double		v = x[i];
 
 		if (!isnan(v))
 		{
@@ -371,7 +621,7 @@ fit_numeric(PipelineColumn *pc, const DataColumn *col, const int64 *rows,
 		mean = sum / (double) nvalid;
 	for (int64 i = 0; i < n; i++)
 	{
-		double		v = col->values[rows[i]];
+		double		v = x[i];
 
 		if (!isnan(v))
 			m2 += (v - mean) * (v - mean);
@@ -404,8 +654,8 @@ fit_numeric(PipelineColumn *pc, const DataColumn *col, const int64 *rows,
 
 			vals = palloc_extended(sizeof(double) * Max(n, 1), MCXT_ALLOC_HUGE);
 			for (int64 i = 0; i < n; i++)
-				if (!isnan(col->values[rows[i]]))
-					vals[k++] = col->values[rows[i]];
+				if (!isnan(x[i]))
+					vals[k++] = x[i];
 			qsort(vals, nvalid, sizeof(double), double_cmp);
 		}
 		switch (pc->impute)
@@ -460,6 +710,13 @@ fit_numeric(PipelineColumn *pc, const DataColumn *col, const int64 *rows,
 		pc->center = lo;
 		pc->scale_by = hi - lo;
 	}
+	else if (scale == SCALE_MAXABS)
+	{
+		pc->center = 0.0;
+		pc->scale_by = Max(fabs(lo), fabs(hi));
+		if (nvalid < n && isfinite(pc->fill))
+			pc->scale_by = Max(pc->scale_by, fabs(pc->fill));
+	}
 	else if (scale == SCALE_ROBUST && n > 0)
 	{
 		double	   *all;
@@ -504,11 +761,83 @@ category_count_cmp(const void *a, const void *b)
 	return strcmp(x->value, y->value);
 }
 
+/*
+ * Target encoding: each category becomes the mean of the target over its
+ * training rows (for classification, the share of each class; binary: of
+ * the positive class), shrunk towards the overall mean by smoothing:
+ * (sum + m * prior) / (count + m).  Unseen values and NULL get the prior.
+ */
+static void
+fit_target_encoding(PipelineColumn *pc, const DataColumn *col, const int64 *rows,
+					int64 n, double smoothing, const PipelineTarget *target)
+{
+	int			width;
+	double	   *sums;
+	double	   *counts;
+	double	   *prior;
+	int32	   *code_index;
+
+	if (target == NULL || target->y == NULL ||
+		(target->task != ML_TASK_REGRESSION && target->task != ML_TASK_CLASSIFICATION))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("encode \"target\" for column \"%s\" needs a regression or classification target",
+						pc->name)));
+	width = target->task == ML_TASK_CLASSIFICATION && target->nclasses > 2 ? target->nclasses : 1;
+	pc->target_width = width;
+	sums = palloc0(sizeof(double) * Max((Size) pc->ncategories * width, 1));
+	counts = palloc0(sizeof(double) * Max(pc->ncategories, 1));
+	prior = palloc0(sizeof(double) * width);
+
+	/* dictionary code -> category index */
+	code_index = palloc(sizeof(int32) * Max(col->ndict, 1));
+	for (int d = 0; d < col->ndict; d++)
+	{
+		code_index[d] = -1;
+		for (int c = 0; c < pc->ncategories; c++)
+			if (strcmp(col->dict[d], pc->categories[c]) == 0)
+			{
+				code_index[d] = c;
+				break;
+			}
+	}
+
+	for (int64 i = 0; i < n; i++)
+	{
+		int32		code = col->codes[rows[i]];
+		double		y = target->y[i];
+		int			c = code >= 0 ? code_index[code] : -1;
+
+		for (int w = 0; w < width; w++)
+		{
+			double		v = width == 1 ? y : (double) ((int) y == w);
+
+			prior[w] += v;
+			if (c >= 0)
+				sums[(Size) c * width + w] += v;
+		}
+		if (c >= 0)
+			counts[c] += 1.0;
+	}
+	for (int w = 0; w < width; w++)
+		prior[w] /= (double) Max(n, 1);
+	pc->target_values = palloc(sizeof(double) * Max((Size) pc->ncategories * width, 1));
+	for (int c = 0; c < pc->ncategories; c++)
+		for (int w = 0; w < width; w++)
+			pc->target_values[(Size) c * width + w] =
+				(sums[(Size) c * width + w] + smoothing * prior[w]) / (counts[c] + smoothing);
+	pc->target_default = prior;
+	pfree(sums);
+	pfree(counts);
+	pfree(code_index);
+}
+
 static void
 fit_categorical(PipelineColumn *pc, const DataColumn *col, const int64 *rows,
-				int64 n, const ColumnOptions *co)
+				int64 n, const ColumnOptions *co, const PipelineTarget *target)
 {
-	int			max_categories = co->max_categories;
+	int			max_categories = co->encode == ENCODE_TARGET ? PIPELINE_MAX_BUCKETS :
+		co->max_categories;
 	CategoryCount *counts = palloc_extended(sizeof(CategoryCount) * Max(col->ndict, 1),
 											MCXT_ALLOC_HUGE);
 	int64		nnull = 0;
@@ -544,12 +873,44 @@ fit_categorical(PipelineColumn *pc, const DataColumn *col, const int64 *rows,
 	if (pc->impute == IMPUTE_ERROR && nnull > 0)
 		PipelineNullNotAllowed(pc->name);
 
-	pc->ncategories = Min(nseen, max_categories);
-	pc->categories = palloc(sizeof(char *) * Max(pc->ncategories, 1));
-	for (int i = 0; i < pc->ncategories; i++)
+	pc->encode = co->encode;
+	if (co->encode == ENCODE_ORDINAL && co->order != NIL)
 	{
-		pc->categories[i] = pstrdup(counts[i].value);
-		kept += counts[i].count;
+		/* the user's order; training values outside it are unknown */
+		ListCell   *lc;
+		int			k = 0;
+
+		pc->ncategories = list_length(co->order);
+		pc->categories = palloc(sizeof(char *) * pc->ncategories);
+		foreach(lc, co->order)
+		{
+			for (int j = 0; j < k; j++)
+				if (strcmp(pc->categories[j], strVal(lfirst(lc))) == 0)
+					options_error(co->column, psprintf("\"order\" lists \"%s\" twice",
+													   strVal(lfirst(lc))));
+			pc->categories[k++] = pstrdup(strVal(lfirst(lc)));
+		}
+		for (int i = 0; i < nseen; i++)
+			for (int j = 0; j < k; j++)
+				if (strcmp(counts[i].value, pc->categories[j]) == 0)
+					kept += counts[i].count;
+	}
+	else if (co->encode == ENCODE_HASH)
+	{
+		pc->ncategories = 0;
+		pc->categories = palloc(sizeof(char *));
+		pc->nbuckets = co->buckets;
+		kept = n - nnull;
+	}
+	else
+	{
+		pc->ncategories = Min(nseen, max_categories);
+		pc->categories = palloc(sizeof(char *) * Max(pc->ncategories, 1));
+		for (int i = 0; i < pc->ncategories; i++)
+		{
+			pc->categories[i] = pstrdup(counts[i].value);
+			kept += counts[i].count;
+		}
 	}
 	pc->has_other = (n - nnull - kept) > 0;
 	pc->has_null = nnull > 0 && pc->impute == IMPUTE_CATEGORY;
@@ -565,7 +926,28 @@ fit_categorical(PipelineColumn *pc, const DataColumn *col, const int64 *rows,
 			if (strcmp(pc->categories[i], co->fill_text) == 0)
 				pc->fill_category = i;
 	}
+	if (pc->encode == ENCODE_TARGET)
+		fit_target_encoding(pc, col, rows, n, co->smoothing, target);
 	pfree(counts);
+}
+
+/* The number of features a column produces. */
+static int
+column_width(const PipelineColumn *pc)
+{
+	if (!pc->categorical)
+		return 1;
+	switch (pc->encode)
+	{
+		case ENCODE_ORDINAL:
+			return 1;
+		case ENCODE_TARGET:
+			return pc->target_width;
+		case ENCODE_HASH:
+			return pc->nbuckets;
+		default:
+			return pc->ncategories + (pc->has_other ? 1 : 0) + (pc->has_null ? 1 : 0);
+	}
 }
 
 /* Assigns output slots and feature names. */
@@ -579,21 +961,35 @@ pipeline_layout(Pipeline *pl)
 	{
 		PipelineColumn *pc = &pl->columns[i];
 
+		if (pc->input == NULL)
+			pc->input = pc->name;
 		pc->first_feature = nf;
 		pc->inv_scale = 1.0 / pc->scale_by;
-		pc->nfeatures = pc->categorical ?
-			pc->ncategories + (pc->has_other ? 1 : 0) + (pc->has_null ? 1 : 0) : 1;
+		pc->nfeatures = column_width(pc);
 		nf += pc->nfeatures;
 	}
-	pl->nfeatures = nf;
-	pl->feature_names = palloc(sizeof(char *) * Max(nf, 1));
+	pl->nfeatures = nf + pl->ninteractions;
+	pl->feature_names = palloc(sizeof(char *) * Max(pl->nfeatures, 1));
 	for (int i = 0; i < pl->ncolumns; i++)
 	{
 		PipelineColumn *pc = &pl->columns[i];
 
-		if (!pc->categorical)
+		if (!pc->categorical || pc->encode == ENCODE_ORDINAL ||
+			(pc->encode == ENCODE_TARGET && pc->target_width == 1))
 		{
 			pl->feature_names[k++] = pc->name;
+			continue;
+		}
+		if (pc->encode == ENCODE_TARGET)
+		{
+			for (int w = 0; w < pc->target_width; w++)
+				pl->feature_names[k++] = psprintf("%s:%d", pc->name, w);
+			continue;
+		}
+		if (pc->encode == ENCODE_HASH)
+		{
+			for (int b = 0; b < pc->nbuckets; b++)
+				pl->feature_names[k++] = psprintf("%s#%d", pc->name, b);
 			continue;
 		}
 		for (int c = 0; c < pc->ncategories; c++)
@@ -603,6 +999,10 @@ pipeline_layout(Pipeline *pl)
 		if (pc->has_null)
 			pl->feature_names[k++] = psprintf("%s=<null>", pc->name);
 	}
+	for (int t = 0; t < pl->ninteractions; t++)
+		pl->feature_names[k++] = psprintf("%s*%s",
+										  pl->columns[pl->interactions[2 * t]].name,
+										  pl->columns[pl->interactions[2 * t + 1]].name);
 }
 
 /*
@@ -615,18 +1015,138 @@ PipelineLayout(Pipeline *pl)
 	pipeline_layout(pl);
 }
 
+/* A part of a date given as days since 1970-01-01 (fractional: a time). */
+static double
+derive_part(DerivePart part, double days)
+{
+	double		whole = floor(days);
+	int			year;
+	int			month;
+	int			day;
+	int			jd;
+
+	if (part == DERIVE_EPOCH)
+		return days * 86400.0;
+	if (part == DERIVE_HOUR)
+		return floor((days - whole) * 24.0);
+	if (fabs(whole) > 1e8)
+		return NAN;				/* far outside the calendar */
+	jd = (int) whole + UNIX_EPOCH_JDATE;
+	if (part == DERIVE_DOW)
+		return (double) j2day(jd);
+	j2date(jd, &year, &month, &day);
+	return part == DERIVE_YEAR ? year : part == DERIVE_MONTH ? month : day;
+}
+
+/* The bin of a value: how many inner edges it reaches. */
+static double
+bin_index(const PipelineColumn *pc, double v)
+{
+	int			lo = 0;
+	int			hi = pc->nbins - 1;
+
+	while (lo < hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (v >= pc->bin_edges[mid])
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (double) lo;
+}
+
+/*
+ * PipelinePreTransform applies a numeric column's transforms to a
+ * non-NULL value, in order: date part, clip, log1p, bin.
+ */
+double
+PipelinePreTransform(const PipelineColumn *pc, double v)
+{
+	if (pc->derive != DERIVE_NONE)
+		v = derive_part(pc->derive, v);
+	if (pc->clip_set)
+		v = Min(Max(v, pc->clip_lo), pc->clip_hi);
+	if (pc->log1p)
+	{
+		if (v <= -1.0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("column \"%s\" has the value %g, which log1p cannot take", pc->name, v),
+					 errhint("log1p needs values above -1; clip the column first, e.g. \"clip\": [0, null].")));
+		v = log1p(v);
+	}
+	if (pc->nbins > 0)
+		v = bin_index(pc, v);
+	return v;
+}
+
+/*
+ * Fits one numeric pipeline column (the whole column, or one date part of
+ * it): its transforms first, then imputation and scaling on the
+ * transformed training values.
+ */
+static void
+fit_numeric_column(PipelineColumn *pc, const DataColumn *col, const int64 *rows,
+				   int64 n, const ColumnOptions *co, bool keep_missing)
+{
+	double	   *x = palloc_extended(sizeof(double) * Max(n, 1), MCXT_ALLOC_HUGE);
+
+	pc->clip_set = co->clip_set;
+	pc->clip_lo = co->clip_lo;
+	pc->clip_hi = co->clip_hi;
+	pc->log1p = co->log1p;
+	pc->nbins = 0;				/* edges come from the transformed values */
+	for (int64 i = 0; i < n; i++)
+	{
+		double		v = col->values[rows[i]];
+
+		x[i] = isnan(v) ? NAN : PipelineHasPre(pc) ? PipelinePreTransform(pc, v) : v;
+	}
+	if (co->bins > 0)
+	{
+		double	   *sorted = palloc_extended(sizeof(double) * Max(n, 1), MCXT_ALLOC_HUGE);
+		int64		k = 0;
+
+		for (int64 i = 0; i < n; i++)
+			if (!isnan(x[i]))
+				sorted[k++] = x[i];
+		pc->nbins = co->bins;
+		pc->bin_edges = palloc(sizeof(double) * (pc->nbins - 1));
+		if (k > 0)
+		{
+			qsort(sorted, k, sizeof(double), double_cmp);
+			for (int b = 1; b < pc->nbins; b++)
+				pc->bin_edges[b - 1] = sorted_quantile(sorted, k, (double) b / pc->nbins);
+		}
+		else
+			for (int b = 1; b < pc->nbins; b++)
+				pc->bin_edges[b - 1] = 0.0;
+		for (int64 i = 0; i < n; i++)
+			if (!isnan(x[i]))
+				x[i] = bin_index(pc, x[i]);
+		pfree(sorted);
+	}
+	fit_numeric(pc, x, n, co, keep_missing);
+	pfree(x);
+}
+
 /*
  * PipelineFit fits the pipeline on the given (training) rows of a DataSet.
  * default_scale is the algorithm's preference, used where the options do
  * not say; keep_missing (for algorithms that handle missing values) makes
- * numeric NULLs stay NaN unless the options ask for an imputation.
+ * numeric NULLs stay NaN unless the options ask for an imputation; target
+ * (may be NULL) gives target encoding the training rows' outcomes.
  */
 Pipeline *
 PipelineFit(const DataSet *ds, const int64 *rows, int64 nrows,
-			const PipelineOptions *opts, ScaleKind default_scale, bool keep_missing)
+			const PipelineOptions *opts, ScaleKind default_scale, bool keep_missing,
+			const PipelineTarget *target)
 {
 	Pipeline   *pl = palloc0(sizeof(Pipeline));
 	ListCell   *lc;
+	int			cap = Max(ds->ncols, 1);
 
 	/* every column named in the options must exist */
 	foreach(lc, opts->columns)
@@ -643,24 +1163,63 @@ PipelineFit(const DataSet *ds, const int64 *rows, int64 nrows,
 							co->column)));
 	}
 
-	pl->ncolumns = ds->ncols;
-	pl->columns = palloc0(sizeof(PipelineColumn) * Max(ds->ncols, 1));
+	pl->columns = palloc0(sizeof(PipelineColumn) * cap);
 	for (int i = 0; i < ds->ncols; i++)
 	{
 		const DataColumn *col = &ds->cols[i];
-		PipelineColumn *pc = &pl->columns[i];
 		ColumnOptions co = effective_options(opts, col, default_scale);
+		int			nparts = Max(list_length(co.parts), 1);
 
-		pc->name = pstrdup(col->name);
-		pc->source = pstrdup(col->source);
-		pc->element = col->element;
-		pc->categorical = col->categorical;
-		pc->value_type = col->categorical ? TEXTOID : getBaseType(col->typid);
-		if (col->categorical)
-			fit_categorical(pc, col, rows, nrows, &co);
-		else
-			fit_numeric(pc, col, rows, nrows, &co, keep_missing);
-		CHECK_FOR_INTERRUPTS();
+		for (int part = 0; part < nparts; part++)
+		{
+			PipelineColumn *pc;
+
+			if (pl->ncolumns == cap)
+			{
+				cap *= 2;
+				pl->columns = repalloc(pl->columns, sizeof(PipelineColumn) * cap);
+			}
+			pc = &pl->columns[pl->ncolumns++];
+			memset(pc, 0, sizeof(*pc));
+			pc->input = pstrdup(col->name);
+			pc->source = pstrdup(col->source);
+			pc->element = col->element;
+			pc->categorical = col->categorical;
+			pc->value_type = col->categorical ? TEXTOID : getBaseType(col->typid);
+			pc->derive = co.parts ? (DerivePart) list_nth_int(co.parts, part) : DERIVE_NONE;
+			pc->name = pc->derive == DERIVE_NONE ? pstrdup(col->name) :
+				psprintf("%s.%s", col->name, derive_names[pc->derive]);
+			if (col->categorical)
+				fit_categorical(pc, col, rows, nrows, &co, target);
+			else
+				fit_numeric_column(pc, col, rows, nrows, &co, keep_missing);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+
+	/* interactions: products of two numeric columns' transformed values */
+	pl->interactions = palloc(sizeof(int) * 2 * Max(list_length(opts->interactions), 1));
+	foreach(lc, opts->interactions)
+	{
+		List	   *pair = lfirst(lc);
+		int			idx[2];
+
+		for (int k = 0; k < 2; k++)
+		{
+			const char *name = strVal(list_nth(pair, k));
+
+			idx[k] = PipelineFindColumn(pl, name);
+			if (idx[k] < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("interaction names column \"%s\", which is not a feature of the source",
+								name)));
+			if (pl->columns[idx[k]].categorical)
+				options_error(name, "interactions take numeric columns");
+		}
+		pl->interactions[2 * pl->ninteractions] = idx[0];
+		pl->interactions[2 * pl->ninteractions + 1] = idx[1];
+		pl->ninteractions++;
 	}
 	pipeline_layout(pl);
 	return pl;
@@ -683,12 +1242,14 @@ category_match_fn(const void *key1, const void *key2, Size keysize)
 }
 
 /*
- * Returns the feature offset (within the column's features) of a category
- * value, or -1 when it encodes as all zeros.  The lookup table is built on
+ * Returns the key of a category value (NULL for NULL): for one-hot its
+ * feature offset within the column's features, -1 when it encodes as all
+ * zeros; for ordinal and target its category index, -1 when unknown; for
+ * hash its bucket.  The lookup table is built on
  * first use, in the memory context that holds the pipeline.
  */
 static int
-category_slot(const PipelineColumn *pc_const, const char *value)
+category_key(const PipelineColumn *pc_const, const char *value)
 {
 	PipelineColumn *pc = (PipelineColumn *) pc_const;
 	CategoryEntry *entry;
@@ -699,10 +1260,15 @@ category_slot(const PipelineColumn *pc_const, const char *value)
 			return pc->fill_category;
 		if (pc->impute == IMPUTE_ERROR)
 			PipelineNullNotAllowed(pc->name);
+		if (pc->encode != ENCODE_ONE_HOT)
+			return -1;
 		if (pc->impute == IMPUTE_CONSTANT)
 			return pc->has_other ? pc->ncategories : -1;
 		return pc->has_null ? pc->ncategories + (pc->has_other ? 1 : 0) : -1;
 	}
+	if (pc->encode == ENCODE_HASH)
+		return (int) (hash_bytes((const unsigned char *) value, strlen(value)) %
+					  (uint32) pc->nbuckets);
 
 	if (pc->lookup == NULL)
 	{
@@ -724,7 +1290,38 @@ category_slot(const PipelineColumn *pc_const, const char *value)
 	entry = hash_search(pc->lookup, &value, HASH_FIND, NULL);
 	if (entry)
 		return entry->index;
+	if (pc->encode != ENCODE_ONE_HOT)
+		return -1;
 	return pc->has_other ? pc->ncategories : -1;
+}
+
+/*
+ * Writes a categorical column's features for a value's key (from
+ * category_key), stride apart: one-hot and hash set one slot; ordinal
+ * writes the category's position (-1 for unknown or NULL); target writes
+ * the category's encoding (the prior for unknown or NULL).
+ */
+static inline void
+write_categorical(const PipelineColumn *pc, int key, double *dst, Size stride)
+{
+	switch (pc->encode)
+	{
+		case ENCODE_ORDINAL:
+			dst[0] = (double) key;
+			break;
+		case ENCODE_TARGET:
+			for (int w = 0; w < pc->target_width; w++)
+				dst[w * stride] = key >= 0 ?
+					pc->target_values[(Size) key * pc->target_width + w] :
+					pc->target_default[w];
+			break;
+		default:
+			for (int f = 0; f < pc->nfeatures; f++)
+				dst[f * stride] = 0.0;
+			if (key >= 0)
+				dst[key * stride] = 1.0;
+			break;
+	}
 }
 
 /*
@@ -756,29 +1353,46 @@ PipelineBind(const Pipeline *pl, const DataSet *ds)
 	for (int i = 0; i < pl->ncolumns; i++)
 	{
 		const PipelineColumn *pc = &pl->columns[i];
-		int			c = DataSetFindColumn(ds, pc->name);
+		int			c = DataSetFindColumn(ds, pc->input);
 		const DataColumn *col;
 
 		if (c < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("feature column \"%s\" is missing from the source", pc->name)));
+					 errmsg("feature column \"%s\" is missing from the source", pc->input)));
 		col = &ds->cols[c];
 		if (col->categorical != pc->categorical)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("column \"%s\" is %s in the source but the model expects %s",
-							pc->name, col->categorical ? "categorical" : "numeric",
+							pc->input, col->categorical ? "categorical" : "numeric",
 							pc->categorical ? "a category" : "a number")));
 		b->colmap[i] = c;
 		if (pc->categorical)
 		{
 			b->code_slot[i] = palloc(sizeof(int32) * Max(col->ndict, 1));
 			for (int d = 0; d < col->ndict; d++)
-				b->code_slot[i][d] = category_slot(pc, col->dict[d]);
+				b->code_slot[i][d] = category_key(pc, col->dict[d]);
 		}
 	}
 	return b;
+}
+
+/* The interaction features: products of two columns' transformed values. */
+static void
+transform_interactions(const Pipeline *pl, double *out, int n, int ld)
+{
+	int			base = pl->nfeatures - pl->ninteractions;
+
+	for (int t = 0; t < pl->ninteractions; t++)
+	{
+		const double *a = out + (Size) pl->columns[pl->interactions[2 * t]].first_feature * ld;
+		const double *b = out + (Size) pl->columns[pl->interactions[2 * t + 1]].first_feature * ld;
+		double	   *dst = out + (Size) (base + t) * ld;
+
+		for (int i = 0; i < n; i++)
+			dst[i] = a[i] * b[i];
+	}
 }
 
 /*
@@ -799,7 +1413,8 @@ PipelineTransformBlock(const PipelineBinding *b, const int64 *rows, int n,
 
 		if (!pc->categorical)
 		{
-			if (pc->center == 0.0 && pc->inv_scale == 1.0 && pc->impute != IMPUTE_ERROR)
+			if (pc->center == 0.0 && pc->inv_scale == 1.0 && pc->impute != IMPUTE_ERROR &&
+				!PipelineHasPre(pc))
 			{
 				/* unscaled: only NULLs change, as PipelineTransformNumber would */
 				for (int i = 0; i < n; i++)
@@ -814,17 +1429,15 @@ PipelineTransformBlock(const PipelineBinding *b, const int64 *rows, int n,
 					dst[i] = PipelineTransformNumber(pc, col->values[rows[i]]);
 			continue;
 		}
-		for (int f = 0; f < pc->nfeatures; f++)
-			memset(dst + (Size) f * ld, 0, sizeof(double) * n);
 		for (int i = 0; i < n; i++)
 		{
 			int32		code = col->codes[rows[i]];
-			int			slot = code < 0 ? category_slot(pc, NULL) : b->code_slot[j][code];
 
-			if (slot >= 0)
-				dst[(Size) slot * ld + i] = 1.0;
+			write_categorical(pc, code < 0 ? category_key(pc, NULL) : b->code_slot[j][code],
+							  dst + i, ld);
 		}
 	}
+	transform_interactions(pl, out, n, ld);
 }
 
 /*
@@ -844,15 +1457,9 @@ PipelineTransformValues(const Pipeline *pl, const PipelineValue *vals, double *o
 			dst[0] = PipelineTransformNumber(pc, vals[j].isnull ? NAN : vals[j].num);
 			continue;
 		}
-		for (int f = 0; f < pc->nfeatures; f++)
-			dst[f] = 0.0;
-		{
-			int			slot = category_slot(pc, vals[j].isnull ? NULL : vals[j].str);
-
-			if (slot >= 0)
-				dst[slot] = 1.0;
-		}
+		write_categorical(pc, category_key(pc, vals[j].isnull ? NULL : vals[j].str), dst, 1);
 	}
+	transform_interactions(pl, out, 1, 1);
 }
 
 /* ---------- serialisation and description ---------- */
@@ -887,7 +1494,26 @@ PipelineSerialize(const Pipeline *pl, StringInfo buf)
 		pq_sendbyte(buf, pc->has_other);
 		pq_sendbyte(buf, pc->has_null);
 		pq_sendint32(buf, pc->fill_category);
+		BlobPutString(buf, pc->input);
+		pq_sendint32(buf, pc->derive);
+		pq_sendbyte(buf, pc->clip_set);
+		pq_sendfloat8(buf, pc->clip_lo);
+		pq_sendfloat8(buf, pc->clip_hi);
+		pq_sendbyte(buf, pc->log1p);
+		pq_sendint32(buf, pc->nbins);
+		BlobPutFloat8Array(buf, pc->bin_edges, pc->nbins > 0 ? pc->nbins - 1 : 0);
+		pq_sendint32(buf, pc->encode);
+		pq_sendint32(buf, pc->nbuckets);
+		pq_sendint32(buf, pc->target_width);
+		if (pc->encode == ENCODE_TARGET)
+		{
+			BlobPutFloat8Array(buf, pc->target_values, (int64) pc->ncategories * pc->target_width);
+			BlobPutFloat8Array(buf, pc->target_default, pc->target_width);
+		}
 	}
+	pq_sendint32(buf, pl->ninteractions);
+	for (int t = 0; t < 2 * pl->ninteractions; t++)
+		pq_sendint32(buf, pl->interactions[t]);
 }
 
 /*
@@ -934,11 +1560,58 @@ PipelineDeserialize(BlobReader *r)
 		pc->has_other = BlobGetBool(r);
 		pc->has_null = BlobGetBool(r);
 		pc->fill_category = BlobGetInt32(r);
+		pc->input = BlobGetString(r);
+		pc->derive = (DerivePart) BlobGetInt32(r);
+		if ((int) pc->derive < 0 || pc->derive >= DERIVE_PARTS ||
+			(pc->derive != DERIVE_NONE && pc->categorical))
+			BlobCorrupt(r, "A date part is out of range.");
+		pc->clip_set = BlobGetBool(r);
+		pc->clip_lo = BlobGetFloat8(r);
+		pc->clip_hi = BlobGetFloat8(r);
+		pc->log1p = BlobGetBool(r);
+		pc->nbins = BlobGetCount(r, 1000, 0, "bins");
+		if (pc->nbins == 1 || (pc->nbins > 0 && pc->categorical))
+			BlobCorrupt(r, "A bin count is out of range.");
+		pc->bin_edges = palloc(sizeof(double) * Max(pc->nbins, 1));
+		BlobGetFloat8Array(r, pc->bin_edges, pc->nbins > 0 ? pc->nbins - 1 : 0);
+		pc->encode = (EncodeKind) BlobGetInt32(r);
+		if ((int) pc->encode < 0 || pc->encode >= ENCODE_DEFAULT)
+			BlobCorrupt(r, "An encoding is out of range.");
+		pc->nbuckets = BlobGetInt32(r);
+		pc->target_width = BlobGetInt32(r);
+		if (pc->categorical && pc->encode == ENCODE_HASH &&
+			(pc->nbuckets < 1 || pc->nbuckets > PIPELINE_MAX_BUCKETS))
+			BlobCorrupt(r, "A hash bucket count is out of range.");
+		if (pc->categorical && pc->encode == ENCODE_TARGET)
+		{
+			if (pc->target_width < 1 || pc->target_width > 1000000 ||
+				(int64) pc->ncategories * pc->target_width * 8 > r->buf.len - r->buf.cursor)
+				BlobCorrupt(r, "A target encoding's size is out of range.");
+			pc->target_values = palloc(sizeof(double) * Max((Size) pc->ncategories * pc->target_width, 1));
+			BlobGetFloat8Array(r, pc->target_values, (int64) pc->ncategories * pc->target_width);
+			pc->target_default = palloc(sizeof(double) * pc->target_width);
+			BlobGetFloat8Array(r, pc->target_default, pc->target_width);
+		}
+		if (!pc->categorical)
+		{
+			pc->encode = ENCODE_ONE_HOT;
+			pc->nbuckets = 0;
+			pc->target_width = 0;
+		}
 		if (pc->categorical &&
 			(pc->fill_category < -1 || pc->fill_category >= pc->ncategories))
 			BlobCorrupt(r, "A fill category is out of range.");
 		if (!pc->categorical && (!isfinite(pc->scale_by) || pc->scale_by == 0.0))
 			BlobCorrupt(r, "A scale factor is not a finite non-zero number.");
+	}
+	pl->ninteractions = BlobGetCount(r, 100000, 8, "interactions");
+	pl->interactions = palloc(sizeof(int) * 2 * Max(pl->ninteractions, 1));
+	for (int t = 0; t < 2 * pl->ninteractions; t++)
+	{
+		pl->interactions[t] = BlobGetInt32(r);
+		if (pl->interactions[t] < 0 || pl->interactions[t] >= pl->ncolumns ||
+			pl->columns[pl->interactions[t]].categorical)
+			BlobCorrupt(r, "An interaction names a column out of range.");
 	}
 	pipeline_layout(pl);
 	return pl;
@@ -971,16 +1644,51 @@ PipelineDescribe(const Pipeline *pl)
 			JbString(&st, impute_names[pc->impute]);
 			if (pc->categorical)
 			{
-				JbKey(&st, "category");
-				if (f < pc->ncategories)
-					JbString(&st, pc->categories[f]);
-				else if (pc->has_other && f == pc->ncategories)
-					JbString(&st, "<other>");
-				else
-					JbString(&st, "<null>");
+				JbKey(&st, "encode");
+				JbString(&st, encode_names[pc->encode]);
+				if (pc->encode == ENCODE_ONE_HOT)
+				{
+					JbKey(&st, "category");
+					if (f < pc->ncategories)
+						JbString(&st, pc->categories[f]);
+					else if (pc->has_other && f == pc->ncategories)
+						JbString(&st, "<other>");
+					else
+						JbString(&st, "<null>");
+				}
+				else if (pc->encode == ENCODE_ORDINAL)
+				{
+					JbKey(&st, "categories");
+					JbBeginArray(&st);
+					for (int c = 0; c < pc->ncategories; c++)
+						JbString(&st, pc->categories[c]);
+					JbEndArray(&st);
+				}
+				else if (pc->encode == ENCODE_TARGET)
+				{
+					JbKey(&st, "prior");
+					JbFloat(&st, pc->target_default[f]);
+				}
 			}
 			else
 			{
+				StringInfoData tr;
+
+				initStringInfo(&tr);
+				if (pc->derive != DERIVE_NONE)
+					appendStringInfo(&tr, "%s", derive_names[pc->derive]);
+				if (pc->clip_set)
+					appendStringInfo(&tr, "%sclip(%g, %g)", tr.len ? ", " : "",
+									 pc->clip_lo, pc->clip_hi);
+				if (pc->log1p)
+					appendStringInfo(&tr, "%slog1p", tr.len ? ", " : "");
+				if (pc->nbins > 0)
+					appendStringInfo(&tr, "%sbins(%d)", tr.len ? ", " : "", pc->nbins);
+				if (tr.len)
+				{
+					JbKey(&st, "transform");
+					JbString(&st, tr.data);
+				}
 				JbKey(&st, "fill");
 				JbFloat(&st, pc->fill);
 				JbKey(&st, "scale");
@@ -992,6 +1700,17 @@ PipelineDescribe(const Pipeline *pl)
 			}
 			JbEndObject(&st);
 		}
+	}
+	for (int t = 0; t < pl->ninteractions; t++)
+	{
+		JbBeginObject(&st);
+		JbKey(&st, "feature");
+		JbString(&st, pl->feature_names[pl->nfeatures - pl->ninteractions + t]);
+		JbKey(&st, "column");
+		JbString(&st, pl->feature_names[pl->nfeatures - pl->ninteractions + t]);
+		JbKey(&st, "kind");
+		JbString(&st, "interaction");
+		JbEndObject(&st);
 	}
 	return JbFinishArray(&st);
 }

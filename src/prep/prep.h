@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  * src/prep/prep.h
- *		The feature pipeline: imputation, scaling and one-hot encoding,
- *		fitted on the training rows only, stored in the model and replayed
- *		by every prediction.
+ *		The feature pipeline: transformations (date parts, clipping, log1p,
+ *		quantile bins), imputation, scaling, categorical encodings (one-hot,
+ *		ordinal, target, hash) and interactions, fitted on the training
+ *		rows only, stored in the model and replayed by every prediction.
  *-------------------------------------------------------------------------
  */
 #ifndef PGMAKER_PREP_H
@@ -37,8 +38,34 @@ typedef enum ScaleKind
 	SCALE_STANDARD,
 	SCALE_MINMAX,
 	SCALE_ROBUST,
+	SCALE_MAXABS,
 	SCALE_DEFAULT				/* options only: the algorithm's default */
 } ScaleKind;
+
+typedef enum EncodeKind
+{
+	ENCODE_ONE_HOT,
+	ENCODE_ORDINAL,
+	ENCODE_TARGET,
+	ENCODE_HASH,
+	ENCODE_DEFAULT				/* options only */
+} EncodeKind;
+
+/* A part of a date or timestamp that becomes a feature of its own. */
+typedef enum DerivePart
+{
+	DERIVE_NONE,
+	DERIVE_YEAR,
+	DERIVE_MONTH,
+	DERIVE_DAY,
+	DERIVE_DOW,
+	DERIVE_HOUR,
+	DERIVE_EPOCH
+} DerivePart;
+
+#define DERIVE_PARTS 7
+#define PIPELINE_DEFAULT_SMOOTHING 10.0
+#define PIPELINE_MAX_BUCKETS 1000000
 
 #define PIPELINE_DEFAULT_MAX_CATEGORIES 32
 
@@ -54,6 +81,18 @@ typedef struct ColumnOptions
 	char	   *fill_text;		/* impute constant: category */
 	ScaleKind	scale;
 	int			max_categories;	/* 0 = default */
+	/* categorical encodings */
+	EncodeKind	encode;
+	List	   *order;			/* ordinal: explicit categories, of String */
+	double		smoothing;		/* target: < 0 means default */
+	int			buckets;		/* hash: 0 = unset */
+	/* numeric transforms */
+	bool		log1p;
+	bool		clip_set;
+	double		clip_lo;		/* -Infinity when open */
+	double		clip_hi;		/* +Infinity when open */
+	int			bins;			/* 0 = none */
+	List	   *parts;			/* date parts: of Integer (DerivePart) */
 } ColumnOptions;
 
 typedef struct PipelineOptions
@@ -61,18 +100,35 @@ typedef struct PipelineOptions
 	ColumnOptions defaults;
 	List	   *columns;		/* of ColumnOptions * */
 	List	   *exclude;		/* of String: columns the reader skips */
+	List	   *interactions;	/* of List of two String */
 } PipelineOptions;
+
+/* What the pipeline may learn from the target (target encoding). */
+typedef struct PipelineTarget
+{
+	MLTask		task;
+	const double *y;			/* per training row, in training order */
+	int			nclasses;
+} PipelineTarget;
 
 /* One fitted input column and the features it produces. */
 typedef struct PipelineColumn
 {
-	char	   *name;			/* input name: "col" or "col[2]" */
+	char	   *name;			/* its name: "col", "col[2]", "col.year" */
+	char	   *input;			/* the DataSet column it reads: "col", "col[2]" */
 	char	   *source;			/* column of the source */
 	int			element;		/* 0 scalar, else 1-based array element */
 	bool		categorical;
 	ImputeKind	impute;
-	/* numeric */
+	/* numeric, transformed in this order: part, clip, log1p, bins */
 	Oid			value_type;		/* built-in base type of the source column */
+	DerivePart	derive;
+	bool		clip_set;
+	double		clip_lo;
+	double		clip_hi;
+	bool		log1p;
+	int			nbins;			/* quantile bins: value -> bin index */
+	double	   *bin_edges;		/* nbins - 1 inner edges, ascending */
 	double		fill;			/* value replacing NULL */
 	ScaleKind	scale;
 	double		center;
@@ -85,6 +141,11 @@ typedef struct PipelineColumn
 	bool		has_null;
 	int			fill_category;	/* impute most_frequent/constant: its index */
 	HTAB	   *lookup;			/* category -> index, built on first use */
+	EncodeKind	encode;
+	int			nbuckets;		/* hash */
+	int			target_width;	/* target: values per category */
+	double	   *target_values;	/* target: ncategories x target_width */
+	double	   *target_default; /* target: for unseen values and NULL */
 	/* statistics of the raw training values */
 	double		raw_mean;
 	double		raw_std;
@@ -98,6 +159,8 @@ typedef struct Pipeline
 {
 	int			ncolumns;
 	PipelineColumn *columns;
+	int			ninteractions;
+	int		   *interactions;	/* pairs of column indexes: products, last */
 	int			nfeatures;
 	char	  **feature_names;
 } Pipeline;
@@ -120,14 +183,22 @@ typedef struct PipelineValue
 } PipelineValue;
 
 extern void PipelineNullNotAllowed(const char *column) pg_attribute_noreturn();
+extern double PipelinePreTransform(const PipelineColumn *pc, double v);
+
+/* Does a numeric column transform its values before imputing? */
+#define PipelineHasPre(pc) \
+	((pc)->derive != DERIVE_NONE || (pc)->clip_set || (pc)->log1p || (pc)->nbins > 0)
 
 /*
- * PipelineTransformNumber imputes (NaN is NULL) and scales one value of a
- * numeric column: the single definition every transform path uses.
+ * PipelineTransformNumber transforms (date part, clip, log1p, bins),
+ * imputes (NaN is NULL) and scales one value of a numeric column: the
+ * single definition every transform path uses.
  */
 static inline double
 PipelineTransformNumber(const PipelineColumn *pc, double v)
 {
+	if (!isnan(v) && PipelineHasPre(pc))
+		v = PipelinePreTransform(pc, v);
 	if (isnan(v))
 	{
 		if (pc->impute == IMPUTE_ERROR)
@@ -140,7 +211,7 @@ PipelineTransformNumber(const PipelineColumn *pc, double v)
 extern PipelineOptions *PipelineParseOptions(Jsonb *preprocess);
 extern Pipeline *PipelineFit(const DataSet *ds, const int64 *rows, int64 nrows,
 							 const PipelineOptions *opts, ScaleKind default_scale,
-							 bool keep_missing);
+							 bool keep_missing, const PipelineTarget *target);
 extern void PipelineLayout(Pipeline *pl);
 extern PipelineBinding *PipelineBind(const Pipeline *pl, const DataSet *ds);
 extern void PipelineTransformBlock(const PipelineBinding *b, const int64 *rows,

@@ -713,7 +713,12 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 
 	/* fit */
 	fit_start = GetCurrentTimestamp();
-	pl = PipelineFit(ds, train_rows, ntrain, opts, spec->default_scale, spec->keeps_missing);
+	{
+		PipelineTarget ptarget = {task, t.y ? gather(t.y, train_rows, ntrain) : NULL, t.nclasses};
+
+		pl = PipelineFit(ds, train_rows, ntrain, opts, spec->default_scale,
+						 spec->keeps_missing, &ptarget);
+	}
 	if (pl->nfeatures > ntrain)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
