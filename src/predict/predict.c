@@ -20,6 +20,7 @@
 #include "catalog/pg_type.h"
 #include "data/data.h"
 #include "eval/eval.h"
+#include "algo/algo.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -38,6 +39,7 @@ PG_FUNCTION_INFO_V1(ml_labels);
 PG_FUNCTION_INFO_V1(ml_model_info);
 PG_FUNCTION_INFO_V1(ml_explain);
 PG_FUNCTION_INFO_V1(ml_embed);
+PG_FUNCTION_INFO_V1(ml_transform);
 
 typedef enum InputForm
 {
@@ -917,6 +919,87 @@ ml_explain(PG_FUNCTION_ARGS)
 			nulls[1] = true;
 		values[2] = Float8GetDatum(bias);
 		tuplestore_putvalues(store, tupdesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * ml_transform shows what the project's live model sees: for every row of
+ * a source, the features its pipeline produces (imputed, scaled, encoded),
+ * with their names.  ml.predict on a raw row equals the model applied to
+ * these features.
+ */
+Datum
+ml_transform(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *project = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *source = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	Model	   *m;
+	const Pipeline *pl;
+	DataSet    *ds;
+	PipelineBinding *b;
+	TupleDesc	tupdesc;
+	Tuplestorestate *store;
+	MemoryContext old;
+	Datum	   *names;
+	Datum		names_array;
+	double	   *X;
+	int64	   *rows;
+	int			p;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		!(rsinfo->allowedModes & SFRM_Materialize))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("ml.transform must be called in a context that accepts a set")));
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "ml.transform must return a composite type");
+
+	m = CacheProjectModel(project);
+	pl = m->pipeline;
+	p = pl->nfeatures;
+	ds = ReaderLoad(source, NULL, NIL);
+	b = PipelineBind(pl, ds);
+
+	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	tupdesc = CreateTupleDescCopy(tupdesc);
+	store = tuplestore_begin_heap(true, false, work_mem);
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = store;
+	rsinfo->setDesc = tupdesc;
+	MemoryContextSwitchTo(old);
+
+	names = palloc(sizeof(Datum) * Max(p, 1));
+	for (int j = 0; j < p; j++)
+		names[j] = CStringGetTextDatum(pl->feature_names[j]);
+	names_array = PointerGetDatum(construct_array(names, p, TEXTOID, -1, false, TYPALIGN_INT));
+
+	X = palloc(sizeof(double) * TRAIN_BLOCK_ROWS * Max(p, 1));
+	rows = palloc(sizeof(int64) * TRAIN_BLOCK_ROWS);
+	for (int64 start = 0; start < ds->nrows; start += TRAIN_BLOCK_ROWS)
+	{
+		int			count = (int) Min((int64) TRAIN_BLOCK_ROWS, ds->nrows - start);
+		Datum	   *vals = palloc(sizeof(Datum) * Max(p, 1));
+
+		for (int i = 0; i < count; i++)
+			rows[i] = start + i;
+		PipelineTransformBlock(b, rows, count, X, count);
+		for (int i = 0; i < count; i++)
+		{
+			Datum		values[3];
+			bool		nulls[3] = {false, false, false};
+
+			for (int j = 0; j < p; j++)
+				vals[j] = Float8GetDatum(X[(Size) j * count + i]);
+			values[0] = Int64GetDatum(start + i + 1);
+			values[1] = PointerGetDatum(construct_array(vals, p, FLOAT8OID, 8,
+														FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+			values[2] = names_array;
+			tuplestore_putvalues(store, tupdesc, values, nulls);
+		}
+		pfree(vals);
+		CHECK_FOR_INTERRUPTS();
 	}
 	return (Datum) 0;
 }

@@ -148,3 +148,8 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION ml.features(text) IS 'The fitted pipeline of the project''s live model, one row per model feature.';
+
+CREATE FUNCTION ml.transform(project text, source text)
+RETURNS TABLE (ordinal bigint, features float8[], names text[])
+AS 'MODULE_PATHNAME', 'ml_transform' LANGUAGE C STABLE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION ml.transform(text, text) IS 'The features the project''s live model sees for every row of a source (a table, view or query), with their names, in the source''s order.';
