@@ -104,6 +104,20 @@ SELECT round(ml.predict('vec', ARRAY[10, 0, 1]::float8[])::numeric, 6) AS by_arr
        round(ml.predict('vec', jsonb_build_object('v', v))::numeric, 6) AS by_jsonb
   FROM vec WHERE v[1] = 10;
 
+-- a wide array (more elements than fit the reader's stack buffer), and
+-- NULL elements, which are missing values like any NULL
+SELECT (metrics ->> 'r2')::float8 > 0.99 AS wide_fits
+  FROM ml.train('wide', $$SELECT ARRAY(SELECT (g * i % 17)::float8 FROM generate_series(1, 100) g) AS x,
+                                 (i % 17)::float8 AS y FROM generate_series(1, 300) i$$, 'y', test_size => 0);
+SELECT count(*) AS wide_features FROM ml.features('wide');
+SELECT (metrics ->> 'r2')::float8 > 0.9 AS holes_fit
+  FROM ml.train('holes_arr', $$SELECT ARRAY[i::float8, CASE WHEN i % 5 = 0 THEN NULL ELSE (i % 7)::float8 END] AS v,
+                                      2.0 * i AS y FROM generate_series(1, 100) i$$, 'y', test_size => 0);
+SELECT fill = (SELECT avg(i % 7)::float8 FROM generate_series(1, 100) i WHERE i % 5 <> 0) AS element_mean_fill
+  FROM ml.features('holes_arr') WHERE feature = 'v[2]';
+SELECT ml.predict('holes_arr', ARRAY[10, NULL]::float8[]) = ml.predict('holes_arr', '{"v": [10, null]}'::jsonb) AS null_element_agrees;
+SELECT expect_error($$SELECT * FROM ml.train('nan_arr', $q$SELECT ARRAY[i::float8, 'NaN'::float8] AS v, i::float8 AS y FROM generate_series(1, 10) i$q$, 'y')$$);
+
 -- enums and varchar are categorical, smallint and numeric are numbers
 CREATE TYPE size AS ENUM ('small', 'large');
 CREATE TABLE typed AS

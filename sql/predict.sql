@@ -77,6 +77,35 @@ RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;
 
+-- a PL/pgSQL loop sees a deployment, and a drop, made earlier in its own
+-- transaction: the call site looks its model up again after the change
+SELECT model_id AS loop_a FROM ml.train('p_loop', 'diabetes', 'progression') \gset
+SELECT model_id AS loop_b FROM ml.train('p_loop', 'diabetes', 'progression', 'ridge',
+       hyperparams => '{"alpha": 1000}', deploy => 'never') \gset
+CREATE FUNCTION loop_predictions() RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    r text := '';
+    v float8;
+BEGIN
+    FOR i IN 1..3 LOOP
+        v := ml.predict('p_loop', ARRAY[50, 1, 25, 90, 190, 110, 50, 4, 4.6, 90]::float8[]);
+        r := r || round(v::numeric, 3) || ' ';
+        IF i = 1 THEN
+            PERFORM ml.deploy('p_loop', (SELECT max(m.id) FROM ml.models m JOIN ml.projects p ON p.id = m.project_id WHERE p.name = 'p_loop'));
+        ELSIF i = 2 THEN
+            PERFORM ml.drop_project('p_loop');
+        END IF;
+    END LOOP;
+    RETURN r;
+EXCEPTION WHEN undefined_object THEN
+    RETURN r || '| ' || SQLERRM;
+END
+$$;
+SELECT loop_predictions() AS loop_result \gset
+SELECT :'loop_result' ~ '^([0-9.]+) ([0-9.]+) \| project "p_loop" does not exist$' AS switched_then_failed,
+       split_part(:'loop_result', ' ', 1) <> split_part(:'loop_result', ' ', 2) AS values_differ;
+DROP FUNCTION loop_predictions();
+
 -- errors
 SELECT expect_error($$SELECT ml.predict('nope', ARRAY[1.0]::float8[])$$);
 SELECT expect_error($$SELECT ml.predict(999999, ARRAY[1.0]::float8[])$$);

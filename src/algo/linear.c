@@ -23,6 +23,8 @@
 #include "libpq/pqformat.h"
 #include "model/model.h"
 
+#define LINEAR_MAX_FEATURES 5000
+
 typedef struct LinearState
 {
 	double		intercept;
@@ -88,13 +90,28 @@ static void
 least_squares_fit(AlgoModel *m, TrainSet *ts, double alpha, bool fit_intercept)
 {
 	int			p = ts->p;
-	LinearState *st = palloc0(sizeof(LinearState));
-	double	   *xmean = palloc0(sizeof(double) * Max(p, 1));
-	double	   *A = palloc0(sizeof(double) * Max(p * p, 1));
+	LinearState *st;
+	double	   *xmean;
+	double	   *A;
 	double	   *b = palloc0(sizeof(double) * Max(p, 1));
 	double		ymean = 0.0;
 	TrainBlock	blk;
 
+	/*
+	 * The p x p system is solved by LAPACK, which cannot be cancelled: keep
+	 * it within the memory limit, and so within a bounded time.
+	 */
+	if ((double) p * p * sizeof(double) * 2 > (double) ml_max_train_memory * 1024.0 ||
+		p > LINEAR_MAX_FEATURES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%d features are too many for %s", p, m->spec->name),
+				 errdetail("Its %d x %d system must fit in ml.max_train_memory, and at most %d features are allowed.",
+						   p, p, LINEAR_MAX_FEATURES),
+				 errhint("Lower max_categories, encode wide categorical columns with \"hash\" or \"target\", or exclude columns.")));
+	st = palloc0(sizeof(LinearState));
+	xmean = palloc0(sizeof(double) * Max(p, 1));
+	A = palloc0(sizeof(double) * Max((Size) p * p, 1));
 	st->coef = palloc0(sizeof(double) * Max(p, 1));
 
 	/*

@@ -290,6 +290,8 @@ logistic_deserialize(AlgoModel *m, BlobReader *r)
 		BlobCorrupt(r, "The logistic coefficient count does not match the classes.");
 	st->iterations = BlobGetInt32(r);
 	st->converged = BlobGetBool(r);
+	if ((int64) m->p * st->ncoef * 8 > (int64) (r->buf.len - r->buf.cursor))
+		BlobCorrupt(r, "The blob ends before its coefficients.");
 	st->coef = palloc(sizeof(double) * Max((Size) m->p * st->ncoef, 1));
 	BlobGetFloat8Array(r, st->coef, (int64) m->p * st->ncoef);
 	st->intercept = palloc(sizeof(double) * st->ncoef);

@@ -550,6 +550,26 @@ xgb_deserialize(AlgoModel *m, BlobReader *r)
 	bytes = r->buf.data + r->buf.cursor;
 	r->buf.cursor += len;
 
+	/* XGBoost trusts model files: check the document before it reads it */
+	{
+		XgbDocument doc;
+		MemoryContext oldcxt = CurrentMemoryContext;
+
+		PG_TRY();
+		{
+			XgbDocumentCheck(bytes, (Size) len, false, &doc);
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(oldcxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			BlobCorrupt(r, psprintf("The XGBoost model is malformed: %s", edata->message));
+		}
+		PG_END_TRY();
+	}
 	st->h = xgb_handles();
 	xgb_check(XGBoosterCreate(NULL, 0, &st->h->booster), "create a booster");
 	if (XGBoosterLoadModelFromBuffer(st->h->booster, bytes, (bst_ulong) len) != 0)

@@ -249,9 +249,10 @@ ValueToCString(const ValueConverter *conv, Datum value)
 }
 
 /*
- * ValueArrayToDoubles converts a one-dimensional numeric array into out[];
- * NULL elements become NaN.  Returns the array's length; when it differs
- * from expected (and expected >= 0) nothing is written.
+ * ValueArrayToDoubles converts a one-dimensional numeric array of expected
+ * elements into out[]: NULL elements become NaN (missing); a NaN or
+ * infinite element is an error.  Returns the array's length; when it
+ * differs from expected nothing is written (pass -1 to learn the length).
  */
 int
 ValueArrayToDoubles(const ValueConverter *conv, Datum value, double *out,
@@ -270,10 +271,19 @@ ValueArrayToDoubles(const ValueConverter *conv, Datum value, double *out,
 
 	deconstruct_array(arr, conv->elemtype, conv->elemlen, conv->elembyval,
 					  conv->elemalign, &elems, &nulls, &n);
-	if (expected < 0 || n == expected)
+	if (n == expected)
 	{
 		for (int i = 0; i < n; i++)
-			out[i] = nulls[i] ? NAN : scalar_to_double(conv->elemtype, elems[i]);
+		{
+			if (nulls[i])
+			{
+				out[i] = NAN;	/* NULL: missing */
+				continue;
+			}
+			out[i] = scalar_to_double(conv->elemtype, elems[i]);
+			if (unlikely(isnan(out[i]) || isinf(out[i])))
+				ValueCheckFinite(out[i], psprintf("%s[%d]", colname, i + 1));
+		}
 	}
 	pfree(elems);
 	pfree(nulls);
@@ -564,10 +574,8 @@ reader_store(Reader *rd, ReaderField *f, Datum value, bool isnull, int64 row)
 								(errcode(ERRCODE_DATA_EXCEPTION),
 								 errmsg("array column \"%s\" has an empty array", f->name)));
 					if (n > lengthof(buf))
-					{
 						vals = palloc(sizeof(double) * n);
-						ValueArrayToDoubles(&f->conv, value, vals, n, f->name);
-					}
+					ValueArrayToDoubles(&f->conv, value, vals, n, f->name);
 					f->width = n;
 					f->first = rd->ncols;
 					reader_fit_capacity(rd, n, row);
@@ -581,10 +589,7 @@ reader_store(Reader *rd, ReaderField *f, Datum value, bool isnull, int64 row)
 									f->name, n, (long long) row + 1, f->width),
 							 errhint("Every array feature must have the same length.")));
 				for (int i = 0; i < f->width; i++)
-				{
-					ValueCheckFinite(vals[i], rd->cols[f->first + i].name);
 					rd->cols[f->first + i].values[row] = vals[i];
-				}
 				break;
 			}
 		case VALUE_UNSUPPORTED:

@@ -14,6 +14,7 @@
 #include <math.h>
 
 #include "libpq/pqformat.h"
+#include "mb/pg_wchar.h"
 #include "port/pg_crc32c.h"
 #include "utils/memutils.h"
 
@@ -106,6 +107,8 @@ BlobGetString(BlobReader *r)
 	bytes = pq_getmsgbytes(&r->buf, len);
 	if (memchr(bytes, '\0', len) != NULL)
 		BlobCorrupt(r, "A string holds a zero byte.");
+	if (!pg_verifymbstr(bytes, len, true))
+		BlobCorrupt(r, "A string is not valid in the database encoding.");
 	return pnstrdup(bytes, len);
 }
 

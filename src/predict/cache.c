@@ -6,8 +6,9 @@
  * under the cache context.  Invalidation only sets a flag (callbacks may
  * run at awkward times); the next lookup moves every model context under
  * the "retired" context, which the transaction callback resets at commit
- * or abort.  A model being loaded is built under the retired context too,
- * so an error while reading it leaks nothing.
+ * or abort.  A model being loaded is built under the caller's memory
+ * context, so an error while reading it leaks nothing, and moves under
+ * the cache once it is read.
  *
  * Snapshots: under READ COMMITTED the catalog is read with the latest
  * snapshot, as the system caches read system catalogs, so that a
@@ -46,17 +47,27 @@ static MemoryContext retired_cxt = NULL;
 static HTAB *project_cache = NULL;
 static HTAB *model_cache = NULL;
 static bool cache_stale = false;
+
+/* Bumped when cached models may be out of date / when any relation changed. */
+uint64		CacheGeneration = 0;
+uint64		RelcacheGeneration = 0;
 static bool cache_provisional = false;	/* drop at transaction end */
 static Oid	watched_relids[3];
 
 static void
 cache_relcache_callback(Datum arg, Oid relid)
 {
-	if (!OidIsValid(relid) || !OidIsValid(watched_relids[0]))
-		cache_stale = true;
+	bool		ours = !OidIsValid(relid) || !OidIsValid(watched_relids[0]);
+
 	for (int i = 0; i < lengthof(watched_relids); i++)
 		if (relid == watched_relids[i])
-			cache_stale = true;
+			ours = true;
+	if (ours)
+	{
+		cache_stale = true;
+		CacheGeneration++;
+	}
+	RelcacheGeneration++;
 }
 
 static void
@@ -68,10 +79,14 @@ cache_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
 			if (retired_cxt)
 				MemoryContextReset(retired_cxt);
 			if (cache_provisional)
+			{
 				cache_stale = true;
+				CacheGeneration++;
+			}
 			cache_provisional = false;
 			break;
 		default:
@@ -97,6 +112,7 @@ void
 CacheInvalidate(void)
 {
 	cache_stale = true;
+	CacheGeneration++;
 }
 
 /*
@@ -165,10 +181,10 @@ cache_prepare(void)
 							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
 	/* clear the flag before reading the catalog, so that news count */
-	cache_stale = false;
 	watched_relids[0] = CatalogRelid("projects");
 	watched_relids[1] = CatalogRelid("models");
 	watched_relids[2] = CatalogRelid("deployments");
+	cache_stale = false;
 }
 
 /*
@@ -192,7 +208,8 @@ CacheModel(int64 model_id)
 	if (entry)
 		return entry->model;
 
-	cxt = AllocSetContextCreate(retired_cxt, "pgmaker model", ALLOCSET_DEFAULT_SIZES);
+	/* under the caller's context until it is read: an error frees it */
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "pgmaker model", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
 	pushed = cache_snapshot_push();
 	blob = CatalogModelBlob(model_id, &project_id);

@@ -62,6 +62,16 @@ typedef struct InputSource
 								 * NULLs, or -1 when a varlena precedes it */
 } InputSource;
 
+#define PREDICT_MEMO 8
+
+/* A project this call site has resolved, and its model. */
+typedef struct ProjectMemo
+{
+	char		name[NAMEDATALEN];
+	int			len;
+	Model	   *model;
+} ProjectMemo;
+
 typedef struct PredictCall
 {
 	bool		by_model;		/* first argument is a model id */
@@ -70,6 +80,11 @@ typedef struct PredictCall
 	int			project_len;
 	int64		model_id;
 	Model	   *model;
+	uint64		generation;		/* CacheGeneration the models were found at */
+	ProjectMemo memo[PREDICT_MEMO];
+	int			nmemo;
+	MemoryContext map_cxt;		/* the input mapping; reset when it changes */
+	uint64		relgen;			/* RelcacheGeneration the mapping was made at */
 	/* input mapping, valid for model and (records) the row type below */
 	Model	   *mapped_model;
 	Oid			tuptype;
@@ -101,6 +116,8 @@ predict_call(FunctionCallInfo fcinfo)
 		Oid			input_type = get_fn_expr_argtype(fcinfo->flinfo, 1);
 
 		pc = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(PredictCall));
+		pc->map_cxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "pgmaker prediction mapping",
+											ALLOCSET_SMALL_SIZES);
 		pc->by_model = addr_type == INT8OID;
 		if (input_type == JSONBOID)
 			pc->form = INPUT_JSONB;
@@ -114,9 +131,21 @@ predict_call(FunctionCallInfo fcinfo)
 }
 
 /* Finds the model for this row's first argument. */
+/*
+ * Finds the model for this row's first argument.  A call site keeps the
+ * models it found, so a statement that switches between projects keeps
+ * using the same model of each; they are looked up again only after the
+ * cache learned of a catalog change (a later statement of a PL/pgSQL
+ * loop, say, after a deployment or a drop).
+ */
 static Model *
 predict_model(FunctionCallInfo fcinfo, PredictCall *pc)
 {
+	if (pc->generation != CacheGeneration)
+	{
+		pc->model = NULL;
+		pc->nmemo = 0;
+	}
 	if (pc->by_model)
 	{
 		int64		id = PG_GETARG_INT64(0);
@@ -125,6 +154,7 @@ predict_model(FunctionCallInfo fcinfo, PredictCall *pc)
 		{
 			pc->model = CacheModel(id);
 			pc->model_id = id;
+			pc->generation = CacheGeneration;
 		}
 	}
 	else
@@ -136,10 +166,28 @@ predict_model(FunctionCallInfo fcinfo, PredictCall *pc)
 		if (pc->model == NULL || len != pc->project_len ||
 			memcmp(VARDATA_ANY(name), pc->project, len) != 0)
 		{
-			char	   *cname = text_to_cstring(name);
+			ProjectMemo *memo = NULL;
 
-			pc->model = CacheProjectModel(cname);
-			strlcpy(pc->project, cname, NAMEDATALEN);
+			for (int i = 0; i < pc->nmemo && memo == NULL; i++)
+				if (pc->memo[i].len == len &&
+					memcmp(pc->memo[i].name, VARDATA_ANY(name), len) == 0)
+					memo = &pc->memo[i];
+			if (memo == NULL)
+			{
+				char	   *cname = text_to_cstring(name);
+				Model	   *m = CacheProjectModel(cname);
+
+				/* a lookup that learned of changes makes the others stale */
+				if (pc->generation != CacheGeneration)
+					pc->nmemo = 0;
+				pc->generation = CacheGeneration;
+				memo = &pc->memo[pc->nmemo < PREDICT_MEMO ? pc->nmemo++ : 0];
+				strlcpy(memo->name, cname, NAMEDATALEN);
+				memo->len = len;
+				memo->model = m;
+			}
+			pc->model = memo->model;
+			memcpy(pc->project, memo->name, len + 1);
 			pc->project_len = len;
 		}
 	}
@@ -205,6 +253,8 @@ map_sources(PredictCall *pc, Model *m, MemoryContext cxt)
 {
 	const Pipeline *pl = m->pipeline;
 
+	cxt = pc->map_cxt;
+
 	pc->sources = MemoryContextAllocZero(cxt, sizeof(InputSource) * Max(pl->ncolumns, 1));
 	pc->nsources = 0;
 	for (int i = 0; i < pl->ncolumns; i++)
@@ -267,10 +317,16 @@ static void
 map_record(FunctionCallInfo fcinfo, PredictCall *pc, Model *m, Oid tuptype,
 		   int32 tuptypmod)
 {
-	MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
+	MemoryContext cxt;
 	const Pipeline *pl = m->pipeline;
-	TupleDesc	tupdesc = lookup_rowtype_tupdesc(tuptype, tuptypmod);
-	MemoryContext old = MemoryContextSwitchTo(cxt);
+	TupleDesc	tupdesc;
+	MemoryContext old;
+
+	/* a new mapping replaces the old one, memory included */
+	MemoryContextReset(pc->map_cxt);
+	cxt = pc->map_cxt;
+	tupdesc = lookup_rowtype_tupdesc(tuptype, tuptypmod);
+	old = MemoryContextSwitchTo(cxt);
 
 	pc->tupdesc = CreateTupleDescCopy(tupdesc);
 	ReleaseTupleDesc(tupdesc);
@@ -337,6 +393,7 @@ map_record(FunctionCallInfo fcinfo, PredictCall *pc, Model *m, Oid tuptype,
 	}
 	pc->tuptype = tuptype;
 	pc->tuptypmod = tuptypmod;
+	pc->relgen = RelcacheGeneration;
 }
 
 /*
@@ -353,7 +410,9 @@ read_record(FunctionCallInfo fcinfo, PredictCall *pc, Model *m)
 	const Pipeline *pl = m->pipeline;
 	HeapTupleData tuple;
 
-	if (pc->mapped_model != m || pc->tuptype != tuptype || pc->tuptypmod != tuptypmod)
+	/* remap when the model or row type changed, or a relation's layout may have */
+	if (pc->mapped_model != m || pc->tuptype != tuptype || pc->tuptypmod != tuptypmod ||
+		pc->relgen != RelcacheGeneration)
 		map_record(fcinfo, pc, m, tuptype, tuptypmod);
 
 	/*
@@ -486,7 +545,8 @@ read_array(FunctionCallInfo fcinfo, PredictCall *pc, Model *m)
 								pl->columns[i].source),
 						 errhint("Pass a record or a jsonb object instead.")));
 		}
-		map_sources(pc, m, fcinfo->flinfo->fn_mcxt);
+		MemoryContextReset(pc->map_cxt);
+		map_sources(pc, m, pc->map_cxt);
 	}
 	if (ARR_NDIM(arr) > 1)
 		ereport(ERROR,
@@ -561,7 +621,10 @@ read_jsonb(FunctionCallInfo fcinfo, PredictCall *pc, Model *m)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("features must be a jsonb object keyed by column name")));
 	if (pc->mapped_model != m)
-		map_sources(pc, m, fcinfo->flinfo->fn_mcxt);
+	{
+		MemoryContextReset(pc->map_cxt);
+		map_sources(pc, m, pc->map_cxt);
+	}
 
 	for (int s = 0; s < pc->nsources; s++)
 	{

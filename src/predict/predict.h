@@ -17,6 +17,9 @@
 
 #include "model/model.h"
 
+extern uint64 CacheGeneration;
+extern uint64 RelcacheGeneration;
+
 extern Model *CacheProjectModel(const char *project);
 extern Model *CacheModel(int64 model_id);
 extern void CacheInvalidate(void);

@@ -227,8 +227,10 @@ encode_target(const DataSet *ds, MLTask task, Target *t)
 		{
 			if (is_bool_type(col->typid))
 				t->labels[c] = pstrdup(distinct[c] != 0 ? "true" : "false");
-			else if (is_integer_type(col->typid))
+			else if (is_integer_type(col->typid) && fabs(distinct[c]) < 9.2e18)
 				t->labels[c] = psprintf("%lld", (long long) distinct[c]);
+			else if (is_integer_type(col->typid))
+				t->labels[c] = psprintf("%.0f", distinct[c]);
 			else
 				t->labels[c] = float8out_internal(distinct[c]);
 		}
@@ -719,6 +721,11 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 		pl = PipelineFit(ds, train_rows, ntrain, opts, spec->default_scale,
 						 spec->keeps_missing, &ptarget);
 	}
+	if (pl->nfeatures == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("the pipeline leaves no features to train on"),
+				 errhint("Every column was excluded or encodes to nothing; check preprocess.")));
 	if (pl->nfeatures > ntrain)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
