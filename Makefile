@@ -12,7 +12,11 @@ OBJS = \
 	src/catalog/deploy.o \
 	src/data/reader.o \
 	src/data/split.o \
+	src/data/clean.o \
+	src/data/tables.o \
 	src/prep/pipeline.o \
+	src/prep/profile.o \
+	src/prep/profile_report.o \
 	src/algo/registry.o \
 	src/algo/hyperparams.o \
 	src/algo/linear.o \
@@ -36,14 +40,16 @@ OBJS = \
 # The install script is built from each module's SQL, in dependency order.
 SQL_SOURCES = \
 	src/catalog/catalog.sql \
+	src/data/data.sql \
 	src/train/train.sql \
 	src/catalog/deploy.sql \
 	src/model/model.sql \
-	src/predict/predict.sql
+	src/predict/predict.sql \
+	src/prep/prep.sql
 
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 
-REGRESS = setup linear logistic bayes_svm elastic xgboost explain export unsupervised telemetry pipeline features deploy predict errors blob
+REGRESS = setup linear logistic bayes_svm elastic xgboost explain export unsupervised telemetry pipeline clean profile features deploy predict errors blob
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
 PG_CONFIG ?= pg_config

@@ -10,6 +10,7 @@
 
 #include "pgmaker.h"
 
+#include "access/tupdesc.h"
 #include "nodes/pg_list.h"
 
 /* How a value of a PostgreSQL type becomes a feature. */
@@ -79,5 +80,34 @@ extern void SplitRows(int64 nrows, const double *strata, int nstrata,
 					  double test_size, int64 seed,
 					  int64 **train, int64 *ntrain,
 					  int64 **test, int64 *ntest);
+
+/*
+ * New tables written from a source (tables.c), for ml.clean and ml.split:
+ * a name resolved as CREATE TABLE would resolve it, the checked source,
+ * and generated statements run through SPI (the caller is connected).
+ */
+typedef struct NewTable
+{
+	const char *arg;			/* as the caller wrote it */
+	Oid			nsp;			/* creation schema */
+	char	   *relname;
+	char	   *qualified;		/* quoted schema.name */
+	Oid			existing;		/* the relation of that name, or InvalidOid */
+} NewTable;
+
+struct _SPI_plan;
+struct CachedPlanSource;
+struct FunctionCallInfoBaseData;
+
+extern void NewTableResolve(const char *arg, const char *what, NewTable *t);
+extern void NewTableExistsError(const NewTable *t, bool can_replace);
+extern void NewTableCreate(const NewTable *t, const char *select_list,
+						   const char *query);
+extern struct CachedPlanSource *SourcePrepare(const char *query,
+											  struct _SPI_plan **plan);
+extern int	SourceFindColumn(TupleDesc desc, const char *name, const char *what);
+extern void DataRunStatement(const char *sql, int expected);
+extern char *DataTextArg(struct FunctionCallInfoBaseData *fcinfo, int i,
+						 const char *name);
 
 #endif							/* PGMAKER_DATA_H */

@@ -1,5 +1,6 @@
 -- test/data/load.sql: create and fill the sample data set tables
--- (diabetes, breast_cancer, cars, iris, wine) from the CSV files next to it.
+-- (diabetes, breast_cancer, cars, iris, wine, seattle_weather) from the CSV
+-- files next to it.
 --
 -- Run with psql from the project root (the \copy paths are relative to it):
 --   psql -X -v ON_ERROR_STOP=1 -f test/data/load.sql
@@ -8,7 +9,7 @@
 \set ON_ERROR_STOP 1
 
 SET client_min_messages = warning;
-DROP TABLE IF EXISTS diabetes, breast_cancer, cars, iris, wine;
+DROP TABLE IF EXISTS diabetes, breast_cancer, cars, iris, wine, seattle_weather;
 RESET client_min_messages;
 
 -- Diabetes progression (regression): ten baseline variables, target progression.
@@ -106,10 +107,24 @@ CREATE TABLE wine (
 );
 \copy wine FROM 'test/data/wine.csv' WITH (FORMAT csv, HEADER true)
 
-ANALYZE diabetes, breast_cancer, cars, iris, wine;
+-- Seattle weather, 2012-2015 (classification: weather; dates as YYYY/MM/DD).
+CREATE TABLE seattle_weather (
+    date          date,
+    precipitation float8,
+    temp_max      float8,
+    temp_min      float8,
+    wind          float8,
+    weather       text
+);
+SET DateStyle = 'ISO, YMD';
+\copy seattle_weather FROM 'test/data/seattle_weather.csv' WITH (FORMAT csv, HEADER true)
+RESET DateStyle;
+
+ANALYZE diabetes, breast_cancer, cars, iris, wine, seattle_weather;
 
 SELECT 'diabetes' AS data_set, count(*) AS rows FROM diabetes
 UNION ALL SELECT 'breast_cancer', count(*) FROM breast_cancer
 UNION ALL SELECT 'cars', count(*) FROM cars
 UNION ALL SELECT 'iris', count(*) FROM iris
-UNION ALL SELECT 'wine', count(*) FROM wine;
+UNION ALL SELECT 'wine', count(*) FROM wine
+UNION ALL SELECT 'seattle_weather', count(*) FROM seattle_weather;
