@@ -65,6 +65,31 @@ SELECT abs(t.features[1] - ((s.total + 10 * p.prior) / (s.n + 10))) < 1e-9 AS re
        (SELECT avg(y) AS prior FROM shop2) p;
 SELECT abs(t.features[1] - p.prior) < 1e-9 AS unseen_gets_prior
   FROM ml.transform('f_target', $$SELECT 'purple'::text AS colour$$) t, (SELECT avg(y) AS prior FROM shop2) p;
+-- leakage: changing only the hold-out rows leaves every fitted statistic
+-- as it was; ml.split names the rows ml.train holds out (same order, seed
+-- and test_size; a regression target is not stratified)
+SELECT ml.split('shop2', 'shop2_fit', 'shop2_hold', 0.25) ->> 'test' AS hold_rows;
+CREATE TABLE shop2_hold_changed AS
+SELECT s.i, s.day, s.seen,
+       CASE WHEN h.i IS NULL THEN s.colour ELSE 'purple' END AS colour, s.size,
+       CASE WHEN h.i IS NULL THEN s.spend ELSE s.spend * 100 END AS spend, s.visits,
+       CASE WHEN h.i IS NULL THEN s.y ELSE s.y * 10 END AS y
+  FROM shop2 s LEFT JOIN shop2_hold h ON h.i = s.i ORDER BY s.i;
+CREATE TABLE shop2_fit_changed AS
+SELECT s.i, s.day, s.seen, s.colour, s.size,
+       CASE WHEN s.i = (SELECT min(i) FROM shop2_fit) THEN s.spend * 100 ELSE s.spend END AS spend,
+       s.visits, s.y
+  FROM shop2 s ORDER BY s.i;
+SELECT model_id AS leak0 FROM ml.train('f_leak', 'SELECT colour, spend, y FROM shop2', 'y',
+       preprocess => '{"colour": {"encode": "target"}, "spend": {"bins": 5, "scale": "standard"}}', deploy => 'never') \gset
+SELECT model_id AS leak1 FROM ml.train('f_leak', 'SELECT colour, spend, y FROM shop2_hold_changed', 'y',
+       preprocess => '{"colour": {"encode": "target"}, "spend": {"bins": 5, "scale": "standard"}}', deploy => 'never') \gset
+SELECT model_id AS leak2 FROM ml.train('f_leak', 'SELECT colour, spend, y FROM shop2_fit_changed', 'y',
+       preprocess => '{"colour": {"encode": "target"}, "spend": {"bins": 5, "scale": "standard"}}', deploy => 'never') \gset
+SELECT (SELECT features FROM ml.models WHERE id = :leak0) = (SELECT features FROM ml.models WHERE id = :leak1) AS hold_out_changes_nothing,
+       (SELECT features FROM ml.models WHERE id = :leak0) <> (SELECT features FROM ml.models WHERE id = :leak2) AS a_training_row_changes_it,
+       (SELECT metrics FROM ml.models WHERE id = :leak0) <> (SELECT metrics FROM ml.models WHERE id = :leak1) AS metrics_see_the_hold_out;
+
 -- hash encoding: values land in n buckets by a hash of the text
 SELECT model_id AS hh FROM ml.train('f_hash', 'SELECT colour, y FROM shop2', 'y',
        preprocess => '{"colour": {"encode": "hash", "buckets": 8}}', test_size => 0) \gset
@@ -99,6 +124,14 @@ SELECT count(*) FILTER (WHERE feature = 'spend*visits') AS interaction_rows, cou
 SELECT model_id AS star FROM ml.train('f_star', 'SELECT colour, spend, visits, y FROM shop2', 'y', 'ridge',
        preprocess => '{"*": {"scale": "minmax", "encode": "ordinal"}, "visits": {"scale": "none"}}', test_size => 0) \gset
 SELECT feature, scale, encode FROM ml.features('f_star') ORDER BY position;
+
+-- seattle_weather: date parts of a date column, a categorical target
+SELECT algorithm, (metrics ->> 'accuracy')::float8 > 0.7 AS accuracy_ok, metrics -> 'labels' AS labels
+  FROM ml.train('f_weather', 'seattle_weather', 'weather', 'xgboost',
+                preprocess => '{"date": {"parts": ["year", "month", "dow"]}}');
+SELECT position, feature, transform FROM ml.features('f_weather') ORDER BY position;
+SELECT ml.predict_label('f_weather', w) IS NOT NULL AS predicts, w.weather
+  FROM seattle_weather w ORDER BY date LIMIT 1;
 
 -- bad options
 SELECT expect_error($$SELECT * FROM ml.train('f_bad', 'shop2', 'y', preprocess => '{"colour": {"log1p": true}}')$$);

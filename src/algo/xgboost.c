@@ -184,7 +184,8 @@ xgb_matrix(const TrainSet *ts, const int64 *which, int64 n)
 				data[(start + i) * ts->p + j] = (float) block[(Size) j * count + i];
 		CHECK_FOR_INTERRUPTS();
 	}
-	rc = XGDMatrixCreateFromMat(data, (bst_ulong) n, (bst_ulong) ts->p, NAN, &dm);
+	rc = XGDMatrixCreateFromMat_omp(data, (bst_ulong) n, (bst_ulong) ts->p, NAN, &dm,
+									ml_threads);
 	pfree(data);
 	pfree(block);
 	pfree(rows);

@@ -17,6 +17,7 @@ typedef struct Metrics
 	int64		n;
 	int			nclasses;
 	bool		on_train;		/* computed on the training rows */
+	int64		sampled_from;	/* n is a sample of this many rows, or 0 */
 	/* regression */
 	double		r2;
 	double		rmse;

@@ -369,6 +369,11 @@ MetricsToJsonb(const Metrics *m, char **labels)
 	}
 	JbKey(&st, "n");
 	JbInt(&st, m->n);
+	if (m->sampled_from > 0)
+	{
+		JbKey(&st, "sampled_from");
+		JbInt(&st, m->sampled_from);
+	}
 	JbKey(&st, "evaluated_on");
 	JbString(&st, m->on_train ? "train" : "test");
 	return JbFinishObject(&st);

@@ -31,6 +31,7 @@
 PG_FUNCTION_INFO_V1(ml_train);
 
 #define MAX_CLASSES 1000
+#define TRAIN_METRICS_MAX_ROWS 100000
 #define INFER_MAX_INT_CLASSES 10
 
 typedef enum DeployMode
@@ -592,6 +593,9 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 	int			usecs;
 	Metrics		metrics;
 	Metrics		train_metrics;
+	int64	   *eval_rows;
+	const double *eval_y;
+	int64		neval;
 	ModelRow	row;
 	StringInfoData reason;
 
@@ -765,9 +769,32 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 	model.fitted = &fitted;
 
 	/* measure */
-	ModelEvaluateRows(&model, ds, train_rows, ntrain, ts.y, t.nclasses, t.labels,
+	/*
+	 * Training-row metrics on a seeded sample of at most
+	 * TRAIN_METRICS_MAX_ROWS rows: a large training set would otherwise
+	 * cost a second full pass of predictions.  Hold-out metrics use every
+	 * hold-out row.
+	 */
+	eval_rows = train_rows;
+	eval_y = ts.y;
+	neval = ntrain;
+	if (ntrain > TRAIN_METRICS_MAX_ROWS)
+	{
+		int64	   *rest;
+		int64	   *pick;
+		int64		nrest;
+
+		SplitRows(ntrain, NULL, 1, (double) TRAIN_METRICS_MAX_ROWS / (double) ntrain,
+				  hp->seed, &rest, &nrest, &pick, &neval);
+		eval_rows = palloc(sizeof(int64) * Max(neval, 1));
+		for (int64 i = 0; i < neval; i++)
+			eval_rows[i] = train_rows[pick[i]];
+		eval_y = ts.y ? gather(ts.y, pick, neval) : NULL;
+	}
+	ModelEvaluateRows(&model, ds, eval_rows, neval, eval_y, t.nclasses, t.labels,
 					  hp->seed, &train_metrics);
 	train_metrics.on_train = true;
+	train_metrics.sampled_from = neval < ntrain ? ntrain : 0;
 	if (ntest > 0)
 		ModelEvaluateRows(&model, ds, test_rows, ntest,
 						  t.y ? gather(t.y, test_rows, ntest) : NULL,
@@ -802,8 +829,8 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 	/* deploy */
 	initStringInfo(&reason);
 	result->deployed = decide_deploy(mode, gate, &metrics, &project, ds,
-									 ntest > 0 ? test_rows : train_rows,
-									 ntest > 0 && t.y ? gather(t.y, test_rows, ntest) : ts.y,
+									 ntest > 0 ? test_rows : eval_rows,
+									 ntest > 0 && t.y ? gather(t.y, test_rows, ntest) : eval_y,
 									 &t, hp->seed, &reason);
 	if (result->deployed)
 	{

@@ -16,6 +16,29 @@
 #   5. the training backend's memory: the peak growth of its private
 #      (anonymous) memory during ml.train, against the 160 MB of a
 #      1M x 20 float8 feature matrix                      target <= 1.5x
+#   6. ml.train('bx', 't', 'y', 'xgboost', 100 rounds, max_depth 6, hist,
+#      test_size => 0, so on all BENCH_ROWS rows) against XGBoost's own
+#      time on the same rows already in memory: test/bench/xgb_baseline.py
+#      run by BENCH_PYTHON (Debian's python3-xgboost and python3-numpy) on
+#      the table exported once with COPY ... (FORMAT binary) into the temp
+#      directory, as a float32 numpy matrix, with the same parameters and
+#      nthread = ml.threads (0: every CPU, as XGBoost does in pgmaker).
+#      ml.train / (DMatrix creation + training)           target <= 1.15
+#      ml.train / training alone is shown for information, with fit_seconds
+#      from ml.models and where the rest of ml.train's time goes.  Python
+#      and ml.train runs alternate, so that drift hits both alike.
+#   7. ml.train('bk', 't', NULL, 'kmeans', 8 clusters, n_init 1, max_iter
+#      20, tol 0, test_size => 0): seconds per Lloyd iteration, the median
+#      of the differences of consecutive elapsed_seconds in
+#      ml.training_info, against one bare scan (1)         target <= 3.0
+#      kmeans materialises the standardised matrix in memory first, so its
+#      iterations do not read the table again.
+#   8. ml.profile('t') against one query of count, avg, stddev, min and
+#      max of every column of t, both without parallel workers
+#      ml.profile / aggregates                            target <= 4.0
+#      ml.profile of a query of computed columns (no statistics to size
+#      its tables from) and the aggregates with parallel workers are shown
+#      for information.
 #
 # Timings are taken server side, with clock_timestamp() around each
 # statement in one psql session (no connection cost in the figure), and
@@ -33,6 +56,13 @@
 #   BENCH_STRICT           when 1, exit with status 1 if a target is missed
 #                          or a figure could not be measured (ERROR)
 #   BENCH_SKIP_BUILD       when 1, skip make && make install
+#   BENCH_XGB_REPS         alternating runs of ml.train xgboost and of the
+#                          Python XGBoost baseline (default 2)
+#   BENCH_KMEANS_REPS      runs of ml.train kmeans (default 3)
+#   BENCH_PYTHON           the Python with xgboost and numpy (default
+#                          /usr/bin/python3, Debian's; not a pyenv one)
+#   BENCH_PROFILE_REPS     alternating runs of ml.profile and of the aggregates
+#                          (default 3)
 set -euo pipefail
 
 PROG=${0##*/}
@@ -45,12 +75,16 @@ TRAIN_REPS=${BENCH_TRAIN_REPS:-3}
 PGB_SECONDS=${BENCH_PGBENCH_SECONDS:-10}
 PGB_ROUNDS=${BENCH_PGBENCH_ROUNDS:-3}
 STRICT=${BENCH_STRICT:-0}
+XGB_REPS=${BENCH_XGB_REPS:-2}
+KMEANS_REPS=${BENCH_KMEANS_REPS:-3}
+PYTHON=${BENCH_PYTHON:-/usr/bin/python3}
 NFEAT=20
+XGB_ROUNDS=100
 
 die() { echo "$PROG: $*" >&2; exit 1; }
 say() { echo "== $*"; }
 
-for v in ROWS REPS TRAIN_REPS PGB_SECONDS PGB_ROUNDS; do
+for v in ROWS REPS TRAIN_REPS PGB_SECONDS PGB_ROUNDS XGB_REPS KMEANS_REPS; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, not '${!v}'"
 done
 
@@ -328,6 +362,178 @@ if ! grep -q '^FAILED' "$WORK/mem.out" &&
         echo "   note: VmHWM could not be reset; it may include peaks from before ml.train"
 fi
 
+# ---------------------------------------------------------------- 6. xgboost
+# ml.train on all rows (test_size 0) against XGBoost in Python on the same
+# rows in memory.  One psql session per ml.train run, alternating with one
+# Python run; each Python run loads the exported file (not timed) and times
+# DMatrix creation and xgb.train.
+XGB_HP="{\"n_estimators\": $XGB_ROUNDS, \"max_depth\": 6, \"tree_method\": \"hist\"}"
+XGB_TRAIN_SQL="SELECT * FROM ml.train('bx', 't', 'y', 'xgboost', hyperparams => '$XGB_HP', test_size => 0, deploy => 'never')"
+ML_THREADS=$(psql_run -c "SHOW ml.threads")
+XGB_NTHREAD=$ML_THREADS
+[[ $XGB_NTHREAD == 0 ]] && XGB_NTHREAD=$(nproc)
+say "xgboost ($XGB_ROUNDS rounds, depth 6, hist) on all $ROWS rows: ml.train versus XGBoost in Python," \
+    "$XGB_REPS alternating runs each, nthread $XGB_NTHREAD (ml.threads = $ML_THREADS)"
+: >"$WORK/xgb.py.out"
+: >"$WORK/xgb.out"
+XGB_OK=1
+if ! "$PYTHON" -c 'import numpy, xgboost' 2>"$WORK/xgb.py.err"; then
+    echo "   ERROR: $PYTHON cannot import numpy and xgboost (install python3-xgboost): $(tail -n 1 "$WORK/xgb.py.err")"
+    XGB_OK=0
+elif ! psql -X -q -c "COPY t ($cols, y) TO STDOUT WITH (FORMAT binary)" >"$WORK/t.copy" 2>"$WORK/xgb.copy.err"; then
+    echo "   ERROR: COPY t TO STDOUT failed: $(head -n 1 "$WORK/xgb.copy.err")"
+    XGB_OK=0
+fi
+if [[ $XGB_OK == 1 ]]; then
+    echo "   exported t with COPY (FORMAT binary): $(awk -v b="$(stat -c %s "$WORK/t.copy")" 'BEGIN { printf "%.1f MB", b / 1e6 }')"
+    for ((i = 1; i <= XGB_REPS; i++)); do
+        # the last Python run also trains once with the per-round training
+        # loss, as pgmaker's telemetry computes it (information)
+        if ! "$PYTHON" "$BENCH_DIR/xgb_baseline.py" "$WORK/t.copy" "$NFEAT" "$XGB_NTHREAD" \
+            "$XGB_ROUNDS" "$([[ $i == "$XGB_REPS" ]] && echo eval || echo noeval)" \
+            >>"$WORK/xgb.py.out" 2>"$WORK/xgb.py.err"; then
+            echo "   ERROR in the Python baseline: $(tail -n 1 "$WORK/xgb.py.err")"
+            echo "XGB failed" >>"$WORK/xgb.py.out"
+        fi
+        {
+            echo "SELECT count(*) FROM ml.models \\g /dev/null"
+            timed count "SELECT count(*) FROM t"
+            timed xgb "$XGB_TRAIN_SQL"
+            echo "SELECT max(id) AS bench_model FROM ml.models \\gset"
+            echo "SELECT 'XFIT ' || round((fit_seconds * 1000)::numeric, 3) || ' ' || n_train FROM ml.models WHERE id = :bench_model;"
+            # elapsed_seconds counts from the start of the fit: round 1's
+            # includes the pipeline fit, the float32 copy and the DMatrix
+            echo "SELECT 'XLOG ' || count(*) || ' ' || round((min(elapsed_seconds) * 1000)::numeric, 3) || ' ' ||" \
+                "round((max(elapsed_seconds) * 1000)::numeric, 3) FROM ml.training_info(:bench_model);"
+        } >"$WORK/xgb$i.sql"
+        psql_section "xgb$i" "$WORK/xgb$i.sql"
+        cat "$WORK/xgb$i.out" >>"$WORK/xgb.out"
+    done
+    rm -f "$WORK/t.copy"
+fi
+# median of the "XGB <what> <ms>" lines; nan when a run failed or none ran
+xgb_median() {
+    if grep -q '^XGB failed' "$WORK/xgb.py.out" || ! grep -q "^XGB $1 " "$WORK/xgb.py.out"; then
+        echo nan
+        return
+    fi
+    awk -v w="$1" '$1 == "XGB" && $2 == w { print $3 }' "$WORK/xgb.py.out" | median
+}
+xgb_all() { awk -v w="$1" '$1 == "XGB" && $2 == w { printf "%s%.0f", s, $3; s = " " }' "$WORK/xgb.py.out"; }
+PY_DM_MS=$(xgb_median dmatrix)
+PY_TRAIN_MS=$(xgb_median train)
+PY_ALL_MS=$(xgb_median dmatrix_train)
+PY_EVAL_MS=$(xgb_median train_eval)
+XGB_MS=nan
+[[ $XGB_OK == 1 ]] && XGB_MS=$(timing_median "$WORK/xgb.out" xgb)
+XGB_FIT_MS=$(awk '$1 == "XFIT" { print $2 }' "$WORK/xgb.out" | median)
+XGB_NTRAIN=$(awk '$1 == "XFIT" { print $3; exit }' "$WORK/xgb.out")
+XGB_ROUND1_MS=$(awk '$1 == "XLOG" { print $3 }' "$WORK/xgb.out" | median)
+XGB_ROUNDS_MS=$(awk '$1 == "XLOG" { print $4 - $3 }' "$WORK/xgb.out" | median)
+XGB_NLOG=$(awk '$1 == "XLOG" { print $2; exit }' "$WORK/xgb.out")
+COUNT_MS=$(timing_median "$WORK/xgb.out" count)
+if [[ $XGB_OK == 1 ]]; then
+    echo "   Python $(awk '$1 == "XGB" && $2 == "version" { print "xgboost " $3; exit }' "$WORK/xgb.py.out")" \
+        "on $(awk '$1 == "XGB" && $2 == "rows" { print $3; exit }' "$WORK/xgb.py.out") rows x $NFEAT (float32):"
+    echo "     DMatrix          runs (ms): $(xgb_all dmatrix)"
+    echo "     xgb.train        runs (ms): $(xgb_all train)"
+    echo "     DMatrix + train  runs (ms): $(xgb_all dmatrix_train)"
+    echo "     xgb.train with the training loss every round (as pgmaker's telemetry), 1 run (ms): $(xgb_all train_eval)"
+    echo "   ml.train xgboost   runs (ms): $(timing_all "$WORK/xgb.out" xgb), on ${XGB_NTRAIN:-?} training rows (test_size 0)"
+    echo "   where ml.train's time goes (medians):"
+    awk -v tot="$XGB_MS" -v fit="$XGB_FIT_MS" -v r1="$XGB_ROUND1_MS" -v rr="$XGB_ROUNDS_MS" \
+        -v n="${XGB_NLOG:-0}" -v pyt="$PY_TRAIN_MS" -v pydm="$PY_DM_MS" -v pye="$PY_EVAL_MS" -v cnt="$COUNT_MS" 'BEGIN {
+        if (tot == "nan" || fit == "" || fit == "nan") { print "     (no figures: ml.train failed)"; exit }
+        printf "     fit_seconds (pipeline fit, float32 copy, DMatrix, %d rounds): %.0f ms\n", n, fit
+        printf "       of which up to the end of round 1 (telemetry): %.0f ms" \
+            " (Python: DMatrix %.0f ms + its share of round 1)\n", r1, pydm
+        if (n > 1)
+            printf "       rounds 2..%d: %.0f ms = %.1f ms a round; Python xgb.train: %.1f ms a round," \
+                " with the training loss every round: %.1f ms a round\n",
+                n, rr, rr / (n - 1), pyt / n, (pye == "nan" ? 0 : pye / n)
+        printf "     outside the fit (reading t, split, evaluation on the training rows, catalog): %.0f ms" \
+            " (SELECT count(*) FROM t: %s ms)\n", tot - fit, cnt
+    }'
+fi
+
+# ---------------------------------------------------------------- 7. kmeans
+KM_TRAIN_SQL="SELECT * FROM ml.train('bk', 't', NULL, 'kmeans', hyperparams => '{\"n_clusters\": 8, \"n_init\": 1, \"max_iter\": 20, \"tol\": 0}', test_size => 0, deploy => 'never')"
+say "kmeans (8 clusters, n_init 1, max_iter 20, tol 0) on all $ROWS rows: $KMEANS_REPS runs"
+{
+    echo "SELECT count(*) FROM ml.models \\g /dev/null"
+    for ((i = 1; i <= KMEANS_REPS; i++)); do
+        timed kmeans "$KM_TRAIN_SQL"
+        echo "SELECT max(id) AS bench_model FROM ml.models \\gset"
+        echo "SELECT 'KFIT ' || round((fit_seconds * 1000)::numeric, 3) FROM ml.models WHERE id = :bench_model;"
+        # iterations, elapsed at the last, the median step between two
+        echo "SELECT 'KLOG ' || count(*) || ' ' || round((max(elapsed_seconds) * 1000)::numeric, 3) || ' ' ||" \
+            "round((min(elapsed_seconds) * 1000)::numeric, 3) || ' ' ||" \
+            "coalesce(round((percentile_cont(0.5) WITHIN GROUP (ORDER BY d) * 1000)::numeric, 3)::text, 'nan')" \
+            "FROM (SELECT elapsed_seconds, elapsed_seconds - lag(elapsed_seconds) OVER (ORDER BY iteration) AS d" \
+            "FROM ml.training_info(:bench_model)) s;"
+    done
+} >"$WORK/kmeans.sql"
+psql_section kmeans "$WORK/kmeans.sql"
+KM_MS=$(timing_median "$WORK/kmeans.out" kmeans)
+KM_FIT_MS=$(awk '$1 == "KFIT" { print $2 }' "$WORK/kmeans.out" | median)
+KM_ITER_MS=$(awk '$1 == "KLOG" { print $5 }' "$WORK/kmeans.out" | median)
+KM_NITER=$(awk '$1 == "KLOG" { printf "%s%s", s, $2; s = " " }' "$WORK/kmeans.out")
+KM_FIRST_MS=$(awk '$1 == "KLOG" { print $4 }' "$WORK/kmeans.out" | median)
+grep -q '^FAILED kmeans' "$WORK/kmeans.out" && KM_ITER_MS=nan
+echo "   ml.train kmeans runs (ms): $(timing_all "$WORK/kmeans.out" kmeans); fit_seconds median $KM_FIT_MS ms"
+echo "   Lloyd iterations per run (count of ml.training_info): $KM_NITER"
+echo "   per run, median ms between consecutive iterations: $(awk '$1 == "KLOG" { printf "%s%s", s, $5; s = " " }' "$WORK/kmeans.out")"
+echo "   elapsed at the end of iteration 1 (pipeline fit, materialising, k-means++ seeding, one step): $KM_FIRST_MS ms"
+echo "   note: kmeans materialises the standardised $ROWS x $NFEAT matrix in memory before iterating," \
+    "so its Lloyd iterations do not read the table again; the comparison with a bare scan is of cost per pass."
+
+# ---------------------------------------------------------------- 8. profile
+# ml.profile('t') against one query computing count, avg, stddev, min and
+# max of every column of t, alternating, both without parallel workers (an
+# SPI cursor, which ml.profile reads its source through, never runs in
+# parallel).  t is analyzed, so ml.profile sizes its distinct-value tables
+# from the statistics; a query of computed columns, which has none, is
+# timed too, and the aggregates with parallel workers, for information.
+PROFILE_REPS=${BENCH_PROFILE_REPS:-3}
+[[ $PROFILE_REPS =~ ^[1-9][0-9]*$ ]] || die "BENCH_PROFILE_REPS must be a positive integer, not '$PROFILE_REPS'"
+AGG_SQL="" PROFILE_QUERY=""
+for c in ${cols//,/} y; do
+    AGG_SQL+="${AGG_SQL:+, }count($c), avg($c), stddev($c), min($c), max($c)"
+    PROFILE_QUERY+="${PROFILE_QUERY:+, }$c + 0 AS $c"
+done
+AGG_SQL="SELECT $AGG_SQL FROM t"
+PROFILE_SQL="SELECT sum(count) FROM ml.profile('t')"
+PROFILE_NOSTATS_SQL="SELECT sum(count) FROM ml.profile('SELECT $PROFILE_QUERY FROM t')"
+say "ml.profile('t') versus count, avg, stddev, min, max of its $((NFEAT + 1)) columns in one query:" \
+    "$PROFILE_REPS alternating runs each, no parallel workers"
+{
+    echo "SET max_parallel_workers_per_gather = 0;"
+    echo "$AGG_SQL \\g /dev/null"
+    for ((i = 1; i <= PROFILE_REPS; i++)); do
+        timed aggs "$AGG_SQL"
+        timed profile "$PROFILE_SQL"
+    done
+    timed profile_nostats "$PROFILE_NOSTATS_SQL"
+    echo "SELECT 'PROWS ' || min(count) || ' ' || max(count) || ' ' || count(*) FROM ml.profile('t');"
+    echo "RESET max_parallel_workers_per_gather;"
+    for ((i = 1; i <= PROFILE_REPS; i++)); do
+        timed aggs_parallel "$AGG_SQL"
+    done
+} >"$WORK/profile.sql"
+psql_section profile "$WORK/profile.sql"
+AGG_MS=$(timing_median "$WORK/profile.out" aggs)
+PROF_MS=$(timing_median "$WORK/profile.out" profile)
+PROF_NS_MS=$(timing_median "$WORK/profile.out" profile_nostats)
+PAGG_MS=$(timing_median "$WORK/profile.out" aggs_parallel)
+PROF_RATIO=$(ratio "$PROF_MS" "$AGG_MS")
+PROF_NS_RATIO=$(ratio "$PROF_NS_MS" "$AGG_MS")
+PROF_P_RATIO=$(ratio "$PROF_MS" "$PAGG_MS")
+echo "   aggregates runs (ms): $(timing_all "$WORK/profile.out" aggs)"
+echo "   ml.profile runs (ms): $(timing_all "$WORK/profile.out" profile)"
+echo "   ml.profile of the same columns computed in a query (no statistics), 1 run (ms): $PROF_NS_MS"
+echo "   aggregates with parallel workers, runs (ms): $(timing_all "$WORK/profile.out" aggs_parallel)"
+echo "   ml.profile rows: $(awk '$1 == "PROWS" { print $4 " columns, count from " $2 " to " $3 }' "$WORK/profile.out")"
+
 # ---------------------------------------------------------------- summary
 TRAIN_RATIO=$(ratio "$TRAIN_MS" "$SCAN_MS")
 PRED_RATIO=$(ratio "$PRED_MS" "$SCAN_MS")
@@ -336,6 +542,10 @@ TPS_RATIO=$(ratio "$TPS_PRED" "$TPS_ARRAY")
 TPS_SRATIO=$(ratio "$TPS_PRED" "$TPS_SCALAR")
 MEM_RATIO=$(ratio "$PRIV_MB" "$MATRIX_MB")
 RAW_RATIO=$(ratio "$RAW_MB" "$MATRIX_MB")
+XGB_RATIO=$(ratio "$XGB_MS" "$PY_ALL_MS")
+XGB_TRATIO=$(ratio "$XGB_MS" "$PY_TRAIN_MS")
+XGB_FRATIO=$(ratio "$XGB_FIT_MS" "$PY_ALL_MS")
+KM_RATIO=$(ratio "$KM_ITER_MS" "$SCAN_MS")
 
 MISSED=0
 verdict() { # value op limit
@@ -378,7 +588,18 @@ row "   pgbench one-number query (info)" "$(fig "$(tps_fig "$TPS_SCALAR")" tps)"
 row "   pgbench ml.predict / one-number (info)" "$([[ $TPS_SRATIO == nan ]] && echo error || echo "${TPS_SRATIO}x")" "(info)" "-"
 check "5. train private memory peak / ${MATRIX_MB} MB" "$(fig "$PRIV_MB" MB "$MEM_RATIO")" "$MEM_RATIO" "<=" 1.5
 row "   train VmHWM - VmRSS before (info)" "$(fig "$RAW_MB" MB "$RAW_RATIO")" "(info)" "-"
+row "6. Python xgb: DMatrix + train (a)" "$(fig "$PY_ALL_MS" ms)" "-" "-"
+row "   Python xgb: train alone (b)" "$(fig "$PY_TRAIN_MS" ms)" "-" "-"
+check "   ml.train xgboost, all rows / (a)" "$(fig "$XGB_MS" ms "$XGB_RATIO")" "$XGB_RATIO" "<=" 1.15
+row "   ml.train xgboost / (b) (info)" "$([[ $XGB_TRATIO == nan ]] && echo error || echo "${XGB_TRATIO}x")" "(info)" "-"
+row "   xgboost fit_seconds / (a) (info)" "$(fig "$XGB_FIT_MS" ms "$XGB_FRATIO")" "(info)" "-"
+check "7. kmeans s per Lloyd iteration / scan" "$(fig "$KM_ITER_MS" ms "$KM_RATIO")" "$KM_RATIO" "<=" 3.0
+row "   kmeans ml.train, $(awk '{ print $1 }' <<<"${KM_NITER:-?}") iterations (info)" "$(fig "$KM_MS" ms)" "(info)" "-"
 
+row "8. count/avg/stddev/min/max of t, no workers" "$(fig "$AGG_MS" ms)" "-" "-"
+check "   ml.profile('t') / aggregates" "$(fig "$PROF_MS" ms "$PROF_RATIO")" "$PROF_RATIO" "<=" 4.0
+row "   ml.profile, no statistics / aggs (info)" "$(fig "$PROF_NS_MS" ms "$PROF_NS_RATIO")" "(info)" "-"
+row "   ml.profile / aggregates parallel (info)" "$(fig "$PAGG_MS" ms "$PROF_P_RATIO")" "(info)" "-"
 if [[ $MISSED -ne 0 && $STRICT == 1 ]]; then
     exit 1
 fi
