@@ -126,6 +126,20 @@ extern bool TrainSetNextBlock(const TrainSet *ts, TrainBlock *blk);
 extern void TrainSetBlockEnd(TrainBlock *blk);
 extern bool TrainSetMaterialize(TrainSet *ts);
 
+/* X'X, X'y and y'y of the training rows, centred or raw (registry.c). */
+typedef struct CrossProducts
+{
+	int			p;
+	double	   *XtX;			/* p x p, upper triangle, column-major */
+	double	   *Xty;			/* p, or NULL without y */
+	double		yty;
+	double	   *xmean;			/* p; zeros when not centred */
+	double		ymean;
+} CrossProducts;
+
+extern void TrainSetCrossProducts(TrainSet *ts, bool centre, bool with_y,
+								  CrossProducts *cp);
+
 /* A fitted algorithm. */
 typedef struct AlgoModel
 {

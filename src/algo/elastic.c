@@ -88,98 +88,20 @@ static void
 gram_accumulate(TrainSet *ts, bool fit_intercept, GramProblem *g)
 {
 	int			p = ts->p;
-	double	   *cblock = palloc(sizeof(double) * TRAIN_BLOCK_ROWS * Max(p, 1));
-	double	   *yc = palloc(sizeof(double) * TRAIN_BLOCK_ROWS);
-	double	   *shift = palloc0(sizeof(double) * Max(p, 1));
-	double	   *xsum = palloc0(sizeof(double) * Max(p, 1));
-	double		yshift = 0.0;
-	double		ysum = 0.0;
-	double		ysq = 0.0;
-	bool		shifted = false;
-	TrainBlock	blk;
+	CrossProducts cp;
 
+	TrainSetCrossProducts(ts, fit_intercept, true, &cp);
 	g->p = p;
-	g->Q = palloc0(sizeof(double) * Max((Size) p * p, 1));
-	g->q = palloc0(sizeof(double) * Max(p, 1));
-	g->xmean = palloc0(sizeof(double) * Max(p, 1));
-	g->ymean = 0.0;
-
-	MLApplyThreadLimit(2.0 * TRAIN_BLOCK_ROWS * p * p);
-	TrainSetBlockBegin(ts, &blk);
-	while (TrainSetNextBlock(ts, &blk))
-	{
-		if (fit_intercept && !shifted)
-		{
-			for (int j = 0; j < p; j++)
-			{
-				const double *src = blk.X + (Size) j * blk.ld;
-
-				for (int i = 0; i < blk.count; i++)
-					shift[j] += src[i];
-				shift[j] /= blk.count;
-			}
-			for (int i = 0; i < blk.count; i++)
-				yshift += ts->y[blk.start + i];
-			yshift /= blk.count;
-			shifted = true;
-		}
-		for (int j = 0; j < p; j++)
-		{
-			const double *src = blk.X + (Size) j * blk.ld;
-			double	   *dst = cblock + (Size) j * blk.count;
-			double		s = 0.0;
-
-			for (int i = 0; i < blk.count; i++)
-			{
-				dst[i] = src[i] - shift[j];
-				s += dst[i];
-			}
-			xsum[j] += s;
-		}
-		for (int i = 0; i < blk.count; i++)
-		{
-			yc[i] = ts->y[blk.start + i] - yshift;
-			ysum += yc[i];
-			ysq += yc[i] * yc[i];
-		}
-		if (p > 0)
-		{
-			cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, p, blk.count,
-						1.0, cblock, blk.count, 1.0, g->Q, p);
-			cblas_dgemv(CblasColMajor, CblasTrans, blk.count, p, 1.0, cblock,
-						blk.count, yc, 1, 1.0, g->q, 1);
-		}
-	}
-	TrainSetBlockEnd(&blk);
-
-	if (fit_intercept)
-	{
-		double		n = (double) ts->n;
-		double		dy = ysum / n;
-
-		for (int j = 0; j < p; j++)
-		{
-			double		dj = xsum[j] / n;
-
-			for (int i = 0; i <= j; i++)
-				g->Q[(Size) j * p + i] -= n * (xsum[i] / n) * dj;
-			g->q[j] -= n * dj * dy;
-			g->xmean[j] = shift[j] + dj;
-		}
-		ysq -= n * dy * dy;
-		g->ymean = yshift + dy;
-	}
-	g->yy = Max(ysq, 0.0);
+	g->Q = cp.XtX;
+	g->q = cp.Xty;
+	g->yy = cp.yty;
+	g->xmean = cp.xmean;
+	g->ymean = cp.ymean;
 
 	/* mirror the upper triangle, so that column j of Q is contiguous */
 	for (int j = 0; j < p; j++)
 		for (int i = j + 1; i < p; i++)
 			g->Q[(Size) j * p + i] = g->Q[(Size) i * p + j];
-
-	pfree(cblock);
-	pfree(yc);
-	pfree(shift);
-	pfree(xsum);
 }
 
 /*

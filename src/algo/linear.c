@@ -93,9 +93,9 @@ least_squares_fit(AlgoModel *m, TrainSet *ts, double alpha, bool fit_intercept)
 	LinearState *st;
 	double	   *xmean;
 	double	   *A;
-	double	   *b = palloc0(sizeof(double) * Max(p, 1));
-	double		ymean = 0.0;
-	TrainBlock	blk;
+	double	   *b;
+	double		ymean;
+	CrossProducts cp;
 
 	/*
 	 * The p x p system is solved by LAPACK, which cannot be cancelled: keep
@@ -110,89 +110,12 @@ least_squares_fit(AlgoModel *m, TrainSet *ts, double alpha, bool fit_intercept)
 						   p, p, LINEAR_MAX_FEATURES),
 				 errhint("Lower max_categories, encode wide categorical columns with \"hash\" or \"target\", or exclude columns.")));
 	st = palloc0(sizeof(LinearState));
-	xmean = palloc0(sizeof(double) * Max(p, 1));
-	A = palloc0(sizeof(double) * Max((Size) p * p, 1));
 	st->coef = palloc0(sizeof(double) * Max(p, 1));
-
-	/*
-	 * One pass: Xc'Xc and Xc'yc accumulate on data shifted by the first
-	 * block's means (close to the final means, so the correction below
-	 * loses no precision), then are corrected to the true means.
-	 */
-	MLApplyThreadLimit(2.0 * TRAIN_BLOCK_ROWS * p * p);
-	{
-		double	   *cblock = palloc(sizeof(double) * TRAIN_BLOCK_ROWS * Max(p, 1));
-		double	   *yc = palloc(sizeof(double) * TRAIN_BLOCK_ROWS);
-		double	   *shift = palloc0(sizeof(double) * Max(p, 1));
-		double	   *xsum = palloc0(sizeof(double) * Max(p, 1));
-		double		yshift = 0.0;
-		double		ysum = 0.0;
-		bool		shifted = false;
-
-		TrainSetBlockBegin(ts, &blk);
-		while (TrainSetNextBlock(ts, &blk))
-		{
-			if (fit_intercept && !shifted)
-			{
-				for (int j = 0; j < p; j++)
-				{
-					const double *src = blk.X + (Size) j * blk.ld;
-
-					for (int i = 0; i < blk.count; i++)
-						shift[j] += src[i];
-					shift[j] /= blk.count;
-				}
-				for (int i = 0; i < blk.count; i++)
-					yshift += ts->y[blk.start + i];
-				yshift /= blk.count;
-				shifted = true;
-			}
-			for (int j = 0; j < p; j++)
-			{
-				const double *src = blk.X + (Size) j * blk.ld;
-				double	   *dst = cblock + (Size) j * blk.count;
-				double		s = 0.0;
-
-				for (int i = 0; i < blk.count; i++)
-				{
-					dst[i] = src[i] - shift[j];
-					s += dst[i];
-				}
-				xsum[j] += s;
-			}
-			for (int i = 0; i < blk.count; i++)
-			{
-				yc[i] = ts->y[blk.start + i] - yshift;
-				ysum += yc[i];
-			}
-			cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, p, blk.count,
-						1.0, cblock, blk.count, 1.0, A, p);
-			cblas_dgemv(CblasColMajor, CblasTrans, blk.count, p, 1.0, cblock,
-						blk.count, yc, 1, 1.0, b, 1);
-		}
-		TrainSetBlockEnd(&blk);
-
-		if (fit_intercept)
-		{
-			double		n = (double) ts->n;
-			double		dy = ysum / n;
-
-			for (int j = 0; j < p; j++)
-			{
-				double		dj = xsum[j] / n;
-
-				for (int i = 0; i <= j; i++)
-					A[(Size) j * p + i] -= n * (xsum[i] / n) * dj;
-				b[j] -= n * dj * dy;
-				xmean[j] = shift[j] + dj;
-			}
-			ymean = yshift + dy;
-		}
-		pfree(cblock);
-		pfree(yc);
-		pfree(shift);
-		pfree(xsum);
-	}
+	TrainSetCrossProducts(ts, fit_intercept, true, &cp);
+	xmean = cp.xmean;
+	A = cp.XtX;
+	b = cp.Xty;
+	ymean = cp.ymean;
 
 	st->rank = solve_symmetric(A, b, alpha, p, ts->n, st->coef);
 	st->intercept = ymean;

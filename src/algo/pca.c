@@ -45,65 +45,6 @@ static const HyperparamSpec pca_params[] = {
 	{"n_components", HP_INT, "2", 1, 1000000, NULL, false},
 };
 
-/*
- * Accumulates the upper triangle of the centred rows' scatter matrix
- * Xc'Xc (p x p) and the training mean, in one pass over the blocks.
- */
-static void
-scatter_matrix(TrainSet *ts, double *A, double *mean)
-{
-	int			p = ts->p;
-	double		n = (double) ts->n;
-	double	   *cblock = palloc(sizeof(double) * TRAIN_BLOCK_ROWS * p);
-	double	   *shift = palloc0(sizeof(double) * p);
-	double	   *xsum = palloc0(sizeof(double) * p);
-	TrainBlock	blk;
-
-	MLApplyThreadLimit(2.0 * TRAIN_BLOCK_ROWS * p * p);
-	TrainSetBlockBegin(ts, &blk);
-	while (TrainSetNextBlock(ts, &blk))
-	{
-		if (blk.start == 0)
-			for (int j = 0; j < p; j++)
-			{
-				const double *src = blk.X + (Size) j * blk.ld;
-
-				for (int i = 0; i < blk.count; i++)
-					shift[j] += src[i];
-				shift[j] /= blk.count;
-			}
-		for (int j = 0; j < p; j++)
-		{
-			const double *src = blk.X + (Size) j * blk.ld;
-			double	   *dst = cblock + (Size) j * blk.count;
-			double		s = 0.0;
-
-			for (int i = 0; i < blk.count; i++)
-			{
-				dst[i] = src[i] - shift[j];
-				s += dst[i];
-			}
-			xsum[j] += s;
-		}
-		cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, p, blk.count,
-					1.0, cblock, blk.count, 1.0, A, p);
-	}
-	TrainSetBlockEnd(&blk);
-
-	/* from the shifted sums to the centred ones */
-	for (int j = 0; j < p; j++)
-	{
-		double		dj = xsum[j] / n;
-
-		for (int i = 0; i <= j; i++)
-			A[(Size) j * p + i] -= n * (xsum[i] / n) * dj;
-		mean[j] = shift[j] + dj;
-	}
-	pfree(cblock);
-	pfree(shift);
-	pfree(xsum);
-}
-
 /* Derives the transposed components that predict reads. */
 static void
 pca_prepare(PcaState *st, int k, int p)
@@ -140,10 +81,15 @@ pca_fit(AlgoModel *m, TrainSet *ts, const Hyperparams *hp)
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("pca needs at least two training rows, not %lld", (long long) ts->n)));
 
-	A = palloc_extended(sizeof(double) * p * p, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	/* the centred rows' scatter matrix Xc'Xc (upper triangle) and the mean */
+	{
+		CrossProducts cp;
+
+		TrainSetCrossProducts(ts, true, false, &cp);
+		A = cp.XtX;
+		st->mean = cp.xmean;
+	}
 	lambda = palloc(sizeof(double) * p);
-	st->mean = palloc(sizeof(double) * p);
-	scatter_matrix(ts, A, st->mean);
 
 	st->total_variance = 0.0;
 	for (int j = 0; j < p; j++)

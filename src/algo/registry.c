@@ -6,6 +6,8 @@
  */
 #include "algo/algo.h"
 
+#include <cblas.h>
+
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"
@@ -188,6 +190,108 @@ TrainSetBlockEnd(TrainBlock *blk)
 	if (blk->buf)
 		pfree(blk->buf);
 	blk->buf = NULL;
+}
+
+/*
+ * TrainSetCrossProducts accumulates, in one pass over the training rows,
+ * X'X (upper triangle) and, with_y, X'y and y'y, of the rows centred on
+ * their means when centre is set.  The sums run on data shifted by the
+ * first block's means (close to the final means, so the correction loses
+ * no precision) and are then corrected to the true means; without centring
+ * nothing is shifted.
+ */
+void
+TrainSetCrossProducts(TrainSet *ts, bool centre, bool with_y, CrossProducts *cp)
+{
+	int			p = ts->p;
+	double	   *cblock = palloc(sizeof(double) * TRAIN_BLOCK_ROWS * Max(p, 1));
+	double	   *yc = palloc(sizeof(double) * TRAIN_BLOCK_ROWS);
+	double	   *shift = palloc0(sizeof(double) * Max(p, 1));
+	double	   *xsum = palloc0(sizeof(double) * Max(p, 1));
+	double		yshift = 0.0;
+	double		ysum = 0.0;
+	double		ysq = 0.0;
+	bool		shifted = false;
+	TrainBlock	blk;
+
+	cp->p = p;
+	cp->XtX = palloc0(sizeof(double) * Max((Size) p * p, 1));
+	cp->Xty = with_y ? palloc0(sizeof(double) * Max(p, 1)) : NULL;
+	cp->xmean = palloc0(sizeof(double) * Max(p, 1));
+	cp->ymean = 0.0;
+
+	MLApplyThreadLimit(2.0 * TRAIN_BLOCK_ROWS * p * p);
+	TrainSetBlockBegin(ts, &blk);
+	while (TrainSetNextBlock(ts, &blk))
+	{
+		if (centre && !shifted)
+		{
+			for (int j = 0; j < p; j++)
+			{
+				const double *src = blk.X + (Size) j * blk.ld;
+
+				for (int i = 0; i < blk.count; i++)
+					shift[j] += src[i];
+				shift[j] /= blk.count;
+			}
+			for (int i = 0; with_y && i < blk.count; i++)
+				yshift += ts->y[blk.start + i];
+			yshift /= blk.count;
+			shifted = true;
+		}
+		for (int j = 0; j < p; j++)
+		{
+			const double *src = blk.X + (Size) j * blk.ld;
+			double	   *dst = cblock + (Size) j * blk.count;
+			double		s = 0.0;
+
+			for (int i = 0; i < blk.count; i++)
+			{
+				dst[i] = src[i] - shift[j];
+				s += dst[i];
+			}
+			xsum[j] += s;
+		}
+		if (p > 0)
+			cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, p, blk.count,
+						1.0, cblock, blk.count, 1.0, cp->XtX, p);
+		if (!with_y)
+			continue;
+		for (int i = 0; i < blk.count; i++)
+		{
+			yc[i] = ts->y[blk.start + i] - yshift;
+			ysum += yc[i];
+			ysq += yc[i] * yc[i];
+		}
+		if (p > 0)
+			cblas_dgemv(CblasColMajor, CblasTrans, blk.count, p, 1.0, cblock,
+						blk.count, yc, 1, 1.0, cp->Xty, 1);
+	}
+	TrainSetBlockEnd(&blk);
+
+	if (centre)
+	{
+		double		n = (double) ts->n;
+		double		dy = ysum / n;
+
+		for (int j = 0; j < p; j++)
+		{
+			double		dj = xsum[j] / n;
+
+			for (int i = 0; i <= j; i++)
+				cp->XtX[(Size) j * p + i] -= n * (xsum[i] / n) * dj;
+			if (with_y)
+				cp->Xty[j] -= n * dj * dy;
+			cp->xmean[j] = shift[j] + dj;
+		}
+		ysq -= n * dy * dy;
+		cp->ymean = yshift + dy;
+	}
+	cp->yty = Max(ysq, 0.0);
+	pfree(cblock);
+	pfree(yc);
+	pfree(shift);
+	pfree(xsum);
 }
 
 /*
