@@ -362,34 +362,13 @@ ReaderSourceQuery(const char *source)
 											   get_rel_name(relid)));
 }
 
-/*
- * Opens the source as a read-only cursor; a source that writes (a
- * data-modifying WITH, say) or is not one query is refused up front.
- */
+/* Opens the source as a read-only cursor (see SourcePrepare). */
 static Portal
 reader_open_cursor(const char *query)
 {
-	SPIPlanPtr	plan = SPI_prepare_cursor(query, 0, NULL, CURSOR_OPT_NO_SCROLL);
-	List	   *sources;
-	ListCell   *lc;
+	SPIPlanPtr	plan;
 
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare_cursor failed: %s", SPI_result_code_string(SPI_result));
-	sources = SPI_plan_get_plan_sources(plan);
-	if (list_length(sources) != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("source must be a single query")));
-	foreach(lc, ((CachedPlanSource *) linitial(sources))->query_list)
-	{
-		Query	   *q = lfirst_node(Query, lc);
-
-		if (q->commandType != CMD_SELECT || q->hasModifyingCTE || q->utilityStmt != NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("source must be a query that only reads"),
-					 errhint("Training reads its source; write the data first, then train on it.")));
-	}
+	SourcePrepare(query, &plan);
 	return SPI_cursor_open(NULL, plan, NULL, NULL, true);
 }
 

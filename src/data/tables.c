@@ -85,9 +85,9 @@ NewTableExistsError(const NewTable *t, bool can_replace)
 }
 
 /*
- * SourcePrepare prepares a source query as a cursor, planned as the
- * reader plans ml.train's, and checks that it is one query that only reads
- * and that its columns have distinct names.
+ * SourcePrepare prepares a source query as a cursor, and checks that it
+ * is one query that only reads and that its columns have distinct names:
+ * the one way ml.train, ml.profile, ml.clean and ml.split open sources.
  */
 CachedPlanSource *
 SourcePrepare(const char *query, SPIPlanPtr *plan_out)
@@ -114,7 +114,7 @@ SourcePrepare(const char *query, SPIPlanPtr *plan_out)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("source must be a query that only reads"),
-					 errhint("Write the data first, then clean or split it.")));
+					 errhint("The source is only read: write the data first, then use it.")));
 	}
 	desc = ps->resultDesc;
 	for (int i = 0; i < desc->natts; i++)

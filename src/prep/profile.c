@@ -800,34 +800,16 @@ profile_receiver_noop(DestReceiver *self)
 }
 
 /*
- * Opens the source as a read-only cursor; a source that writes or is not
- * one query is refused before it runs.
+ * Opens the source as a read-only cursor (see SourcePrepare), and returns
+ * its analysed query.
  */
 static Portal
 profile_open_cursor(const char *query, Query **analyzed)
 {
-	SPIPlanPtr	plan = SPI_prepare_cursor(query, 0, NULL, CURSOR_OPT_NO_SCROLL);
-	List	   *sources;
-	ListCell   *lc;
+	SPIPlanPtr	plan;
+	CachedPlanSource *ps = SourcePrepare(query, &plan);
 
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare_cursor failed: %s", SPI_result_code_string(SPI_result));
-	sources = SPI_plan_get_plan_sources(plan);
-	if (list_length(sources) != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("source must be a single query")));
-	foreach(lc, ((CachedPlanSource *) linitial(sources))->query_list)
-	{
-		Query	   *q = lfirst_node(Query, lc);
-
-		if (q->commandType != CMD_SELECT || q->hasModifyingCTE || q->utilityStmt != NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("source must be a query that only reads"),
-					 errhint("ml.profile reads its source; write the data first, then profile it.")));
-		*analyzed = q;
-	}
+	*analyzed = llast_node(Query, ps->query_list);
 	return SPI_cursor_open(NULL, plan, NULL, NULL, true);
 }
 
