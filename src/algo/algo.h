@@ -185,6 +185,8 @@ typedef struct AlgoSpec
 	const double *(*centres) (const AlgoModel *m);
 } AlgoSpec;
 
+extern void AlgoLinearPredict(double intercept, const double *coef, int p,
+							  const double *X, int n, int ld, double *out);
 extern const AlgoSpec *AlgoFind(const char *name);
 extern const AlgoSpec *AlgoLookup(const char *name);
 extern const AlgoSpec *AlgoDefault(MLTask task);

@@ -283,19 +283,7 @@ elastic_predict(const AlgoModel *m, const double *X, int n, int ld, double *out)
 {
 	const ElasticState *st = m->state;
 
-	if (n == 1)
-	{
-		double		s = st->intercept;
-
-		for (int j = 0; j < m->p; j++)
-			s += X[(Size) j * ld] * st->coef[j];
-		out[0] = s;
-		return;
-	}
-	for (int i = 0; i < n; i++)
-		out[i] = st->intercept;
-	cblas_dgemv(CblasColMajor, CblasNoTrans, n, m->p, 1.0, X, ld, st->coef, 1,
-				1.0, out, 1);
+	AlgoLinearPredict(st->intercept, st->coef, m->p, X, n, ld, out);
 }
 
 static void

@@ -145,19 +145,29 @@ linear_predict(const AlgoModel *m, const double *X, int n, int ld, double *out)
 {
 	const LinearState *st = m->state;
 
-	for (int i = 0; i < n; i++)
-		out[i] = st->intercept;
+	AlgoLinearPredict(st->intercept, st->coef, m->p, X, n, ld, out);
+}
+
+/*
+ * AlgoLinearPredict writes intercept + X coef for n rows (column-major,
+ * leading dimension ld): a plain loop for one row, BLAS for a block.
+ */
+void
+AlgoLinearPredict(double intercept, const double *coef, int p, const double *X,
+				  int n, int ld, double *out)
+{
 	if (n == 1)
 	{
-		double		s = st->intercept;
+		double		s = intercept;
 
-		for (int j = 0; j < m->p; j++)
-			s += X[(Size) j * ld] * st->coef[j];
+		for (int j = 0; j < p; j++)
+			s += X[(Size) j * ld] * coef[j];
 		out[0] = s;
 		return;
 	}
-	cblas_dgemv(CblasColMajor, CblasNoTrans, n, m->p, 1.0, X, ld, st->coef, 1,
-				1.0, out, 1);
+	for (int i = 0; i < n; i++)
+		out[i] = intercept;
+	cblas_dgemv(CblasColMajor, CblasNoTrans, n, p, 1.0, X, ld, coef, 1, 1.0, out, 1);
 }
 
 static void
