@@ -19,6 +19,11 @@ SELECT abs(c.contribution - (i -> 'coefficients' ->> 'bmi')::float8 * 25) < 1e-9
        ml.explain('e_lin', ARRAY[50, 1, 25, 90, 190, 110, 50, 4, 4.6, 90]::float8[]) b
  WHERE c.feature = 'bmi' AND b.feature = '<bias>';
 
+-- lasso is of the linear family too
+SELECT * FROM ml.train('e_lasso', 'diabetes', 'progression', 'lasso', hyperparams => '{"alpha": 0.5}') \gset
+SELECT max(abs(e.total - ml.predict('e_lasso', d))) < 1e-9 AS lasso_sums_to_prediction
+  FROM diabetes d, LATERAL (SELECT sum(contribution) AS total FROM ml.explain('e_lasso', d)) e;
+
 -- one-hot parts are summed back to their column; NULL values show NULL
 SELECT * FROM ml.train('e_cars', 'SELECT cylinders, horsepower, origin, miles_per_gallon FROM cars',
                        'miles_per_gallon', 'ridge', test_size => 0) \gset

@@ -339,6 +339,17 @@ elastic_describe(const AlgoModel *m, char **feature_names, char **labels,
 	JbInt(js, nonzero);
 }
 
+/* Contributions: coefficient x transformed value; the bias is the intercept. */
+static double
+elastic_explain(const AlgoModel *m, const double *x, int cls, double *contrib)
+{
+	const ElasticState *st = m->state;
+
+	for (int j = 0; j < m->p; j++)
+		contrib[j] = st->coef[j] * x[j];
+	return st->intercept;
+}
+
 const AlgoSpec lasso_algo = {
 	.name = "lasso",
 	.tasks = ML_TASK_BIT(ML_TASK_REGRESSION),
@@ -350,6 +361,7 @@ const AlgoSpec lasso_algo = {
 	.serialize = elastic_serialize,
 	.deserialize = elastic_deserialize,
 	.describe = elastic_describe,
+	.explain = elastic_explain,
 };
 
 const AlgoSpec elastic_net_algo = {
@@ -363,4 +375,5 @@ const AlgoSpec elastic_net_algo = {
 	.serialize = elastic_serialize,
 	.deserialize = elastic_deserialize,
 	.describe = elastic_describe,
+	.explain = elastic_explain,
 };
