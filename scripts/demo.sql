@@ -14,11 +14,24 @@
 CREATE EXTENSION pgmaker;
 
 \echo
+\echo '== Profile a table before training on it'
+SELECT column_name, kind, count, nulls, "distinct", round(mean::numeric, 2) AS mean, warnings
+  FROM ml.profile('cars');
+
+\echo
 \echo '== Train models: regression, classification, a ridge variant, mixed column types'
 SELECT * FROM ml.train('diabetes', 'diabetes', 'progression');
 SELECT * FROM ml.train('cancer', 'SELECT * FROM breast_cancer', 'diagnosis', 'logistic');
 SELECT * FROM ml.train('diabetes', 'diabetes', 'progression', 'ridge', hyperparams => '{"alpha": 1.0}');
-SELECT * FROM ml.train('mpg', 'cars', 'miles_per_gallon');
+SELECT * FROM ml.train('mpg', 'cars', 'miles_per_gallon', preprocess => '{"name": {"exclude": true}}');
+
+\echo
+\echo '== Gradient-boosted trees: deployed only if they beat the live model on the same hold-out rows'
+SELECT project, model_id, algorithm, round((metrics ->> 'r2')::numeric, 4) AS r2, deployed
+  FROM ml.train('mpg', 'cars', 'miles_per_gallon', 'xgboost',
+                preprocess => '{"name": {"exclude": true}, "year": {"parts": ["year"]}}');
+SELECT project, model_id, algorithm, round((metrics ->> 'f1')::numeric, 4) AS f1, deployed
+  FROM ml.train('cancer', 'breast_cancer', 'diagnosis', 'xgboost');
 
 \echo
 \echo '== Predict with the deployed models'
@@ -31,6 +44,12 @@ SELECT round(ml.predict('diabetes', d)::numeric, 1) AS predicted,
        d.progression
   FROM diabetes d
  LIMIT 5;
+
+\echo
+\echo '== Why this prediction: contributions that add up to the model output'
+SELECT feature, value, round(contribution::numeric, 3) AS contribution
+  FROM ml.explain('mpg', (SELECT c FROM cars c WHERE miles_per_gallon IS NOT NULL LIMIT 1))
+ ORDER BY abs(contribution) DESC;
 
 \echo
 \echo '== Catalog views'

@@ -116,7 +116,10 @@ SELECT max(abs(ml.predict('f_all', s) - (info ->> 'intercept')::float8
   FROM (SELECT row_number() OVER () AS ordinal, * FROM shop2) s
   JOIN ml.transform('f_all', 'SELECT day, colour, size, spend, visits FROM shop2') t ON t.ordinal = s.ordinal,
        ml.model_info(:lin) info;
--- and ml.explain attributes the interaction on its own row
+-- ml.explain shows a date part's value, and attributes the interaction
+-- on its own row
+SELECT feature, value FROM ml.explain('f_all', (SELECT s FROM shop2 s WHERE i = 1)) WHERE feature LIKE 'day.%' ORDER BY feature;
+SELECT extract(month FROM day) AS month, extract(dow FROM day) AS dow FROM shop2 WHERE i = 1;
 SELECT count(*) FILTER (WHERE feature = 'spend*visits') AS interaction_rows, count(*) AS rows
   FROM ml.explain('f_all', (SELECT s FROM shop2 s LIMIT 1));
 

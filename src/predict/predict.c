@@ -957,7 +957,7 @@ ml_explain(PG_FUNCTION_ARGS)
 			nulls[1] = true;
 		else
 			values[1] = CStringGetTextDatum(col->categorical ? v->str :
-											float8out_internal(v->num));
+											float8out_internal(PipelineDerivedValue(col, v->num)));
 		values[2] = Float8GetDatum(sum);
 		tuplestore_putvalues(store, tupdesc, values, nulls);
 	}

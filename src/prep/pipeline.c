@@ -1058,6 +1058,16 @@ bin_index(const PipelineColumn *pc, double v)
 }
 
 /*
+ * PipelineDerivedValue is a column's input value as the column sees it
+ * before any other transform: its date part, or the value itself.
+ */
+double
+PipelineDerivedValue(const PipelineColumn *pc, double v)
+{
+	return pc->derive != DERIVE_NONE && !isnan(v) ? derive_part(pc->derive, v) : v;
+}
+
+/*
  * PipelinePreTransform applies a numeric column's transforms to a
  * non-NULL value, in order: date part, clip, log1p, bin.
  */

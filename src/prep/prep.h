@@ -184,6 +184,7 @@ typedef struct PipelineValue
 
 extern void PipelineNullNotAllowed(const char *column) pg_attribute_noreturn();
 extern double PipelinePreTransform(const PipelineColumn *pc, double v);
+extern double PipelineDerivedValue(const PipelineColumn *pc, double v);
 
 /* Does a numeric column transform its values before imputing? */
 #define PipelineHasPre(pc) \
