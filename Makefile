@@ -14,6 +14,7 @@ OBJS = \
 	src/data/split.o \
 	src/data/clean.o \
 	src/data/tables.o \
+	src/prep/options.o \
 	src/prep/pipeline.o \
 	src/prep/profile.o \
 	src/prep/profile_report.o \

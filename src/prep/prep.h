@@ -226,5 +226,12 @@ extern Jsonb *PipelineDescribe(const Pipeline *pl);
 extern Jsonb *PipelineBaseline(const Pipeline *pl);
 extern const char *ImputeName(ImputeKind k);
 extern const char *ScaleName(ScaleKind k);
+extern const char *EncodeName(EncodeKind k);
+extern const char *DeriveName(DerivePart k);
+
+/* Options (options.c). */
+extern void PipelineOptionError(const char *column, const char *msg) pg_attribute_noreturn();
+extern ColumnOptions PipelineColumnOptions(const PipelineOptions *opts, const DataColumn *col,
+										   ScaleKind default_scale);
 
 #endif							/* PGMAKER_PREP_H */
