@@ -101,6 +101,20 @@ SELECT model_id AS ix FROM ml.train('f_inter', 'SELECT spend, visits, y FROM sho
        preprocess => '{"interactions": [["spend", "visits"]], "*": {"scale": "none"}}', test_size => 0) \gset
 SELECT feature, kind FROM ml.features('f_inter') ORDER BY position;
 SELECT features FROM ml.transform('f_inter', 'SELECT 3.0::float8 AS spend, 4.0::float8 AS visits');
+-- every input form applies the interaction (the float8[] and all-float8
+-- record forms take a faster path)
+SELECT ml.predict('f_inter', ARRAY[3, 4]::float8[]) = ml.predict('f_inter', '{"spend": 3, "visits": 4}'::jsonb) AS array_agrees,
+       ml.predict('f_inter', q) = ml.predict('f_inter', '{"spend": 3, "visits": 4}'::jsonb) AS record_agrees
+  FROM (SELECT 3.0::float8 AS spend, 4.0::float8 AS visits) q;
+
+-- a live model with date parts does not block automatic deployment: the
+-- challenger is scored against it on the same hold-out rows
+SELECT deployed FROM ml.train('f_parts_deploy', 'SELECT day, spend, y FROM shop2', 'y',
+                              preprocess => '{"day": {"parts": ["month"]}}');
+SELECT deployed, model_id > 0 AS stored FROM ml.train('f_parts_deploy', 'SELECT day, spend, visits, y FROM shop2', 'y',
+                              preprocess => '{"day": {"parts": ["month"]}}');
+SELECT reason ~ 'beats live model' AS compared FROM ml.deployments d JOIN ml.projects p ON p.id = d.project_id
+ WHERE p.name = 'f_parts_deploy' ORDER BY d.id DESC LIMIT 1;
 
 -- for any row, ml.predict on the raw row equals the model applied to
 -- ml.transform's output (a linear model: intercept + coefficients . features)

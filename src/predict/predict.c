@@ -693,6 +693,8 @@ predict_row(FunctionCallInfo fcinfo)
 	}
 	if (!transformed)
 		PipelineTransformValues(m->pipeline, pc->values, pc->x);
+	else if (m->pipeline->ninteractions > 0)
+		PipelineTransformInteractions(m->pipeline, pc->x, 1, 1);
 	ModelPredictBlock(m, pc->x, 1, 1, pc->out);
 	return m;
 }

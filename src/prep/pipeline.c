@@ -896,9 +896,13 @@ PipelineBind(const Pipeline *pl, const DataSet *ds)
 	return b;
 }
 
-/* The interaction features: products of two columns' transformed values. */
-static void
-transform_interactions(const Pipeline *pl, double *out, int n, int ld)
+/*
+ * PipelineTransformInteractions fills the interaction features, products
+ * of two columns' transformed values, once those are in out (n rows,
+ * column-major, leading dimension ld).
+ */
+void
+PipelineTransformInteractions(const Pipeline *pl, double *out, int n, int ld)
 {
 	int			base = pl->nfeatures - pl->ninteractions;
 
@@ -955,7 +959,7 @@ PipelineTransformBlock(const PipelineBinding *b, const int64 *rows, int n,
 							  dst + i, ld);
 		}
 	}
-	transform_interactions(pl, out, n, ld);
+	PipelineTransformInteractions(pl, out, n, ld);
 }
 
 /*
@@ -977,7 +981,7 @@ PipelineTransformValues(const Pipeline *pl, const PipelineValue *vals, double *o
 		}
 		write_categorical(pc, category_key(pc, vals[j].isnull ? NULL : vals[j].str), dst, 1);
 	}
-	transform_interactions(pl, out, 1, 1);
+	PipelineTransformInteractions(pl, out, 1, 1);
 }
 
 /* ---------- serialisation and description ---------- */

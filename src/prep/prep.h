@@ -219,6 +219,7 @@ extern void PipelineTransformBlock(const PipelineBinding *b, const int64 *rows,
 								   int n, double *out, int ld);
 extern void PipelineTransformValues(const Pipeline *pl, const PipelineValue *vals,
 									double *out);
+extern void PipelineTransformInteractions(const Pipeline *pl, double *out, int n, int ld);
 extern int	PipelineFindColumn(const Pipeline *pl, const char *name);
 extern void PipelineSerialize(const Pipeline *pl, StringInfo buf);
 extern Pipeline *PipelineDeserialize(struct BlobReader *r);

@@ -478,13 +478,13 @@ decide_deploy(DeployMode mode, const Gate *gate, const Metrics *metrics,
 	for (int i = 0; i < live->pipeline->ncolumns; i++)
 	{
 		const PipelineColumn *pc = &live->pipeline->columns[i];
-		int			c = DataSetFindColumn(ds, pc->name);
+		int			c = DataSetFindColumn(ds, pc->input);
 
 		if (c < 0 || ds->cols[c].categorical != pc->categorical)
 		{
 			appendStringInfo(reason,
 							 "live model %lld cannot be scored on this source (it needs column \"%s\"); deploy explicitly with ml.deploy",
-							 (long long) live_id, pc->name);
+							 (long long) live_id, pc->input);
 			return false;
 		}
 	}
