@@ -100,8 +100,8 @@ PipelineNullNotAllowed(const char *column)
 }
 
 static void
-fit_numeric(PipelineColumn *pc, const double *x, int64 n, const ColumnOptions *co,
-			bool keep_missing)
+fit_numeric(PipelineColumn *pc, const double *x, const int64 *rows, int64 n,
+			const ColumnOptions *co, bool keep_missing)
 {
 	ScaleKind	scale = co->scale;
 	double	   *vals = NULL;
@@ -115,7 +115,7 @@ fit_numeric(PipelineColumn *pc, const double *x, int64 n, const ColumnOptions *c
 	/* two passes: the mean, then the squared deviations from it */
 	for (int64 i = 0; i < n; i++)
 	{
-		double		v = x[i];
+		double		v = x[rows ? rows[i] : i];
 
 		if (!isnan(v))
 		{
@@ -129,7 +129,7 @@ fit_numeric(PipelineColumn *pc, const double *x, int64 n, const ColumnOptions *c
 		mean = sum / (double) nvalid;
 	for (int64 i = 0; i < n; i++)
 	{
-		double		v = x[i];
+		double		v = x[rows ? rows[i] : i];
 
 		if (!isnan(v))
 			m2 += (v - mean) * (v - mean);
@@ -162,8 +162,8 @@ fit_numeric(PipelineColumn *pc, const double *x, int64 n, const ColumnOptions *c
 
 			vals = palloc_extended(sizeof(double) * Max(n, 1), MCXT_ALLOC_HUGE);
 			for (int64 i = 0; i < n; i++)
-				if (!isnan(x[i]))
-					vals[k++] = x[i];
+				if (!isnan(x[rows ? rows[i] : i]))
+					vals[k++] = x[rows ? rows[i] : i];
 			qsort(vals, nvalid, sizeof(double), double_cmp);
 		}
 		switch (pc->impute)
@@ -609,13 +609,20 @@ static void
 fit_numeric_column(PipelineColumn *pc, const DataColumn *col, const int64 *rows,
 				   int64 n, const ColumnOptions *co, bool keep_missing)
 {
-	double	   *x = palloc_extended(sizeof(double) * Max(n, 1), MCXT_ALLOC_HUGE);
+	double	   *x;
 
 	pc->clip_set = co->clip_set;
 	pc->clip_lo = co->clip_lo;
 	pc->clip_hi = co->clip_hi;
 	pc->log1p = co->log1p;
 	pc->nbins = 0;				/* edges come from the transformed values */
+	if (!PipelineHasPre(pc) && co->bins == 0)
+	{
+		/* nothing to transform: fit on the column as it is */
+		fit_numeric(pc, col->values, rows, n, co, keep_missing);
+		return;
+	}
+	x = palloc_extended(sizeof(double) * Max(n, 1), MCXT_ALLOC_HUGE);
 	for (int64 i = 0; i < n; i++)
 	{
 		double		v = col->values[rows[i]];
@@ -646,7 +653,7 @@ fit_numeric_column(PipelineColumn *pc, const DataColumn *col, const int64 *rows,
 				x[i] = bin_index(pc, x[i]);
 		pfree(sorted);
 	}
-	fit_numeric(pc, x, n, co, keep_missing);
+	fit_numeric(pc, x, NULL, n, co, keep_missing);
 	pfree(x);
 }
 
