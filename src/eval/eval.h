@@ -17,6 +17,7 @@ typedef struct Metrics
 	int64		n;
 	int			nclasses;
 	bool		on_train;		/* computed on the training rows */
+	const char *evaluated_on;	/* overrides "train"/"test" when set */
 	int64		sampled_from;	/* n is a sample of this many rows, or 0 */
 	/* regression */
 	double		r2;
@@ -35,13 +36,16 @@ typedef struct Metrics
 	double		silhouette;		/* mean silhouette of a sample of rows */
 	/* decomposition */
 	double		explained_variance; /* share of the variance the components keep */
+	/* detailed (ml.evaluate): per-class figures and residual quantiles */
+	bool		detailed;
+	double		residual_q[5];	/* regression: p05, p25, p50, p75, p95 of y - prediction */
 } Metrics;
 
 #define SILHOUETTE_MAX_ROWS 10000
 
 extern void MetricsCompute(Metrics *m, MLTask task, const double *y,
 						   const double *outputs, int64 n, int nclasses,
-						   bool probabilities);
+						   bool probabilities, bool detailed);
 extern bool MetricsGet(const Metrics *m, const char *name, double *value);
 extern double MetricsSilhouette(const double *X, const int *labels, int n, int p);
 extern Jsonb *MetricsToJsonb(const Metrics *m, char **labels);

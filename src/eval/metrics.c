@@ -93,6 +93,15 @@ MetricsGet(const Metrics *m, const char *name, double *value)
 	return !isnan(*value);
 }
 
+static int
+double_cmp(const void *a, const void *b)
+{
+	double		x = *(const double *) a;
+	double		y = *(const double *) b;
+
+	return x < y ? -1 : (x > y);
+}
+
 typedef struct ScoredRow
 {
 	double		score;
@@ -160,9 +169,10 @@ safe_ratio(double num, double den)
  */
 void
 MetricsCompute(Metrics *m, MLTask task, const double *y, const double *outputs,
-			   int64 n, int nclasses, bool probabilities)
+			   int64 n, int nclasses, bool probabilities, bool detailed)
 {
 	memset(m, 0, sizeof(*m));
+	m->detailed = detailed;
 	m->task = task;
 	m->n = n;
 	m->nclasses = nclasses;
@@ -192,6 +202,24 @@ MetricsCompute(Metrics *m, MLTask task, const double *y, const double *outputs,
 		m->rmse = sqrt(ss_res / (double) Max(n, 1));
 		m->mae = abs_sum / (double) Max(n, 1);
 		m->r2 = ss_tot > 0 ? 1.0 - ss_res / ss_tot : (ss_res == 0 ? 1.0 : 0.0);
+		if (detailed && n > 0)
+		{
+			static const double q[5] = {0.05, 0.25, 0.5, 0.75, 0.95};
+			double	   *res = palloc_extended(sizeof(double) * n, MCXT_ALLOC_HUGE);
+
+			for (int64 i = 0; i < n; i++)
+				res[i] = y[i] - outputs[i];
+			qsort(res, n, sizeof(double), double_cmp);
+			for (int k = 0; k < 5; k++)
+			{
+				double		pos = q[k] * (double) (n - 1);
+				int64		lo = (int64) floor(pos);
+				int64		hi = Min(lo + 1, n - 1);
+
+				m->residual_q[k] = res[lo] + (res[hi] - res[lo]) * (pos - (double) lo);
+			}
+			pfree(res);
+		}
 		return;
 	}
 
@@ -366,6 +394,53 @@ MetricsToJsonb(const Metrics *m, char **labels)
 			JbEndArray(&st);
 		}
 		JbEndArray(&st);
+		if (m->detailed)
+		{
+			/* per class: precision, recall, f1 and support (actual rows) */
+			JbKey(&st, "per_class");
+			JbBeginObject(&st);
+			for (int c = 0; c < m->nclasses; c++)
+			{
+				int64		tp = m->confusion[c * m->nclasses + c];
+				int64		predicted = 0;
+				int64		actual = 0;
+				double		prec;
+				double		rec;
+
+				for (int k = 0; k < m->nclasses; k++)
+				{
+					predicted += m->confusion[k * m->nclasses + c];
+					actual += m->confusion[c * m->nclasses + k];
+				}
+				prec = safe_ratio((double) tp, (double) predicted);
+				rec = safe_ratio((double) tp, (double) actual);
+				JbKey(&st, labels[c]);
+				JbBeginObject(&st);
+				JbKey(&st, "precision");
+				JbFloat(&st, prec);
+				JbKey(&st, "recall");
+				JbFloat(&st, rec);
+				JbKey(&st, "f1");
+				JbFloat(&st, safe_ratio(2.0 * prec * rec, prec + rec));
+				JbKey(&st, "support");
+				JbInt(&st, actual);
+				JbEndObject(&st);
+			}
+			JbEndObject(&st);
+		}
+	}
+	if (m->task == ML_TASK_REGRESSION && m->detailed && m->n > 0)
+	{
+		static const char *const qnames[5] = {"p05", "p25", "p50", "p75", "p95"};
+
+		JbKey(&st, "residual_quantiles");
+		JbBeginObject(&st);
+		for (int k = 0; k < 5; k++)
+		{
+			JbKey(&st, qnames[k]);
+			JbFloat(&st, m->residual_q[k]);
+		}
+		JbEndObject(&st);
 	}
 	JbKey(&st, "n");
 	JbInt(&st, m->n);
@@ -375,6 +450,6 @@ MetricsToJsonb(const Metrics *m, char **labels)
 		JbInt(&st, m->sampled_from);
 	}
 	JbKey(&st, "evaluated_on");
-	JbString(&st, m->on_train ? "train" : "test");
+	JbString(&st, m->evaluated_on ? m->evaluated_on : m->on_train ? "train" : "test");
 	return JbFinishObject(&st);
 }

@@ -27,8 +27,10 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
+#include "utils/jsonb.h"
 
 PG_FUNCTION_INFO_V1(ml_train);
+PG_FUNCTION_INFO_V1(ml_evaluate);
 
 #define MAX_CLASSES 1000
 #define TRAIN_METRICS_MAX_ROWS 100000
@@ -274,7 +276,7 @@ evaluate_unsupervised(const Model *m, PipelineBinding *b, const int64 *rows,
 	double	   *os2 = palloc0(sizeof(double) * k);
 	double		inertia = 0.0;
 
-	MetricsCompute(out, m->task, NULL, NULL, 0, 0, false);
+	MetricsCompute(out, m->task, NULL, NULL, 0, 0, false, false);
 	out->n = n;
 	for (int64 start = 0; start < n; start += TRAIN_BLOCK_ROWS)
 	{
@@ -377,7 +379,7 @@ evaluate_unsupervised(const Model *m, PipelineBinding *b, const int64 *rows,
 void
 ModelEvaluateRows(const Model *m, const DataSet *ds, const int64 *rows, int64 n,
 				  const double *y, int nclasses_y, char **labels_y, int64 seed,
-				  Metrics *out)
+				  bool detailed, Metrics *out)
 {
 	PipelineBinding *b = PipelineBind(m->pipeline, ds);
 	int			p = m->pipeline->nfeatures;
@@ -432,7 +434,8 @@ ModelEvaluateRows(const Model *m, const DataSet *ds, const int64 *rows, int64 n,
 					r[map[c]] = o[(Size) i * nout + c];
 		}
 	}
-	MetricsCompute(out, m->task, y, res, n, nclasses_y, !m->fitted->spec->scores_only);
+	MetricsCompute(out, m->task, y, res, n, nclasses_y, !m->fitted->spec->scores_only,
+				   detailed);
 	pfree(X);
 	pfree(o);
 	pfree(res);
@@ -488,7 +491,8 @@ decide_deploy(DeployMode mode, const Gate *gate, const Metrics *metrics,
 			return false;
 		}
 	}
-	ModelEvaluateRows(live, ds, rows, metrics->n, y, t->nclasses, t->labels, seed, &live_metrics);
+	ModelEvaluateRows(live, ds, rows, metrics->n, y, t->nclasses, t->labels, seed, false,
+					  &live_metrics);
 	MetricsGet(metrics, key, &score);
 	MetricsGet(&live_metrics, key, &live_score);
 	if (score > live_score)
@@ -792,13 +796,13 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 		eval_y = ts.y ? gather(ts.y, pick, neval) : NULL;
 	}
 	ModelEvaluateRows(&model, ds, eval_rows, neval, eval_y, t.nclasses, t.labels,
-					  hp->seed, &train_metrics);
+					  hp->seed, false, &train_metrics);
 	train_metrics.on_train = true;
 	train_metrics.sampled_from = neval < ntrain ? ntrain : 0;
 	if (ntest > 0)
 		ModelEvaluateRows(&model, ds, test_rows, ntest,
 						  t.y ? gather(t.y, test_rows, ntest) : NULL,
-						  t.nclasses, t.labels, hp->seed, &metrics);
+						  t.nclasses, t.labels, hp->seed, false, &metrics);
 	else
 		metrics = train_metrics;
 
@@ -892,4 +896,132 @@ ml_train(PG_FUNCTION_ARGS)
 	if (funcctx->call_cntr < funcctx->max_calls)
 		SRF_RETURN_NEXT(funcctx, (Datum) funcctx->user_fctx);
 	SRF_RETURN_DONE(funcctx);
+}
+
+/* A target value as a label's text, as training writes labels. */
+static char *
+target_label(const DataColumn *col, int64 i)
+{
+	double		v;
+
+	if (col->categorical)
+		return col->dict[col->codes[i]];
+	v = col->values[i];
+	if (is_bool_type(col->typid))
+		return v != 0 ? "true" : "false";
+	if (is_integer_type(col->typid) && fabs(v) < 9.2e18)
+		return psprintf("%lld", (long long) v);
+	if (is_integer_type(col->typid))
+		return psprintf("%.0f", v);
+	return float8out_internal(v);
+}
+
+/*
+ * ml_evaluate scores a model (a project's live model, or one by id) on new
+ * rows of a source: every metric of its task, plus per-class precision,
+ * recall, f1 and support for classification and residual quantiles for
+ * regression.  Labels the model never learned count as its errors.
+ */
+Datum
+ml_evaluate(PG_FUNCTION_ARGS)
+{
+	char	   *source = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	Model	   *m;
+	ProjectInfo project;
+	DataSet    *ds;
+	int64	   *rows;
+	double	   *y = NULL;
+	char	  **labels = NULL;
+	int			nlabels = 0;
+	Metrics		metrics;
+	Jsonb	   *result;
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "pgmaker evaluate",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+
+	if (get_fn_expr_argtype(fcinfo->flinfo, 0) == INT8OID)
+	{
+		int64		model_id = PG_GETARG_INT64(0);
+		int64		project_id;
+
+		m = CacheModel(model_id);
+		CatalogModelAlgorithm(model_id, &project_id);
+		CatalogProjectById(project_id, &project);
+	}
+	else
+	{
+		char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+		CatalogCheckProjectName(name);
+		m = CacheProjectModel(name);
+		CatalogRequireProject(name, &project);
+	}
+	if ((m->task == ML_TASK_REGRESSION || m->task == ML_TASK_CLASSIFICATION) &&
+		project.target == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("project \"%s\" has no target column to evaluate against", project.name)));
+
+	ds = ReaderLoad(source, m->task == ML_TASK_REGRESSION || m->task == ML_TASK_CLASSIFICATION ?
+					project.target : NULL, NIL);
+	if (ds->nrows == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("source has no rows%s", ds->null_targets > 0 ? " with a target" : "")));
+	rows = palloc_extended(sizeof(int64) * ds->nrows, MCXT_ALLOC_HUGE);
+	for (int64 i = 0; i < ds->nrows; i++)
+		rows[i] = i;
+
+	if (m->task == ML_TASK_REGRESSION)
+	{
+		if (ds->target->categorical)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("target column \"%s\" must be numeric to evaluate a regression model",
+							project.target)));
+		y = ds->target->values;
+	}
+	else if (m->task == ML_TASK_CLASSIFICATION)
+	{
+		/* the model's labels first, then any it never learned */
+		int			cap = m->nclasses + 8;
+
+		labels = palloc(sizeof(char *) * cap);
+		memcpy(labels, m->labels, sizeof(char *) * m->nclasses);
+		nlabels = m->nclasses;
+		y = palloc_extended(sizeof(double) * ds->nrows, MCXT_ALLOC_HUGE);
+		for (int64 i = 0; i < ds->nrows; i++)
+		{
+			char	   *label = target_label(ds->target, i);
+			int			c;
+
+			for (c = 0; c < nlabels; c++)
+				if (strcmp(labels[c], label) == 0)
+					break;
+			if (c == nlabels)
+			{
+				if (nlabels == MAX_CLASSES)
+					ereport(ERROR,
+							(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+							 errmsg("target column \"%s\" has more than %d classes",
+									project.target, MAX_CLASSES)));
+				if (nlabels == cap)
+				{
+					cap *= 2;
+					labels = repalloc(labels, sizeof(char *) * cap);
+				}
+				labels[nlabels++] = pstrdup(label);
+			}
+			y[i] = c;
+			if ((i & 4095) == 0)
+				CHECK_FOR_INTERRUPTS();
+		}
+	}
+
+	ModelEvaluateRows(m, ds, rows, ds->nrows, y, nlabels, labels, 42, true, &metrics);
+	metrics.evaluated_on = "source";
+	MemoryContextSwitchTo(old);
+	result = MetricsToJsonb(&metrics, labels);
+	MemoryContextDelete(cxt);
+	PG_RETURN_JSONB_P(result);
 }

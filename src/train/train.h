@@ -15,6 +15,7 @@
 
 extern void ModelEvaluateRows(const Model *m, const DataSet *ds, const int64 *rows,
 							  int64 n, const double *y, int nclasses_y,
-							  char **labels_y, int64 seed, Metrics *out);
+							  char **labels_y, int64 seed, bool detailed,
+							  Metrics *out);
 
 #endif							/* PGMAKER_TRAIN_H */

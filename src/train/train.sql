@@ -17,3 +17,12 @@ AS 'MODULE_PATHNAME', 'ml_train'
 LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
 COMMENT ON FUNCTION ml.train(text, text, text, text, text, jsonb, jsonb, float8, text, jsonb) IS
 'Trains a model of a project on a table, view or query; stores it with its hold-out metrics and deploys it when it passes the gate and beats the live model.';
+
+CREATE FUNCTION ml.evaluate(project text, source text) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'ml_evaluate' LANGUAGE C STABLE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION ml.evaluate(text, text) IS
+'Scores the project''s live model on new labelled rows of a table, view or query: every metric of its task, per-class figures, residual quantiles.';
+CREATE FUNCTION ml.evaluate(model_id bigint, source text) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'ml_evaluate' LANGUAGE C STABLE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION ml.evaluate(bigint, text) IS
+'Scores the given model on new labelled rows of a table, view or query.';
