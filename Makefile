@@ -69,7 +69,7 @@ $(OBJS): $(wildcard src/*.h src/*/*.h)
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_SOURCES)
 	cat $^ > $@
 
-.PHONY: deps test demo bench
+.PHONY: deps test demo bench soak
 
 deps:
 	scripts/deps.sh
@@ -82,3 +82,7 @@ demo:
 
 bench:
 	test/bench/run.sh
+
+# Not part of test: pgbench predicting for 60 s, alone and while deploying.
+soak:
+	scripts/soak.sh

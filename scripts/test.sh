@@ -3,7 +3,7 @@
 #
 # Steps: install missing dependencies (scripts/deps.sh), build, install the
 # extension, start a private cluster (scripts/cluster.sh; stopped on exit,
-# also on failure), then run three kinds of suites:
+# also on failure), then run four kinds of suites:
 #   a. pg_regress: the REGRESS tests from the Makefile (plus its REGRESS_OPTS,
 #      e.g. --load-extension), against the private cluster, in a database
 #      pgmaker_regress that pg_regress creates; one suite per test
@@ -11,6 +11,11 @@
 #      has the pgtap extension installed); one suite per file
 #   c. Perl TAP: each test/t/*.pl via prove, using PostgreSQL::Test::Cluster;
 #      these tests make their own clusters; one suite per file
+#   d. isolation: each test/isolation/specs/*.spec via pg_isolation_regress
+#      (which runs isolationtester), against the private cluster, in a
+#      database pgmaker_isolation that it creates with the extension loaded;
+#      expected output in test/isolation/expected/, results and
+#      regression.diffs in test/isolation/output_iso/; one suite per spec
 # The last line printed is `N passed, M failed` (counts of suites). The exit
 # status is non-zero if any suite failed or any step before the suites failed.
 #
@@ -25,6 +30,7 @@
 #   PGMAKER_REGRESS_TIMEOUT  seconds for the whole pg_regress run (default 300)
 #   PGMAKER_PGTAP_TIMEOUT    seconds per pgTAP file (default 120)
 #   PGMAKER_PERL_TIMEOUT     seconds per Perl TAP file (default 300)
+#   PGMAKER_ISOLATION_TIMEOUT seconds for the whole isolation run (default 300)
 #   PG_CONFIG                pg_config to use (default: pg_config on PATH)
 set -euo pipefail
 
@@ -35,6 +41,7 @@ exec </dev/null
 REGRESS_TIMEOUT=${PGMAKER_REGRESS_TIMEOUT:-300}
 PGTAP_TIMEOUT=${PGMAKER_PGTAP_TIMEOUT:-120}
 PERL_TIMEOUT=${PGMAKER_PERL_TIMEOUT:-300}
+ISOLATION_TIMEOUT=${PGMAKER_ISOLATION_TIMEOUT:-300}
 OS_USER=postgres
 
 AS_ROOT=0
@@ -138,6 +145,7 @@ BINDIR=$("$PG_CONFIG" --bindir)
 PKGLIBDIR=$("$PG_CONFIG" --pkglibdir)
 PG_REGRESS=$PKGLIBDIR/pgxs/src/test/regress/pg_regress
 PG_PERL_LIB=$PKGLIBDIR/pgxs/src/test/perl
+PG_ISOLATION_REGRESS=$PKGLIBDIR/pgxs/src/test/isolation/pg_isolation_regress
 [[ -x $PG_REGRESS ]] || setup_failed "pg_regress not found at $PG_REGRESS"
 
 banner "build"
@@ -302,13 +310,74 @@ run_perl() {
     stop_stray_servers "$tdir"
 }
 
+# ---------------------------------------------------------------- isolation
+
+run_isolation() {
+    local specs=() tests=() f ext outdir out rc name status
+    shopt -s nullglob
+    specs=(test/isolation/specs/*.spec)
+    shopt -u nullglob
+    banner "isolation (${#specs[@]} specs)"
+    if [[ ${#specs[@]} -eq 0 ]]; then
+        note "no test/isolation/specs/*.spec files; skipping"
+        return 0
+    fi
+    for f in "${specs[@]}"; do
+        name=${f##*/}
+        tests+=("${name%.spec}")
+    done
+    if [[ ! -x $PG_ISOLATION_REGRESS ]]; then
+        note "pg_isolation_regress not found at $PG_ISOLATION_REGRESS"
+        for name in "${tests[@]}"; do record isolation failed "$name"; done
+        return 0
+    fi
+    ext=$(makefile_var EXTENSION)
+    outdir=test/isolation/output_iso
+    rm -rf "$outdir"
+    mkdir -p "$outdir"
+    out=$SCRATCH/pg_isolation_regress.out
+    rc=0
+    # As for pg_regress: no --use-existing, so the database is (re)created
+    # and the extension loaded. isolationtester is found next to
+    # pg_isolation_regress; --bindir is where psql is.
+    timeout --kill-after=10 "$ISOLATION_TIMEOUT" "$PG_ISOLATION_REGRESS" \
+        --bindir="$BINDIR" --host="$PGHOST" --port="$PGPORT" --user=postgres \
+        --dbname=pgmaker_isolation --load-extension="${ext:-pgmaker}" \
+        --inputdir=test/isolation --outputdir="$outdir" \
+        "${tests[@]}" 2>&1 | tee "$out" || rc=$?
+
+    declare -A seen=()
+    while read -r name status; do
+        seen[$name]=$status
+    done < <(sed -n -E 's/^(test +)?([^ ]+) +\.\.\. +(ok|FAILED|failed \(ignored\)).*/\2 \3/p' "$out")
+    for name in "${tests[@]}"; do
+        case ${seen[$name]:-missing} in
+            ok | "failed (ignored)") record isolation passed "$name" ;;
+            *) record isolation failed "$name" ;;
+        esac
+    done
+    if [[ $rc -ne 0 || ${KIND_FAILED[isolation]:-0} -gt 0 ]]; then
+        [[ $rc -eq 124 ]] && note "pg_isolation_regress timed out after ${ISOLATION_TIMEOUT}s"
+        if [[ -s $outdir/regression.diffs ]]; then
+            echo "---- $outdir/regression.diffs (first 200 lines) ----"
+            head -n 200 "$outdir/regression.diffs"
+            echo "---- end of regression.diffs ----"
+        fi
+        if [[ ${KIND_FAILED[isolation]:-0} -eq 0 ]]; then
+            note "pg_isolation_regress exited with status $rc"
+            record isolation failed "pg_isolation_regress"
+        fi
+    fi
+}
+
 run_regress
 run_pgtap
 run_perl
+run_isolation
 
 banner "summary"
-for kind in regress pgtap perl; do
-    printf '%-8s %d passed, %d failed\n' "$kind" \
+for kind in regress pgtap perl isolation; do
+    printf '%-9s %d passed, %d failed\n' "$kind" \
         "${KIND_PASSED[$kind]:-0}" "${KIND_FAILED[$kind]:-0}"
 done
 if [[ ${#FAILED_NAMES[@]} -gt 0 ]]; then

@@ -7,7 +7,10 @@
  * on commit; the callback marks the cache stale, and the next lookup
  * retires every entry.  Retired models stay allocated until the end of
  * the transaction, because a running statement may still use one through
- * fn_extra: a statement sees one model from start to end.
+ * fn_extra.  A call site keeps its model while the backend learns of no
+ * catalog change; once it has processed one, the call site looks its model
+ * up again on its next row (docs/reference.md, "Deployments and the
+ * prediction cache").
  *-------------------------------------------------------------------------
  */
 #ifndef PGMAKER_PREDICT_H
