@@ -97,3 +97,17 @@ SELECT :before_projects - projects AS projects_removed, :before_models - models 
   FROM catalog_counts();
 SELECT expect_error($$SELECT ml.predict('dia', ARRAY[1,2,3,4,5,6,7,8,9,10]::float8[])$$);
 SELECT expect_error($$SELECT ml.drop_project('dia')$$);
+
+-- two ml.train calls of one statement create a new project once
+SELECT t.algorithm, t.project
+  FROM (VALUES ('linear'), ('ridge')) v(a),
+       LATERAL ml.train('twice', 'SELECT bmi, progression FROM diabetes', 'progression', v.a) t
+ ORDER BY t.model_id;
+SELECT count(DISTINCT p.id) AS projects, count(*) AS models
+  FROM ml.models m JOIN ml.projects p ON p.id = m.project_id WHERE p.name = 'twice';
+-- ... and the second must agree with the first on the target and the task
+SELECT expect_error($$SELECT t.model_id FROM (VALUES ('progression'), ('bmi')) v(y),
+       LATERAL ml.train('twice2', 'SELECT bmi, age, progression FROM diabetes', v.y) t$$);
+SELECT expect_error($$SELECT t.model_id FROM (VALUES ('regression'), ('classification')) v(task),
+       LATERAL ml.train('twice3', 'SELECT bmi, sex FROM diabetes', 'sex', task => v.task) t$$);
+SELECT count(*) AS leftover FROM ml.projects WHERE name IN ('twice2', 'twice3');

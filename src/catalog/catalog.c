@@ -221,7 +221,16 @@ CatalogCheckOwner(const ProjectInfo *project)
 }
 
 /*
- * CatalogCreateProject inserts a project owned by the current user.
+ * CatalogCreateProject inserts a project owned by the current user and
+ * returns its id.
+ *
+ * The caller found no project of that name, but one may have appeared
+ * since: created by an earlier call of the same statement (which the
+ * statement's snapshot does not show), or committed by a concurrent
+ * transaction.  Then the existing project is read with a fresh snapshot
+ * and used if it has the same task and target and the caller may change
+ * it.  Under REPEATABLE READ a concurrently committed project stays
+ * invisible, which is a serialization failure.
  */
 int64
 CatalogCreateProject(const char *name, MLTask task, const char *target)
@@ -232,6 +241,8 @@ CatalogCreateProject(const char *name, MLTask task, const char *target)
 	char		nulls[4] = {' ', ' ', target ? ' ' : 'n', ' '};
 	Oid			user = GetUserId();
 	int64		id;
+	bool		found = false;
+	ProjectInfo existing;
 
 	values[0] = CStringGetTextDatum(name);
 	values[1] = CStringGetTextDatum(MLTaskName(task));
@@ -239,11 +250,44 @@ CatalogCreateProject(const char *name, MLTask task, const char *target)
 	values[3] = ObjectIdGetDatum(user);
 	catalog_begin(&cc);
 	catalog_exec("INSERT INTO ml.projects (name, task, target, owner) "
-				 "VALUES ($1, $2, $3, $4::regrole) RETURNING id",
+				 "VALUES ($1, $2, $3, $4::regrole) "
+				 "ON CONFLICT (name) DO NOTHING RETURNING id",
 				 4, types, values, nulls, false, SPI_OK_INSERT_RETURNING);
 	id = catalog_int64_result();
+	if (id == 0)
+	{
+		/* read_only = false: a new snapshot that sees the other insert */
+		catalog_exec("SELECT id, name, task, target, owner::oid FROM ml.projects WHERE name = $1",
+					 1, types, values, NULL, false, SPI_OK_SELECT);
+		found = SPI_processed > 0;
+		if (found)
+			project_from_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, cc.outer, &existing);
+	}
 	catalog_end(&cc);
-	return id;
+	if (id != 0)
+		return id;
+
+	if (!found)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not create project \"%s\": a concurrent transaction created it", name),
+				 errhint("Retry the transaction.")));
+	CatalogCheckOwner(&existing);
+	if (existing.task != task)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("project \"%s\" does %s, not %s", name,
+						MLTaskName(existing.task), MLTaskName(task)),
+				 errhint("A project's task is fixed by its first model; use another project name.")));
+	if ((existing.target == NULL) != (target == NULL) ||
+		(target && strcmp(existing.target, target) != 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("project \"%s\" predicts \"%s\", not \"%s\"", name,
+						existing.target ? existing.target : "(no target)",
+						target ? target : "(no target)"),
+				 errhint("A project's target is fixed by its first model; use another project name.")));
+	return existing.id;
 }
 
 /*
