@@ -111,3 +111,16 @@ SELECT expect_error($$SELECT t.model_id FROM (VALUES ('progression'), ('bmi')) v
 SELECT expect_error($$SELECT t.model_id FROM (VALUES ('regression'), ('classification')) v(task),
        LATERAL ml.train('twice3', 'SELECT bmi, sex FROM diabetes', 'sex', task => v.task) t$$);
 SELECT count(*) AS leftover FROM ml.projects WHERE name IN ('twice2', 'twice3');
+
+-- beat_by: the new model must beat the live one by at least a margin
+SELECT deployed FROM ml.train('bb', 'SELECT bmi, progression FROM diabetes', 'progression');
+SELECT deployed FROM ml.train('bb', 'diabetes', 'progression', gate => '{"beat_by": {"r2": 0.5}}');
+SELECT deployed FROM ml.train('bb', 'diabetes', 'progression', gate => '{"beat_by": {"rmse": 100}}');
+SELECT deployed FROM ml.train('bb', 'diabetes', 'progression', gate => '{"beat_by": {"r2": 0.01, "rmse": 1, "mae": 0}}');
+SELECT d.strategy, d.reason FROM ml.deployments d JOIN ml.projects p ON p.id = d.project_id
+ WHERE p.name = 'bb' ORDER BY d.id;
+SELECT expect_error($$SELECT * FROM ml.train('bb', 'diabetes', 'progression', gate => '{"beat_by": {"r2": -0.1}}')$$);
+SELECT expect_error($$SELECT * FROM ml.train('bb', 'diabetes', 'progression', gate => '{"beat_by": {"f1": 0.1}}')$$);
+SELECT expect_error($$SELECT * FROM ml.train('bb', 'diabetes', 'progression', gate => '{"beat_by": {"r2": "a lot"}}')$$);
+SELECT expect_error($$SELECT * FROM ml.train('bb', 'diabetes', 'progression', gate => '{"beat_by": [0.1]}')$$);
+SELECT count(*) AS bb_models FROM ml.models m JOIN ml.projects p ON p.id = m.project_id WHERE p.name = 'bb';

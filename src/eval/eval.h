@@ -52,16 +52,24 @@ extern Jsonb *MetricsToJsonb(const Metrics *m, char **labels);
 extern const char *MetricKeyName(MLTask task);
 extern bool MetricHigherIsBetter(const char *name);
 
-/* The promotion gate: lower and upper bounds on metrics. */
+/*
+ * The promotion gate: lower and upper bounds on metrics ("min", "max"), and
+ * the margins by which a new model must beat the live one ("beat_by").
+ */
 typedef struct Gate
 {
 	int			nbounds;
 	char	  **names;
 	double	   *limits;
 	bool	   *is_min;
+	int			nmargins;
+	char	  **margin_names;
+	double	   *margins;
 } Gate;
 
 extern Gate *GateParse(Jsonb *gate, MLTask task, int nclasses);
 extern bool GatePasses(const Gate *gate, const Metrics *m, StringInfo reason);
+extern bool GateBeatsBy(const Gate *gate, const Metrics *m, const Metrics *live,
+						StringInfo reason);
 
 #endif							/* PGMAKER_EVAL_H */

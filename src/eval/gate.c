@@ -1,6 +1,7 @@
 /*-------------------------------------------------------------------------
  * src/eval/gate.c
- *		The promotion gate: {"min": {"f1": 0.8}, "max": {"rmse": 12.5}}.
+ *		The promotion gate: {"min": {"f1": 0.8}, "max": {"rmse": 12.5},
+ *		"beat_by": {"f1": 0.01}}.
  *-------------------------------------------------------------------------
  */
 #include "eval/eval.h"
@@ -15,6 +16,7 @@ typedef struct GateParseState
 	MLTask		task;
 	int			nclasses;
 	bool		is_min;
+	bool		is_margin;
 } GateParseState;
 
 static const char *const task_metrics[] = {
@@ -51,6 +53,20 @@ gate_visit_bound(const char *key, JsonbValue *v, void *arg)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("gate bound for \"%s\" must be a number, not %s", key,
 						JsonbValueTypeName(v))));
+	if (st->is_margin)
+	{
+		if (!(limit >= 0) || isinf(limit))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("gate beat_by margin for \"%s\" must be a finite number of at least 0, not %g",
+							key, limit)));
+		g->margin_names = repalloc(g->margin_names, sizeof(char *) * (g->nmargins + 1));
+		g->margins = repalloc(g->margins, sizeof(double) * (g->nmargins + 1));
+		g->margin_names[g->nmargins] = pstrdup(key);
+		g->margins[g->nmargins] = limit;
+		g->nmargins++;
+		return;
+	}
 	g->names = repalloc(g->names, sizeof(char *) * (g->nbounds + 1));
 	g->limits = repalloc(g->limits, sizeof(double) * (g->nbounds + 1));
 	g->is_min = repalloc(g->is_min, sizeof(bool) * (g->nbounds + 1));
@@ -65,16 +81,17 @@ gate_visit_top(const char *key, JsonbValue *v, void *arg)
 {
 	GateParseState *st = arg;
 
-	if (strcmp(key, "min") != 0 && strcmp(key, "max") != 0)
+	if (strcmp(key, "min") != 0 && strcmp(key, "max") != 0 && strcmp(key, "beat_by") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown gate key \"%s\"", key),
-				 errhint("A gate looks like {\"min\": {\"f1\": 0.8}, \"max\": {\"rmse\": 12.5}}.")));
+				 errhint("A gate looks like {\"min\": {\"f1\": 0.8}, \"max\": {\"rmse\": 12.5}, \"beat_by\": {\"f1\": 0.01}}.")));
 	if (v->type != jbvBinary || JsonContainerIsArray(v->val.binary.data))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("gate \"%s\" must be an object of metric bounds", key)));
 	st->is_min = strcmp(key, "min") == 0;
+	st->is_margin = strcmp(key, "beat_by") == 0;
 	JsonbForEachKey(JsonbValueToJsonb(v), "gate", gate_visit_bound, st);
 }
 
@@ -86,11 +103,13 @@ Gate *
 GateParse(Jsonb *json, MLTask task, int nclasses)
 {
 	Gate	   *g = palloc0(sizeof(Gate));
-	GateParseState st = {g, task, nclasses, false};
+	GateParseState st = {g, task, nclasses, false, false};
 
 	g->names = palloc(sizeof(char *));
 	g->limits = palloc(sizeof(double));
 	g->is_min = palloc(sizeof(bool));
+	g->margin_names = palloc(sizeof(char *));
+	g->margins = palloc(sizeof(double));
 	JsonbForEachKey(json, "gate", gate_visit_top, &st);
 	return g;
 }
@@ -118,6 +137,37 @@ GatePasses(const Gate *gate, const Metrics *m, StringInfo reason)
 							 pass ? "" : "; ", gate->names[i], v,
 							 gate->is_min[i] ? "below" : "above",
 							 gate->is_min[i] ? "min" : "max", gate->limits[i]);
+			pass = false;
+		}
+	}
+	return pass;
+}
+
+/*
+ * GateBeatsBy checks the "beat_by" margins of a new model's metrics m over
+ * the live model's metrics on the same rows: each named metric must
+ * improve (up for r2, f1, ...; down for rmse, log_loss, ...) by at least
+ * its margin.  A metric undefined for either model fails.  On failure it
+ * appends why to reason.
+ */
+bool
+GateBeatsBy(const Gate *gate, const Metrics *m, const Metrics *live, StringInfo reason)
+{
+	bool		pass = true;
+
+	for (int i = 0; i < gate->nmargins; i++)
+	{
+		const char *name = gate->margin_names[i];
+		double		v = NAN;
+		double		lv = NAN;
+		double		gain = NAN;
+
+		if (MetricsGet(m, name, &v) && MetricsGet(live, name, &lv))
+			gain = MetricHigherIsBetter(name) ? v - lv : lv - v;
+		if (!(gain >= gate->margins[i]))
+		{
+			appendStringInfo(reason, "%s%s %.6g improves on the live model's %.6g by %.6g, less than the gate's beat_by %g",
+							 pass ? "" : "; ", name, v, lv, gain, gate->margins[i]);
 			pass = false;
 		}
 	}

@@ -497,9 +497,20 @@ decide_deploy(DeployMode mode, const Gate *gate, const Metrics *metrics,
 	MetricsGet(&live_metrics, key, &live_score);
 	if (score > live_score)
 	{
-		appendStringInfo(reason, "%s %.6g beats live model %lld's %.6g on the same %lld %s rows",
+		StringInfoData short_of;
+
+		initStringInfo(&short_of);
+		if (!GateBeatsBy(gate, metrics, &live_metrics, &short_of))
+		{
+			appendStringInfo(reason, "%s (live model %lld, the same %lld %s rows)",
+							 short_of.data, (long long) live_id,
+							 (long long) metrics->n, on);
+			return false;
+		}
+		appendStringInfo(reason, "%s %.6g beats live model %lld's %.6g on the same %lld %s rows%s",
 						 key, score, (long long) live_id, live_score,
-						 (long long) metrics->n, on);
+						 (long long) metrics->n, on,
+						 gate->nmargins > 0 ? ", by at least the gate's beat_by" : "");
 		return true;
 	}
 	appendStringInfo(reason, "%s %.6g does not beat live model %lld's %.6g on the same %lld %s rows",
