@@ -124,3 +124,40 @@ SELECT expect_error($$SELECT * FROM ml.train('bb', 'diabetes', 'progression', ga
 SELECT expect_error($$SELECT * FROM ml.train('bb', 'diabetes', 'progression', gate => '{"beat_by": {"r2": "a lot"}}')$$);
 SELECT expect_error($$SELECT * FROM ml.train('bb', 'diabetes', 'progression', gate => '{"beat_by": [0.1]}')$$);
 SELECT count(*) AS bb_models FROM ml.models m JOIN ml.projects p ON p.id = m.project_id WHERE p.name = 'bb';
+
+-- significance: a one-sided paired test on the same hold-out rows
+SELECT deployed FROM ml.train('sg', 'SELECT bmi, progression FROM diabetes', 'progression');
+SELECT deployed FROM ml.train('sg', 'diabetes', 'progression', gate => '{"significance": 0.05}');
+SELECT deployed FROM ml.train('sgc', 'SELECT mean_radius, diagnosis FROM breast_cancer', 'diagnosis', 'logistic');
+SELECT deployed FROM ml.train('sgc', 'breast_cancer', 'diagnosis', 'logistic', gate => '{"significance": 0.05}');
+SELECT deployed FROM ml.train('sgc', 'breast_cancer', 'diagnosis', 'xgboost', gate => '{"significance": 0.05}');
+SELECT deployed FROM ml.train('sgc', 'breast_cancer', 'diagnosis', 'xgboost', gate => '{"significance": 0.9}');
+SELECT p.name, d.reason FROM ml.deployments d JOIN ml.projects p ON p.id = d.project_id
+ WHERE p.name IN ('sg', 'sgc') ORDER BY d.id;
+-- McNemar's exact p-value recomputed from the counts in the reason (which
+-- shows 4 significant digits)
+SELECT only_new, only_live, round(p_exact, 6) AS p_exact,
+       abs(p_shown - p_exact::float8) <= 5e-4 * p_exact::float8 AS p_matches
+  FROM (SELECT m[1]::int AS only_new, m[2]::int AS only_live, p_shown,
+               sum(factorial(m[1]::int + m[2]::int) / (factorial(k) * factorial(m[1]::int + m[2]::int - k)))
+               / (2::numeric ^ (m[1]::int + m[2]::int)) AS p_exact
+          FROM (SELECT regexp_match(d.reason, '(\d+) rows right only with the new model, (\d+) only') AS m,
+                       (regexp_match(d.reason, 'p = ([0-9.e-]+)'))[1]::float8 AS p_shown
+                  FROM ml.deployments d JOIN ml.projects p ON p.id = d.project_id
+                 WHERE p.name = 'sgc' AND d.reason LIKE '%McNemar%') r,
+               LATERAL generate_series(m[1]::int, m[1]::int + m[2]::int) k
+         GROUP BY m, p_shown) x
+ ORDER BY only_new;
+SELECT expect_error($$SELECT * FROM ml.train('sg', 'diabetes', 'progression', gate => '{"significance": 0}')$$);
+SELECT expect_error($$SELECT * FROM ml.train('sg', 'diabetes', 'progression', gate => '{"significance": 1}')$$);
+SELECT expect_error($$SELECT * FROM ml.train('sg', 'diabetes', 'progression', gate => '{"significance": "0.05"}')$$);
+SELECT expect_error($$SELECT * FROM ml.train('sgk', 'SELECT bmi, age FROM diabetes', NULL, 'kmeans', gate => '{"significance": 0.05}')$$);
+-- the paired t statistic recomputed on the same hold-out rows (ml.split
+-- makes the split ml.train makes): its mean reduction is the reason's
+SELECT ml.split('diabetes', 'sg_train', 'sg_test', 0.25) IS NOT NULL AS split;
+SELECT count(*) AS n, round(avg(d)::numeric, 2) AS mean_reduction,
+       round((avg(d) / (stddev_samp(d) / sqrt(count(*))))::numeric, 3) AS t_statistic,
+       (SELECT reason LIKE '%mean reduction ' || round(avg(d)::numeric, 2) || ' over 111 rows%'
+          FROM ml.deployments WHERE model_id = 6021) AS reason_agrees
+  FROM (SELECT (progression - ml.predict(6020, s)) ^ 2 - (progression - ml.predict(6021, s)) ^ 2 AS d
+          FROM sg_test s) x;

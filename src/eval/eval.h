@@ -65,11 +65,15 @@ typedef struct Gate
 	int			nmargins;
 	char	  **margin_names;
 	double	   *margins;
+	double		significance;	/* 0: no paired test */
 } Gate;
 
 extern Gate *GateParse(Jsonb *gate, MLTask task, int nclasses);
 extern bool GatePasses(const Gate *gate, const Metrics *m, StringInfo reason);
 extern bool GateBeatsBy(const Gate *gate, const Metrics *m, const Metrics *live,
 						StringInfo reason);
+extern double GatePairedTest(MLTask task, const double *y, const double *challenger,
+							 const double *champion, int64 n, int nclasses,
+							 StringInfo how);
 
 #endif							/* PGMAKER_EVAL_H */

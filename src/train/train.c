@@ -376,10 +376,14 @@ evaluate_unsupervised(const Model *m, PipelineBinding *b, const int64 *rows,
  * probabilities are mapped onto labels_y by label, and a label it never
  * learned has probability 0.
  */
-void
-ModelEvaluateRows(const Model *m, const DataSet *ds, const int64 *rows, int64 n,
-				  const double *y, int nclasses_y, char **labels_y, int64 seed,
-				  bool detailed, Metrics *out)
+/*
+ * ModelScoreRows predicts rows of ds for a supervised model: one output per
+ * row for regression, nclasses_y per row for classification, in the order
+ * of labels_y (see ModelEvaluateRows).
+ */
+double *
+ModelScoreRows(const Model *m, const DataSet *ds, const int64 *rows, int64 n,
+			   int nclasses_y, char **labels_y)
 {
 	PipelineBinding *b = PipelineBind(m->pipeline, ds);
 	int			p = m->pipeline->nfeatures;
@@ -390,11 +394,7 @@ ModelEvaluateRows(const Model *m, const DataSet *ds, const int64 *rows, int64 n,
 	double	   *res;
 	int		   *map = NULL;
 
-	if (m->task == ML_TASK_CLUSTERING || m->task == ML_TASK_DECOMPOSITION)
-	{
-		evaluate_unsupervised(m, b, rows, n, seed, out);
-		return;
-	}
+	Assert(m->task == ML_TASK_REGRESSION || m->task == ML_TASK_CLASSIFICATION);
 	X = palloc(sizeof(double) * TRAIN_BLOCK_ROWS * Max(p, 1));
 	o = palloc(sizeof(double) * TRAIN_BLOCK_ROWS * nout);
 	res = palloc_extended(sizeof(double) * Max(n, 1) * nres, MCXT_ALLOC_HUGE);
@@ -434,16 +434,34 @@ ModelEvaluateRows(const Model *m, const DataSet *ds, const int64 *rows, int64 n,
 					r[map[c]] = o[(Size) i * nout + c];
 		}
 	}
-	MetricsCompute(out, m->task, y, res, n, nclasses_y, !m->fitted->spec->scores_only,
-				   detailed);
 	pfree(X);
 	pfree(o);
+	if (map)
+		pfree(map);
+	return res;
+}
+
+void
+ModelEvaluateRows(const Model *m, const DataSet *ds, const int64 *rows, int64 n,
+				  const double *y, int nclasses_y, char **labels_y, int64 seed,
+				  bool detailed, Metrics *out)
+{
+	double	   *res;
+
+	if (m->task == ML_TASK_CLUSTERING || m->task == ML_TASK_DECOMPOSITION)
+	{
+		evaluate_unsupervised(m, PipelineBind(m->pipeline, ds), rows, n, seed, out);
+		return;
+	}
+	res = ModelScoreRows(m, ds, rows, n, nclasses_y, labels_y);
+	MetricsCompute(out, m->task, y, res, n, nclasses_y, !m->fitted->spec->scores_only,
+				   detailed);
 	pfree(res);
 }
 
 /* Decides whether ml.train deploys its new model, and why. */
 static bool
-decide_deploy(DeployMode mode, const Gate *gate, const Metrics *metrics,
+decide_deploy(DeployMode mode, const Gate *gate, const Model *model, const Metrics *metrics,
 			  const ProjectInfo *project, const DataSet *ds, const int64 *rows,
 			  const double *y, const Target *t, int64 seed, StringInfo reason)
 {
@@ -511,6 +529,21 @@ decide_deploy(DeployMode mode, const Gate *gate, const Metrics *metrics,
 						 key, score, (long long) live_id, live_score,
 						 (long long) metrics->n, on,
 						 gate->nmargins > 0 ? ", by at least the gate's beat_by" : "");
+		if (gate->significance > 0)
+		{
+			double	   *mine = ModelScoreRows(model, ds, rows, metrics->n, t->nclasses, t->labels);
+			double	   *theirs = ModelScoreRows(live, ds, rows, metrics->n, t->nclasses, t->labels);
+			StringInfoData how;
+			double		p;
+
+			initStringInfo(&how);
+			p = GatePairedTest(metrics->task, y, mine, theirs, metrics->n, t->nclasses, &how);
+			appendStringInfo(reason, "; %s; p = %.4g %s the gate's significance %g",
+							 how.data, p, p < gate->significance ? "<" : ">=",
+							 gate->significance);
+			if (!(p < gate->significance))
+				return false;
+		}
 		return true;
 	}
 	appendStringInfo(reason, "%s %.6g does not beat live model %lld's %.6g on the same %lld %s rows",
@@ -843,7 +876,7 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 
 	/* deploy */
 	initStringInfo(&reason);
-	result->deployed = decide_deploy(mode, gate, &metrics, &project, ds,
+	result->deployed = decide_deploy(mode, gate, &model, &metrics, &project, ds,
 									 ntest > 0 ? test_rows : eval_rows,
 									 ntest > 0 && t.y ? gather(t.y, test_rows, ntest) : eval_y,
 									 &t, hp->seed, &reason);

@@ -13,6 +13,8 @@
 #include "eval/eval.h"
 #include "model/model.h"
 
+extern double *ModelScoreRows(const Model *m, const DataSet *ds, const int64 *rows,
+							  int64 n, int nclasses_y, char **labels_y);
 extern void ModelEvaluateRows(const Model *m, const DataSet *ds, const int64 *rows,
 							  int64 n, const double *y, int nclasses_y,
 							  char **labels_y, int64 seed, bool detailed,
