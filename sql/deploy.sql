@@ -161,3 +161,18 @@ SELECT count(*) AS n, round(avg(d)::numeric, 2) AS mean_reduction,
           FROM ml.deployments WHERE model_id = 6021) AS reason_agrees
   FROM (SELECT (progression - ml.predict(6020, s)) ^ 2 - (progression - ml.predict(6021, s)) ^ 2 AS d
           FROM sg_test s) x;
+
+-- ml.promotions records every decision of ml.train, deployed or not
+SELECT pr.model_id, pr.live_model_id, pr.mode, pr.promoted, pr.metric,
+       round(pr.score::numeric, 6) AS score, round(pr.live_score::numeric, 6) AS live_score,
+       round(pr.p_value::numeric, 6) AS p_value, pr.reason = d.reason AS same_reason_as_deployment
+  FROM ml.promotions pr JOIN ml.projects p ON p.id = pr.project_id
+  LEFT JOIN ml.deployments d ON d.model_id = pr.model_id
+ WHERE p.name IN ('bb', 'sgc') ORDER BY pr.id;
+SELECT reason FROM ml.promotions WHERE model_id = 6024;
+SELECT deployed FROM ml.train('sgc', 'breast_cancer', 'diagnosis', 'logistic', deploy => 'never');
+SELECT project, live_model, last_decision_model, last_decision_promoted,
+       round(last_decision_p_value::numeric, 8) AS last_decision_p_value
+  FROM ml.overview WHERE project IN ('bb', 'sg', 'sgc') ORDER BY project;
+SELECT ml.drop_project('sgc');
+SELECT count(*) AS promotions_left FROM ml.promotions WHERE model_id BETWEEN 6022 AND 6026;

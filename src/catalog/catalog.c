@@ -10,6 +10,8 @@
  */
 #include "catalog/catalog.h"
 
+#include <math.h>
+
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
@@ -467,6 +469,43 @@ CatalogInsertDeployment(int64 project_id, int64 model_id, const char *strategy,
 	catalog_exec("INSERT INTO ml.deployments (project_id, model_id, strategy, reason, deployed_by) "
 				 "VALUES ($1, $2, $3, $4, $5::regrole)",
 				 5, types, values, nulls, false, SPI_OK_INSERT);
+	catalog_end(&cc);
+}
+
+/*
+ * CatalogInsertPromotion records a promotion decision of ml.train, deployed
+ * or not.  live_model_id 0, and NaN figures, are stored as NULL.
+ */
+void
+CatalogInsertPromotion(const PromotionRow *row)
+{
+	CatalogCall cc;
+	Oid			types[10] = {INT8OID, INT8OID, INT8OID, TEXTOID, BOOLOID, TEXTOID,
+	FLOAT8OID, FLOAT8OID, FLOAT8OID, TEXTOID};
+	Datum		values[10];
+	char		nulls[10];
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = Int64GetDatum(row->project_id);
+	values[1] = Int64GetDatum(row->model_id);
+	values[2] = Int64GetDatum(row->live_model_id);
+	nulls[2] = row->live_model_id == 0 ? 'n' : ' ';
+	values[3] = CStringGetTextDatum(row->mode);
+	values[4] = BoolGetDatum(row->promoted);
+	values[5] = row->metric ? CStringGetTextDatum(row->metric) : (Datum) 0;
+	nulls[5] = row->metric ? ' ' : 'n';
+	values[6] = Float8GetDatum(row->score);
+	nulls[6] = isnan(row->score) ? 'n' : ' ';
+	values[7] = Float8GetDatum(row->live_score);
+	nulls[7] = isnan(row->live_score) ? 'n' : ' ';
+	values[8] = Float8GetDatum(row->p_value);
+	nulls[8] = isnan(row->p_value) ? 'n' : ' ';
+	values[9] = CStringGetTextDatum(row->reason);
+	catalog_begin(&cc);
+	catalog_exec("INSERT INTO ml.promotions (project_id, model_id, live_model_id, mode, promoted, "
+				 "metric, score, live_score, p_value, reason) "
+				 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+				 10, types, values, nulls, false, SPI_OK_INSERT);
 	catalog_end(&cc);
 }
 

@@ -47,6 +47,23 @@ extern void CatalogRequireProject(const char *name, ProjectInfo *out);
 extern void CatalogCheckOwner(const ProjectInfo *project);
 extern int64 CatalogCreateProject(const char *name, MLTask task, const char *target);
 extern int64 CatalogInsertModel(const ModelRow *row);
+
+/* A promotion decision of ml.train (ml.promotions). */
+typedef struct PromotionRow
+{
+	int64		project_id;
+	int64		model_id;
+	int64		live_model_id;	/* 0: none */
+	const char *mode;			/* auto, always or never */
+	bool		promoted;
+	const char *metric;			/* the key metric, or NULL */
+	double		score;			/* NaN: not measured */
+	double		live_score;
+	double		p_value;
+	const char *reason;
+} PromotionRow;
+
+extern void CatalogInsertPromotion(const PromotionRow *row);
 extern void CatalogInsertTrainingLog(int64 model_id, int n, const int32 *iterations,
 									 Jsonb **metrics);
 extern int64 CatalogLiveModelId(int64 project_id);

@@ -45,6 +45,23 @@ CREATE TABLE ml.deployments (
 CREATE INDEX deployments_project_id_idx ON ml.deployments (project_id, id DESC);
 COMMENT ON TABLE ml.deployments IS 'Append-only deployment history; the newest row of a project names its live model.';
 
+CREATE TABLE ml.promotions (
+    id             bigserial PRIMARY KEY,
+    project_id     bigint NOT NULL REFERENCES ml.projects (id) ON DELETE CASCADE,
+    model_id       bigint NOT NULL REFERENCES ml.models (id) ON DELETE CASCADE,
+    live_model_id  bigint,
+    mode           text NOT NULL CHECK (mode IN ('auto', 'always', 'never')),
+    promoted       boolean NOT NULL,
+    metric         text,
+    score          float8,
+    live_score     float8,
+    p_value        float8,
+    reason         text NOT NULL,
+    decided_at     timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX promotions_project_id_idx ON ml.promotions (project_id, id DESC);
+COMMENT ON TABLE ml.promotions IS 'Every promotion decision of ml.train, deployed or not: the new and the live model''s key metric on the same rows, the paired test''s p-value and the reason.';
+
 CREATE TABLE ml.training_log (
     model_id   bigint NOT NULL REFERENCES ml.models (id) ON DELETE CASCADE,
     iteration  int NOT NULL,
@@ -60,6 +77,8 @@ SELECT pg_catalog.pg_extension_config_dump('ml.models', '');
 SELECT pg_catalog.pg_extension_config_dump('ml.models_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('ml.deployments', '');
 SELECT pg_catalog.pg_extension_config_dump('ml.deployments_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ml.promotions', '');
+SELECT pg_catalog.pg_extension_config_dump('ml.promotions_id_seq', '');
 
 -- Any change to the catalog drops every backend's cached models at its
 -- next statement (through a relcache invalidation).
@@ -95,13 +114,21 @@ SELECT p.name AS project,
        ml.key_metric(p.task) AS key_metric,
        (m.metrics ->> ml.key_metric(p.task))::float8 AS score,
        (SELECT count(*) FROM ml.models mm WHERE mm.project_id = p.id) AS models,
-       d.deployed_at
+       d.deployed_at,
+       pr.model_id AS last_decision_model,
+       pr.promoted AS last_decision_promoted,
+       pr.p_value AS last_decision_p_value
   FROM ml.projects p
   LEFT JOIN LATERAL (SELECT dd.model_id, dd.deployed_at
                        FROM ml.deployments dd
                       WHERE dd.project_id = p.id
                       ORDER BY dd.id DESC
                       LIMIT 1) d ON true
+  LEFT JOIN LATERAL (SELECT pp.model_id, pp.promoted, pp.p_value
+                       FROM ml.promotions pp
+                      WHERE pp.project_id = p.id
+                      ORDER BY pp.id DESC
+                      LIMIT 1) pr ON true
   LEFT JOIN ml.models m ON m.id = d.model_id
  ORDER BY p.name;
 COMMENT ON VIEW ml.overview IS 'One row per project: task, live model, its algorithm and key metric, and when it was deployed.';
@@ -133,7 +160,7 @@ SELECT p.name AS project,
 COMMENT ON VIEW ml.leaderboard IS 'Models of every project ranked by the key metric on their hold-out rows (models measured on training rows rank after them).';
 
 GRANT USAGE ON SCHEMA ml TO PUBLIC;
-GRANT SELECT ON ml.projects, ml.models, ml.deployments, ml.training_log, ml.overview, ml.leaderboard TO PUBLIC;
+GRANT SELECT ON ml.projects, ml.models, ml.deployments, ml.promotions, ml.training_log, ml.overview, ml.leaderboard TO PUBLIC;
 
 CREATE FUNCTION ml.training_info(model_id bigint)
 RETURNS TABLE (iteration int, train_loss float8, validation_loss float8,

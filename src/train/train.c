@@ -463,7 +463,8 @@ ModelEvaluateRows(const Model *m, const DataSet *ds, const int64 *rows, int64 n,
 static bool
 decide_deploy(DeployMode mode, const Gate *gate, const Model *model, const Metrics *metrics,
 			  const ProjectInfo *project, const DataSet *ds, const int64 *rows,
-			  const double *y, const Target *t, int64 seed, StringInfo reason)
+			  const double *y, const Target *t, int64 seed, StringInfo reason,
+			  PromotionRow *pr)
 {
 	const char *key = MetricKeyName(metrics->task);
 	double		score;
@@ -473,6 +474,11 @@ decide_deploy(DeployMode mode, const Gate *gate, const Model *model, const Metri
 	Metrics		live_metrics;
 	const char *on = metrics->on_train ? "training" : "hold-out";
 
+	pr->metric = key;
+	pr->score = MetricsGet(metrics, key, &score) ? score : NAN;
+	pr->live_score = NAN;
+	pr->p_value = NAN;
+	pr->live_model_id = CatalogLiveModelId(project->id);
 	if (mode == DEPLOY_NEVER)
 	{
 		appendStringInfoString(reason, "deploy is never");
@@ -486,7 +492,7 @@ decide_deploy(DeployMode mode, const Gate *gate, const Model *model, const Metri
 	if (!GatePasses(gate, metrics, reason))
 		return false;
 
-	live_id = CatalogLiveModelId(project->id);
+	live_id = pr->live_model_id;
 	if (live_id == 0)
 	{
 		appendStringInfoString(reason, gate->nbounds > 0 ?
@@ -513,6 +519,7 @@ decide_deploy(DeployMode mode, const Gate *gate, const Model *model, const Metri
 					  &live_metrics);
 	MetricsGet(metrics, key, &score);
 	MetricsGet(&live_metrics, key, &live_score);
+	pr->live_score = live_score;
 	if (score > live_score)
 	{
 		StringInfoData short_of;
@@ -538,6 +545,7 @@ decide_deploy(DeployMode mode, const Gate *gate, const Model *model, const Metri
 
 			initStringInfo(&how);
 			p = GatePairedTest(metrics->task, y, mine, theirs, metrics->n, t->nclasses, &how);
+			pr->p_value = p;
 			appendStringInfo(reason, "; %s; p = %.4g %s the gate's significance %g",
 							 how.data, p, p < gate->significance ? "<" : ">=",
 							 gate->significance);
@@ -646,6 +654,7 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 	int64		neval;
 	ModelRow	row;
 	StringInfoData reason;
+	PromotionRow promotion;
 
 	/* arguments */
 	if (project_name == NULL)
@@ -876,10 +885,17 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 
 	/* deploy */
 	initStringInfo(&reason);
+	memset(&promotion, 0, sizeof(promotion));
 	result->deployed = decide_deploy(mode, gate, &model, &metrics, &project, ds,
 									 ntest > 0 ? test_rows : eval_rows,
 									 ntest > 0 && t.y ? gather(t.y, test_rows, ntest) : eval_y,
-									 &t, hp->seed, &reason);
+									 &t, hp->seed, &reason, &promotion);
+	promotion.project_id = project.id;
+	promotion.model_id = result->model_id;
+	promotion.mode = mode == DEPLOY_ALWAYS ? "always" : mode == DEPLOY_NEVER ? "never" : "auto";
+	promotion.promoted = result->deployed;
+	promotion.reason = reason.data;
+	CatalogInsertPromotion(&promotion);
 	if (result->deployed)
 	{
 		CatalogInsertDeployment(project.id, result->model_id,

@@ -8,13 +8,14 @@
 
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgmaker;
-SELECT plan(35);
+SELECT plan(37);
 
 SELECT has_schema('ml');
 SELECT has_table('ml', 'projects', 'ml.projects exists');
 SELECT has_table('ml', 'models', 'ml.models exists');
 SELECT has_table('ml', 'deployments', 'ml.deployments exists');
 SELECT has_table('ml', 'training_log', 'ml.training_log exists');
+SELECT has_table('ml', 'promotions', 'ml.promotions exists');
 SELECT has_view('ml', 'overview', 'ml.overview exists');
 SELECT has_view('ml', 'leaderboard', 'ml.leaderboard exists');
 
@@ -33,7 +34,8 @@ SELECT fk_ok('ml', 'deployments', 'model_id', 'ml', 'models', 'id');
 SELECT set_eq(
     $$SELECT c::regclass::text FROM pg_extension e, unnest(e.extconfig) c WHERE e.extname = 'pgmaker'$$,
     ARRAY['ml.projects', 'ml.projects_id_seq', 'ml.models', 'ml.models_id_seq',
-          'ml.deployments', 'ml.deployments_id_seq', 'ml.training_log'],
+          'ml.deployments', 'ml.deployments_id_seq', 'ml.promotions', 'ml.promotions_id_seq',
+          'ml.training_log'],
     'catalog tables and sequences are registered with pg_extension_config_dump');
 
 -- the SQL API
@@ -78,6 +80,7 @@ SELECT is(
 SELECT ok(has_table_privilege('public', 'ml.models', 'SELECT'), 'PUBLIC may read ml.models');
 SELECT ok(NOT has_table_privilege('public', 'ml.models', 'INSERT'), 'PUBLIC may not write ml.models');
 SELECT ok(NOT has_table_privilege('public', 'ml.deployments', 'INSERT'), 'PUBLIC may not write ml.deployments');
+SELECT ok(NOT has_table_privilege('public', 'ml.promotions', 'INSERT'), 'PUBLIC may not write ml.promotions');
 
 -- the ml.* settings exist and the prefix is reserved
 SELECT is(current_setting('ml.max_train_memory'), '1GB', 'ml.max_train_memory defaults to 1GB');
