@@ -168,6 +168,18 @@ jb_push_scalar(JsonbParseState **st, JsonbValue *v)
 	pushJsonbValue(st, (*st)->contVal.type == jbvArray ? WJB_ELEM : WJB_VALUE, v);
 }
 
+/* Pushes a whole jsonb document as an object value or an array element. */
+void
+JbJsonb(JsonbParseState **st, Jsonb *value)
+{
+	JsonbValue	v;
+
+	v.type = jbvBinary;
+	v.val.binary.data = &value->root;
+	v.val.binary.len = VARSIZE(value) - VARHDRSZ;
+	jb_push_scalar(st, &v);
+}
+
 void
 JbString(JsonbParseState **st, const char *value)
 {

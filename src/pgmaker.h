@@ -45,6 +45,7 @@ extern bool JsonbValueToDouble(const struct JsonbValue *v, double *out);
 extern char *JsonbValueToCString(const struct JsonbValue *v);
 extern void JbKey(struct JsonbParseState **st, const char *key);
 extern void JbString(struct JsonbParseState **st, const char *value);
+extern void JbJsonb(struct JsonbParseState **st, Jsonb *value);
 extern void JbFloat(struct JsonbParseState **st, double value);
 extern void JbInt(struct JsonbParseState **st, int64 value);
 extern void JbBool(struct JsonbParseState **st, bool value);

@@ -60,6 +60,7 @@ typedef struct Hyperparams
 	const struct AlgoSpec *spec;
 	HyperparamValue *values;	/* one per spec->params entry */
 	int64		seed;			/* common to every algorithm */
+	int			cv;				/* folds of cross-validation; 0: none */
 } Hyperparams;
 
 extern Hyperparams *HyperparamsParse(const struct AlgoSpec *spec, Jsonb *json);

@@ -27,7 +27,7 @@ valid_keys(const AlgoSpec *spec)
 	initStringInfo(&buf);
 	for (int i = 0; i < spec->nparams; i++)
 		appendStringInfo(&buf, "%s, ", spec->params[i].name);
-	appendStringInfoString(&buf, "seed");
+	appendStringInfoString(&buf, "seed, cv");
 	return buf.data;
 }
 
@@ -142,6 +142,17 @@ hp_visit(const char *key, JsonbValue *v, void *arg)
 		st->hp->seed = (int64) d;
 		return;
 	}
+	if (strcmp(key, "cv") == 0)
+	{
+		double		d;
+
+		if (!JsonbValueToDouble(v, &d) || d != floor(d) || d < 2 || d > 100)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("hyperparameter \"cv\" must be an integer from 2 to 100")));
+		st->hp->cv = (int) d;
+		return;
+	}
 	for (int i = 0; i < spec->nparams; i++)
 	{
 		if (strcmp(spec->params[i].name, key) == 0)
@@ -205,6 +216,11 @@ HyperparamsToJsonb(const Hyperparams *hp)
 	}
 	JbKey(&st, "seed");
 	JbInt(&st, hp->seed);
+	if (hp->cv > 0)
+	{
+		JbKey(&st, "cv");
+		JbInt(&st, hp->cv);
+	}
 	return JbFinishObject(&st);
 }
 

@@ -154,3 +154,51 @@ SplitRows(int64 nrows, const double *strata, int nstrata, double test_size,
 	pfree(threshold);
 	pfree(below);
 }
+
+typedef struct FoldKey
+{
+	int			stratum;
+	uint64		key;
+	int64		row;
+} FoldKey;
+
+static int
+fold_key_cmp(const void *a, const void *b)
+{
+	const FoldKey *x = a;
+	const FoldKey *y = b;
+
+	if (x->stratum != y->stratum)
+		return x->stratum < y->stratum ? -1 : 1;
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->row < y->row ? -1 : x->row > y->row;
+}
+
+/*
+ * SplitFolds assigns each of rows 0..nrows-1 to one of k folds, for k-fold
+ * cross-validation: within each stratum (strata[i] in 0..nstrata-1, or one
+ * stratum when strata is NULL) the rows, in a seeded random order, are
+ * dealt to the folds in turn, so fold sizes differ by at most one per
+ * stratum.  fold[i] receives row i's fold.
+ */
+void
+SplitFolds(int64 nrows, const double *strata, int k, int64 seed, int *fold)
+{
+	FoldKey    *keys = palloc_extended(sizeof(FoldKey) * Max(nrows, 1), MCXT_ALLOC_HUGE);
+
+	for (int64 i = 0; i < nrows; i++)
+	{
+		keys[i].stratum = strata ? (int) strata[i] : 0;
+		keys[i].key = split_key(i, seed ^ INT64CONST(0x5DEECE66D));
+		keys[i].row = i;
+	}
+	qsort(keys, nrows, sizeof(FoldKey), fold_key_cmp);
+	/*
+	 * One count runs on across strata: each stratum starts at the fold after
+	 * the last one dealt, which also evens out the folds' total sizes.
+	 */
+	for (int64 i = 0; i < nrows; i++)
+		fold[keys[i].row] = (int) (i % k);
+	pfree(keys);
+}

@@ -612,6 +612,163 @@ text_arg_or_null(FunctionCallInfo fcinfo, int i)
 	return PG_ARGISNULL(i) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(i));
 }
 
+/*
+ * Fits the pipeline and the algorithm on rows of ds and scores the model on
+ * other rows: one fold of cross-validation.  Allocations go to a context
+ * that is dropped before the next fold.
+ */
+static void
+cv_fold(const DataSet *ds, const int64 *rows, int64 n, const int64 *held, int64 nheld,
+		const Target *t, MLTask task, const PipelineOptions *opts,
+		const AlgoSpec *spec, const Hyperparams *hp, Metrics *out)
+{
+	PipelineTarget ptarget = {task, t->y ? gather(t->y, rows, n) : NULL, t->nclasses};
+	Pipeline   *pl = PipelineFit(ds, rows, n, opts, spec->default_scale,
+								 spec->keeps_missing, &ptarget);
+	TrainSet	ts;
+	AlgoModel	fitted;
+	Model		model;
+
+	if (pl->nfeatures == 0 || pl->nfeatures > n)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("a cross-validation fold leaves %d features for %lld training rows",
+						pl->nfeatures, (long long) n),
+				 errhint("Use fewer folds (cv) or more rows.")));
+	memset(&ts, 0, sizeof(ts));
+	ts.task = task;
+	ts.n = n;
+	ts.p = pl->nfeatures;
+	ts.nclasses = t->nclasses;
+	ts.y = ptarget.y;
+	ts.feature_names = pl->feature_names;
+	ts.binding = PipelineBind(pl, ds);
+	ts.rows = rows;
+	ts.log = palloc0(sizeof(TrainLog));
+	ts.log->start = (int64) GetCurrentTimestamp();
+	memset(&fitted, 0, sizeof(fitted));
+	fitted.spec = spec;
+	fitted.task = task;
+	fitted.p = pl->nfeatures;
+	fitted.nclasses = t->nclasses;
+	spec->fit(&fitted, &ts, hp);
+
+	memset(&model, 0, sizeof(model));
+	model.task = task;
+	model.pipeline = pl;
+	model.nclasses = t->nclasses;
+	model.labels = t->labels;
+	model.label_values = t->label_values;
+	model.labels_numeric = t->labels_numeric;
+	model.fitted = &fitted;
+	ModelEvaluateRows(&model, ds, held, nheld, gather(t->y, held, nheld), t->nclasses,
+					  t->labels, hp->seed, false, out);
+}
+
+/*
+ * k-fold cross-validation on the training rows (stratified by class for
+ * classification): a fresh pipeline and model per fold, scored on the
+ * fold's rows.  Returns {"cv": {"folds", "metric", "fold_scores", "mean",
+ * "std", "fold_metrics"}} to merge into the model's metrics.
+ */
+static Jsonb *
+cross_validate(const DataSet *ds, const int64 *train_rows, int64 ntrain, const Target *t,
+			   MLTask task, const PipelineOptions *opts, const AlgoSpec *spec,
+			   const Hyperparams *hp)
+{
+	int			k = hp->cv;
+	const char *key = MetricKeyName(task);
+	double	   *strata = NULL;
+	int		   *fold = palloc(sizeof(int) * Max(ntrain, 1));
+	int64	   *in_rows = palloc(sizeof(int64) * Max(ntrain, 1));
+	int64	   *out_rows = palloc(sizeof(int64) * Max(ntrain, 1));
+	double	   *scores = palloc(sizeof(double) * k);
+	Jsonb	  **fold_json = palloc(sizeof(Jsonb *) * k);
+	double		mean = 0.0;
+	double		ss = 0.0;
+	JsonbParseState *st = NULL;
+	MemoryContext fold_cxt;
+
+	if (task == ML_TASK_CLASSIFICATION)
+	{
+		int64	   *count = palloc0(sizeof(int64) * t->nclasses);
+
+		strata = gather(t->y, train_rows, ntrain);
+		for (int64 i = 0; i < ntrain; i++)
+			count[(int) strata[i]]++;
+		for (int c = 0; c < t->nclasses; c++)
+			if (count[c] > 0 && count[c] < k)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("cv %d is more than the %lld training rows of class \"%s\"",
+								k, (long long) count[c], t->labels[c]),
+						 errhint("Every fold needs a row of every class; use cv => %lld or fewer.",
+								 (long long) count[c])));
+	}
+	else if (ntrain < 2 * k)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cv %d needs at least %d training rows, not %lld", k, 2 * k,
+						(long long) ntrain)));
+	SplitFolds(ntrain, strata, k, hp->seed, fold);
+
+	fold_cxt = AllocSetContextCreate(CurrentMemoryContext, "pgmaker cv fold",
+									 ALLOCSET_DEFAULT_SIZES);
+	for (int f = 0; f < k; f++)
+	{
+		int64		nin = 0;
+		int64		nout = 0;
+		Metrics		m;
+		MemoryContext old;
+
+		CHECK_FOR_INTERRUPTS();
+		for (int64 i = 0; i < ntrain; i++)
+		{
+			if (fold[i] == f)
+				out_rows[nout++] = train_rows[i];
+			else
+				in_rows[nin++] = train_rows[i];
+		}
+		old = MemoryContextSwitchTo(fold_cxt);
+		cv_fold(ds, in_rows, nin, out_rows, nout, t, task, opts, spec, hp, &m);
+		MemoryContextSwitchTo(old);
+		fold_json[f] = MetricsToJsonb(&m, t->labels);
+		if (!MetricsGet(&m, key, &scores[f]))
+			scores[f] = NAN;
+		MemoryContextReset(fold_cxt);
+	}
+	MemoryContextDelete(fold_cxt);
+
+	for (int f = 0; f < k; f++)
+		mean += scores[f] / k;
+	for (int f = 0; f < k; f++)
+		ss += (scores[f] - mean) * (scores[f] - mean);
+
+	JbBeginObject(&st);
+	JbKey(&st, "cv");
+	JbBeginObject(&st);
+	JbKey(&st, "folds");
+	JbInt(&st, k);
+	JbKey(&st, "metric");
+	JbString(&st, key);
+	JbKey(&st, "fold_scores");
+	JbBeginArray(&st);
+	for (int f = 0; f < k; f++)
+		JbFloat(&st, scores[f]);
+	JbEndArray(&st);
+	JbKey(&st, "mean");
+	JbFloat(&st, mean);
+	JbKey(&st, "std");
+	JbFloat(&st, sqrt(ss / (k - 1)));
+	JbKey(&st, "fold_metrics");
+	JbBeginArray(&st);
+	for (int f = 0; f < k; f++)
+		JbJsonb(&st, fold_json[f]);
+	JbEndArray(&st);
+	JbEndObject(&st);
+	return JbFinishObject(&st);
+}
+
 /* The training run; allocations go to the current (throwaway) context. */
 static void
 train(FunctionCallInfo fcinfo, TrainResult *result)
@@ -655,6 +812,7 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 	ModelRow	row;
 	StringInfoData reason;
 	PromotionRow promotion;
+	Jsonb	   *cv_json = NULL;
 
 	/* arguments */
 	if (project_name == NULL)
@@ -774,6 +932,17 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 					 errhint("Classification needs at least two classes; use more rows or a smaller test_size.")));
 	}
 
+	/* cross-validation, before the final fit on every training row */
+	if (hp->cv > 0)
+	{
+		if (task != ML_TASK_REGRESSION && task != ML_TASK_CLASSIFICATION)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("cv applies to regression and classification, not %s",
+							MLTaskName(task))));
+		cv_json = cross_validate(ds, train_rows, ntrain, &t, task, opts, spec, hp);
+	}
+
 	/* fit */
 	fit_start = GetCurrentTimestamp();
 	{
@@ -874,6 +1043,10 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 	row.preprocess = prep_json ? prep_json : DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
 	row.features = PipelineDescribe(pl);
 	row.metrics = MetricsToJsonb(&metrics, t.labels);
+	if (cv_json)
+		row.metrics = DatumGetJsonbP(DirectFunctionCall2(jsonb_concat,
+														 JsonbPGetDatum(row.metrics),
+														 JsonbPGetDatum(cv_json)));
 	row.train_metrics = MetricsToJsonb(&train_metrics, t.labels);
 	row.baseline = PipelineBaseline(pl);
 	row.n_train = ntrain;
