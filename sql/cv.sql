@@ -1,5 +1,5 @@
 -- sql/cv.sql: k-fold cross-validation with hyperparams => '{"cv": k}'.
-SELECT setval('ml.models_id_seq', 7000, false);
+SELECT setval('ml.models_id_seq', 80000, false);
 
 -- regression: 5 folds of the 331 training rows of diabetes
 SELECT model_id AS cv_dia, metrics AS cvm FROM ml.train('cv_dia', 'diabetes', 'progression',
