@@ -369,17 +369,12 @@ evaluate_unsupervised(const Model *m, PipelineBinding *b, const int64 *rows,
 }
 
 /*
- * ModelEvaluateRows scores a model on DataSet rows whose true outcomes are
- * y: values, or indexes into labels_y (nclasses_y of them); unsupervised
- * models have no y, and seed picks the rows a silhouette is computed on.
- * The model's own labels may differ from labels_y (an older model): its
- * probabilities are mapped onto labels_y by label, and a label it never
- * learned has probability 0.
- */
-/*
  * ModelScoreRows predicts rows of ds for a supervised model: one output per
  * row for regression, nclasses_y per row for classification, in the order
- * of labels_y (see ModelEvaluateRows).
+ * of labels_y.  The model's own labels may differ from labels_y (an older
+ * model): its probabilities are mapped onto labels_y by label, and a label
+ * it never learned has probability 0 (the lowest score for a model that
+ * only scores).
  */
 double *
 ModelScoreRows(const Model *m, const DataSet *ds, const int64 *rows, int64 n,
@@ -441,6 +436,12 @@ ModelScoreRows(const Model *m, const DataSet *ds, const int64 *rows, int64 n,
 	return res;
 }
 
+/*
+ * ModelEvaluateRows scores a model on DataSet rows whose true outcomes are
+ * y: values, or indexes into labels_y (nclasses_y of them), matched to the
+ * model's labels as ModelScoreRows does; unsupervised models have no y, and
+ * seed picks the rows a silhouette is computed on.
+ */
 void
 ModelEvaluateRows(const Model *m, const DataSet *ds, const int64 *rows, int64 n,
 				  const double *y, int nclasses_y, char **labels_y, int64 seed,
@@ -702,7 +703,7 @@ cross_validate(const DataSet *ds, const int64 *train_rows, int64 ntrain, const T
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("cv %d is more than the %lld training rows of class \"%s\"",
 								k, (long long) count[c], t->labels[c]),
-						 errhint("Every fold needs a row of every class; use cv => %lld or fewer.",
+						 errhint("Every fold needs a row of every class; use \"cv\": %lld or fewer.",
 								 (long long) count[c])));
 	}
 	else if (ntrain < 2 * k)
