@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  * src/eval/gate.c
  *		The promotion gate: {"min": {"f1": 0.8}, "max": {"rmse": 12.5},
- *		"beat_by": {"f1": 0.01}}.
+ *		"beat_by": {"f1": 0.01}, "significance": 0.05}, and the paired tests
+ *		behind "significance".
  *-------------------------------------------------------------------------
  */
 #include "eval/eval.h"
