@@ -165,10 +165,44 @@ note "cluster in $CLUSTER_DIR (port $PGPORT)"
 SCRATCH=$(mktemp -d /tmp/pgmaker-test.XXXXXX)
 chmod 0755 "$SCRATCH"
 
+# record_regress_results KIND TOOL OUT RC DIFFS TIMEOUT TEST...
+# Records one suite per TEST from the output OUT of a pg_regress-style TOOL
+# (pg_regress, pg_isolation_regress), which prints one line per test:
+# "test NAME ... ok|FAILED|failed (ignored)". A test without a line failed.
+# On failure it shows the first lines of DIFFS; a run that exited non-zero
+# (RC; 124 is the timeout) with no failed test counts as one failed suite,
+# so a broken run never counts as all-passed.
+record_regress_results() {
+    local kind=$1 tool=$2 out=$3 rc=$4 diffs=$5 limit=$6 name status
+    shift 6
+    declare -A seen=()
+    while read -r name status; do
+        seen[$name]=$status
+    done < <(sed -n -E 's/^(test +)?([^ ]+) +\.\.\. +(ok|FAILED|failed \(ignored\)).*/\2 \3/p' "$out")
+    for name in "$@"; do
+        case ${seen[$name]:-missing} in
+            ok | "failed (ignored)") record "$kind" passed "$name" ;;
+            *) record "$kind" failed "$name" ;;
+        esac
+    done
+    if [[ $rc -ne 0 || ${KIND_FAILED[$kind]:-0} -gt 0 ]]; then
+        [[ $rc -eq 124 ]] && note "$tool timed out after ${limit}s"
+        if [[ -s $diffs ]]; then
+            echo "---- $diffs (first 200 lines) ----"
+            head -n 200 "$diffs"
+            echo "---- end of $diffs ----"
+        fi
+        if [[ ${KIND_FAILED[$kind]:-0} -eq 0 ]]; then
+            note "$tool exited with status $rc"
+            record "$kind" failed "$tool"
+        fi
+    fi
+}
+
 # ---------------------------------------------------------------- pg_regress
 
 run_regress() {
-    local tests=() raw_opts=() opts=() opt have_inputdir=0 out rc name status
+    local tests=() raw_opts=() opts=() opt have_inputdir=0 out rc name
     read -r -a tests <<<"$(makefile_var REGRESS)"
     read -r -a raw_opts <<<"$(makefile_var REGRESS_OPTS)"
     banner "pg_regress (${#tests[@]} tests)"
@@ -195,30 +229,8 @@ run_regress() {
         --bindir="$BINDIR" --host="$PGHOST" --port="$PGPORT" --user=postgres \
         --dbname=pgmaker_regress "${opts[@]}" "${tests[@]}" 2>&1 | tee "$out" || rc=$?
 
-    # pg_regress prints one line per test: "test NAME ... ok|FAILED|failed (ignored)".
-    declare -A seen=()
-    while read -r name status; do
-        seen[$name]=$status
-    done < <(sed -n -E 's/^(test +)?([^ ]+) +\.\.\. +(ok|FAILED|failed \(ignored\)).*/\2 \3/p' "$out")
-    for name in "${tests[@]}"; do
-        case ${seen[$name]:-missing} in
-            ok | "failed (ignored)") record regress passed "$name" ;;
-            *) record regress failed "$name" ;;
-        esac
-    done
-    if [[ $rc -ne 0 || ${KIND_FAILED[regress]:-0} -gt 0 ]]; then
-        [[ $rc -eq 124 ]] && note "pg_regress timed out after ${REGRESS_TIMEOUT}s"
-        if [[ -s regression.diffs ]]; then
-            echo "---- regression.diffs (first 200 lines) ----"
-            head -n 200 regression.diffs
-            echo "---- end of regression.diffs ----"
-        fi
-        # A failing pg_regress run must never count as all-passed.
-        if [[ ${KIND_FAILED[regress]:-0} -eq 0 ]]; then
-            note "pg_regress exited with status $rc"
-            record regress failed "pg_regress"
-        fi
-    fi
+    record_regress_results regress pg_regress "$out" "$rc" regression.diffs \
+        "$REGRESS_TIMEOUT" "${tests[@]}"
 }
 
 # ---------------------------------------------------------------- pgTAP
@@ -313,7 +325,7 @@ run_perl() {
 # ---------------------------------------------------------------- isolation
 
 run_isolation() {
-    local specs=() tests=() f ext outdir out rc name status
+    local specs=() tests=() f ext outdir out rc name
     shopt -s nullglob
     specs=(test/isolation/specs/*.spec)
     shopt -u nullglob
@@ -346,28 +358,8 @@ run_isolation() {
         --inputdir=test/isolation --outputdir="$outdir" \
         "${tests[@]}" 2>&1 | tee "$out" || rc=$?
 
-    declare -A seen=()
-    while read -r name status; do
-        seen[$name]=$status
-    done < <(sed -n -E 's/^(test +)?([^ ]+) +\.\.\. +(ok|FAILED|failed \(ignored\)).*/\2 \3/p' "$out")
-    for name in "${tests[@]}"; do
-        case ${seen[$name]:-missing} in
-            ok | "failed (ignored)") record isolation passed "$name" ;;
-            *) record isolation failed "$name" ;;
-        esac
-    done
-    if [[ $rc -ne 0 || ${KIND_FAILED[isolation]:-0} -gt 0 ]]; then
-        [[ $rc -eq 124 ]] && note "pg_isolation_regress timed out after ${ISOLATION_TIMEOUT}s"
-        if [[ -s $outdir/regression.diffs ]]; then
-            echo "---- $outdir/regression.diffs (first 200 lines) ----"
-            head -n 200 "$outdir/regression.diffs"
-            echo "---- end of regression.diffs ----"
-        fi
-        if [[ ${KIND_FAILED[isolation]:-0} -eq 0 ]]; then
-            note "pg_isolation_regress exited with status $rc"
-            record isolation failed "pg_isolation_regress"
-        fi
-    fi
+    record_regress_results isolation pg_isolation_regress "$out" "$rc" \
+        "$outdir/regression.diffs" "$ISOLATION_TIMEOUT" "${tests[@]}"
 }
 
 run_regress
