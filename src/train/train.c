@@ -614,54 +614,87 @@ text_arg_or_null(FunctionCallInfo fcinfo, int i)
 }
 
 /*
- * Fits the pipeline and the algorithm on rows of ds and scores the model on
- * other rows: one fold of cross-validation.  Allocations go to a context
- * that is dropped before the next fold.
+ * Fits the pipeline and the algorithm on rows of ds, whose targets are y
+ * (NULL for unsupervised tasks), and fills model; its fitted algorithm is
+ * *fitted and its telemetry goes to log.  in_fold says the rows are a
+ * cross-validation fold's, for the error message when the pipeline leaves
+ * too few rows for its features.
+ */
+static void
+fit_model(const DataSet *ds, const int64 *rows, int64 n, double *y, const Target *t,
+		  MLTask task, const PipelineOptions *opts, const AlgoSpec *spec,
+		  const Hyperparams *hp, TrainLog *log, bool in_fold, AlgoModel *fitted,
+		  Model *model)
+{
+	PipelineTarget ptarget = {task, y, t->nclasses};
+	Pipeline   *pl = PipelineFit(ds, rows, n, opts, spec->default_scale,
+								 spec->keeps_missing, &ptarget);
+	TrainSet	ts;
+
+	if (in_fold && (pl->nfeatures == 0 || pl->nfeatures > n))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("a cross-validation fold leaves %d features for %lld training rows",
+						pl->nfeatures, (long long) n),
+				 errhint("Use fewer folds (cv) or more rows.")));
+	if (pl->nfeatures == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("the pipeline leaves no features to train on"),
+				 errhint("Every column was excluded or encodes to nothing; check preprocess.")));
+	if (pl->nfeatures > n)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("more features (%d) than training rows (%lld)", pl->nfeatures,
+						(long long) n),
+				 errhint("Use more rows, exclude columns in preprocess, or lower max_categories.")));
+
+	memset(&ts, 0, sizeof(ts));
+	ts.task = task;
+	ts.n = n;
+	ts.p = pl->nfeatures;
+	ts.nclasses = t->nclasses;
+	ts.y = y;
+	ts.feature_names = pl->feature_names;
+	ts.binding = PipelineBind(pl, ds);
+	ts.rows = rows;
+	ts.log = log;
+
+	memset(fitted, 0, sizeof(*fitted));
+	fitted->spec = spec;
+	fitted->task = task;
+	fitted->p = pl->nfeatures;
+	fitted->nclasses = t->nclasses;
+	spec->fit(fitted, &ts, hp);
+	if (ts.X)
+		pfree(ts.X);
+
+	memset(model, 0, sizeof(*model));
+	model->task = task;
+	model->pipeline = pl;
+	model->nclasses = t->nclasses;
+	model->labels = t->labels;
+	model->label_values = t->label_values;
+	model->labels_numeric = t->labels_numeric;
+	model->fitted = fitted;
+}
+
+/*
+ * One fold of cross-validation: fits on rows, scores on held.  Allocations
+ * go to a context that is dropped before the next fold.
  */
 static void
 cv_fold(const DataSet *ds, const int64 *rows, int64 n, const int64 *held, int64 nheld,
 		const Target *t, MLTask task, const PipelineOptions *opts,
 		const AlgoSpec *spec, const Hyperparams *hp, Metrics *out)
 {
-	PipelineTarget ptarget = {task, t->y ? gather(t->y, rows, n) : NULL, t->nclasses};
-	Pipeline   *pl = PipelineFit(ds, rows, n, opts, spec->default_scale,
-								 spec->keeps_missing, &ptarget);
-	TrainSet	ts;
+	TrainLog   *log = palloc0(sizeof(TrainLog));
 	AlgoModel	fitted;
 	Model		model;
 
-	if (pl->nfeatures == 0 || pl->nfeatures > n)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("a cross-validation fold leaves %d features for %lld training rows",
-						pl->nfeatures, (long long) n),
-				 errhint("Use fewer folds (cv) or more rows.")));
-	memset(&ts, 0, sizeof(ts));
-	ts.task = task;
-	ts.n = n;
-	ts.p = pl->nfeatures;
-	ts.nclasses = t->nclasses;
-	ts.y = ptarget.y;
-	ts.feature_names = pl->feature_names;
-	ts.binding = PipelineBind(pl, ds);
-	ts.rows = rows;
-	ts.log = palloc0(sizeof(TrainLog));
-	ts.log->start = (int64) GetCurrentTimestamp();
-	memset(&fitted, 0, sizeof(fitted));
-	fitted.spec = spec;
-	fitted.task = task;
-	fitted.p = pl->nfeatures;
-	fitted.nclasses = t->nclasses;
-	spec->fit(&fitted, &ts, hp);
-
-	memset(&model, 0, sizeof(model));
-	model.task = task;
-	model.pipeline = pl;
-	model.nclasses = t->nclasses;
-	model.labels = t->labels;
-	model.label_values = t->label_values;
-	model.labels_numeric = t->labels_numeric;
-	model.fitted = &fitted;
+	log->start = (int64) GetCurrentTimestamp();
+	fit_model(ds, rows, n, gather(t->y, rows, n), t, task, opts, spec, hp, log, true,
+			  &fitted, &model);
 	ModelEvaluateRows(&model, ds, held, nheld, gather(t->y, held, nheld), t->nclasses,
 					  t->labels, hp->seed, false, out);
 }
@@ -799,7 +832,8 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 	int64		ntrain;
 	int64		ntest;
 	Pipeline   *pl;
-	TrainSet	ts;
+	double	   *train_y;
+	TrainLog   *train_log;
 	Model		model;
 	AlgoModel	fitted;
 	TimestampTz fit_start;
@@ -946,54 +980,13 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 
 	/* fit */
 	fit_start = GetCurrentTimestamp();
-	{
-		PipelineTarget ptarget = {task, t.y ? gather(t.y, train_rows, ntrain) : NULL, t.nclasses};
-
-		pl = PipelineFit(ds, train_rows, ntrain, opts, spec->default_scale,
-						 spec->keeps_missing, &ptarget);
-	}
-	if (pl->nfeatures == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("the pipeline leaves no features to train on"),
-				 errhint("Every column was excluded or encodes to nothing; check preprocess.")));
-	if (pl->nfeatures > ntrain)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("more features (%d) than training rows (%lld)", pl->nfeatures,
-						(long long) ntrain),
-				 errhint("Use more rows, exclude columns in preprocess, or lower max_categories.")));
-
-	memset(&ts, 0, sizeof(ts));
-	ts.task = task;
-	ts.n = ntrain;
-	ts.p = pl->nfeatures;
-	ts.nclasses = t.nclasses;
-	ts.y = t.y ? gather(t.y, train_rows, ntrain) : NULL;
-	ts.feature_names = pl->feature_names;
-	ts.binding = PipelineBind(pl, ds);
-	ts.rows = train_rows;
-	ts.log = palloc0(sizeof(TrainLog));
-	ts.log->start = (int64) fit_start;
-
-	memset(&fitted, 0, sizeof(fitted));
-	fitted.spec = spec;
-	fitted.task = task;
-	fitted.p = pl->nfeatures;
-	fitted.nclasses = t.nclasses;
-	spec->fit(&fitted, &ts, hp);
+	train_y = t.y ? gather(t.y, train_rows, ntrain) : NULL;
+	train_log = palloc0(sizeof(TrainLog));
+	train_log->start = (int64) fit_start;
+	fit_model(ds, train_rows, ntrain, train_y, &t, task, opts, spec, hp, train_log, false,
+			  &fitted, &model);
+	pl = model.pipeline;
 	TimestampDifference(fit_start, GetCurrentTimestamp(), &secs, &usecs);
-	if (ts.X)
-		pfree(ts.X);
-
-	memset(&model, 0, sizeof(model));
-	model.task = task;
-	model.pipeline = pl;
-	model.nclasses = t.nclasses;
-	model.labels = t.labels;
-	model.label_values = t.label_values;
-	model.labels_numeric = t.labels_numeric;
-	model.fitted = &fitted;
 
 	/* measure */
 	/*
@@ -1003,7 +996,7 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 	 * hold-out row.
 	 */
 	eval_rows = train_rows;
-	eval_y = ts.y;
+	eval_y = train_y;
 	neval = ntrain;
 	if (ntrain > TRAIN_METRICS_MAX_ROWS)
 	{
@@ -1016,7 +1009,7 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 		eval_rows = palloc(sizeof(int64) * Max(neval, 1));
 		for (int64 i = 0; i < neval; i++)
 			eval_rows[i] = train_rows[pick[i]];
-		eval_y = ts.y ? gather(ts.y, pick, neval) : NULL;
+		eval_y = train_y ? gather(train_y, pick, neval) : NULL;
 	}
 	ModelEvaluateRows(&model, ds, eval_rows, neval, eval_y, t.nclasses, t.labels,
 					  hp->seed, false, &train_metrics);
@@ -1055,7 +1048,7 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 	row.fit_seconds = (double) secs + (double) usecs / 1e6;
 	row.blob = ModelSerialize(&model);
 	result->model_id = CatalogInsertModel(&row);
-	store_training_log(result->model_id, ts.log);
+	store_training_log(result->model_id, train_log);
 
 	/* deploy */
 	initStringInfo(&reason);
