@@ -61,6 +61,9 @@ typedef struct Hyperparams
 	HyperparamValue *values;	/* one per spec->params entry */
 	int64		seed;			/* common to every algorithm */
 	int			cv;				/* folds of cross-validation; 0: none */
+	/* binary classification's decision threshold: fixed, tuned, or neither */
+	double		threshold;		/* fixed; NaN when not given */
+	const char *threshold_metric;	/* "f1" or "accuracy" to tune; or NULL */
 } Hyperparams;
 
 extern Hyperparams *HyperparamsParse(const struct AlgoSpec *spec, Jsonb *json);

@@ -27,7 +27,7 @@ valid_keys(const AlgoSpec *spec)
 	initStringInfo(&buf);
 	for (int i = 0; i < spec->nparams; i++)
 		appendStringInfo(&buf, "%s, ", spec->params[i].name);
-	appendStringInfoString(&buf, "seed, cv");
+	appendStringInfoString(&buf, "seed, cv, threshold");
 	return buf.data;
 }
 
@@ -153,6 +153,29 @@ hp_visit(const char *key, JsonbValue *v, void *arg)
 		st->hp->cv = (int) d;
 		return;
 	}
+	if (strcmp(key, "threshold") == 0)
+	{
+		double		d;
+
+		if (v->type == jbvString)
+		{
+			char	   *s = JsonbValueToCString(v);
+
+			if (strcmp(s, "f1") != 0 && strcmp(s, "accuracy") != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("hyperparameter \"threshold\" cannot be tuned for \"%s\"", s),
+						 errhint("Tune it for \"f1\" or \"accuracy\", or give the threshold as a number.")));
+			st->hp->threshold_metric = s;
+			return;
+		}
+		if (!JsonbValueToDouble(v, &d) || !isfinite(d))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("hyperparameter \"threshold\" must be a number, \"f1\" or \"accuracy\"")));
+		st->hp->threshold = d;
+		return;
+	}
 	for (int i = 0; i < spec->nparams; i++)
 	{
 		if (strcmp(spec->params[i].name, key) == 0)
@@ -180,6 +203,7 @@ HyperparamsParse(const AlgoSpec *spec, Jsonb *json)
 
 	hp->spec = spec;
 	hp->seed = DEFAULT_SEED;
+	hp->threshold = NAN;
 	hp->values = palloc0(sizeof(HyperparamValue) * Max(spec->nparams, 1));
 	for (int i = 0; i < spec->nparams; i++)
 		hp_set(spec, &spec->params[i], &hp->values[i], NULL);
@@ -220,6 +244,16 @@ HyperparamsToJsonb(const Hyperparams *hp)
 	{
 		JbKey(&st, "cv");
 		JbInt(&st, hp->cv);
+	}
+	if (hp->threshold_metric)
+	{
+		JbKey(&st, "threshold");
+		JbString(&st, hp->threshold_metric);
+	}
+	else if (!isnan(hp->threshold))
+	{
+		JbKey(&st, "threshold");
+		JbFloat(&st, hp->threshold);
 	}
 	return JbFinishObject(&st);
 }

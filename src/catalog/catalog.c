@@ -299,10 +299,10 @@ int64
 CatalogInsertModel(const ModelRow *row)
 {
 	CatalogCall cc;
-	Oid			types[12] = {INT8OID, TEXTOID, JSONBOID, JSONBOID, JSONBOID, JSONBOID,
-	JSONBOID, JSONBOID, INT8OID, INT8OID, FLOAT8OID, BYTEAOID};
-	Datum		values[12];
-	char		nulls[12];
+	Oid			types[13] = {INT8OID, TEXTOID, JSONBOID, JSONBOID, JSONBOID, JSONBOID,
+	JSONBOID, JSONBOID, INT8OID, INT8OID, FLOAT8OID, BYTEAOID, INT8OID};
+	Datum		values[13];
+	char		nulls[13];
 	int64		id;
 
 	memset(nulls, ' ', sizeof(nulls));
@@ -320,12 +320,15 @@ CatalogInsertModel(const ModelRow *row)
 	values[9] = Int64GetDatum(row->n_test);
 	values[10] = Float8GetDatum(row->fit_seconds);
 	values[11] = PointerGetDatum(row->blob);
+	values[12] = Int64GetDatum(row->run_id);
+	nulls[12] = row->run_id == 0 ? 'n' : ' ';
 
 	catalog_begin(&cc);
 	catalog_exec("INSERT INTO ml.models (project_id, algorithm, hyperparams, preprocess, "
-				 "features, metrics, train_metrics, baseline, n_train, n_test, fit_seconds, model) "
-				 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
-				 12, types, values, nulls, false, SPI_OK_INSERT_RETURNING);
+				 "features, metrics, train_metrics, baseline, n_train, n_test, fit_seconds, model, "
+				 "run_id) "
+				 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+				 13, types, values, nulls, false, SPI_OK_INSERT_RETURNING);
 	id = catalog_int64_result();
 	catalog_end(&cc);
 	return id;
@@ -506,6 +509,98 @@ CatalogInsertPromotion(const PromotionRow *row)
 				 "metric, score, live_score, p_value, reason) "
 				 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
 				 10, types, values, nulls, false, SPI_OK_INSERT);
+	catalog_end(&cc);
+}
+
+/*
+ * CatalogInsertRun records a search or autopilot run and returns its id;
+ * CatalogFinishRun adds the model it chose, its report and its duration.
+ */
+int64
+CatalogInsertRun(const RunRow *row)
+{
+	CatalogCall cc;
+	Oid			types[9] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID, FLOAT8OID,
+	INT4OID, INT4OID, BOOLOID};
+	Datum		values[9];
+	char		nulls[9];
+	int64		id;
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = Int64GetDatum(row->project_id);
+	values[1] = CStringGetTextDatum(row->kind);
+	values[2] = CStringGetTextDatum(row->strategy);
+	values[3] = CStringGetTextDatum(row->metric);
+	values[4] = Int32GetDatum(row->folds);
+	values[5] = Float8GetDatum(row->max_seconds);
+	nulls[5] = row->max_seconds > 0 ? ' ' : 'n';
+	values[6] = Int32GetDatum(row->trials_planned);
+	values[7] = Int32GetDatum(row->trials_run);
+	values[8] = BoolGetDatum(row->stopped_by_time);
+	catalog_begin(&cc);
+	catalog_exec("INSERT INTO ml.runs (project_id, kind, strategy, metric, folds, max_seconds, "
+				 "trials_planned, trials_run, stopped_by_time) "
+				 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+				 9, types, values, nulls, false, SPI_OK_INSERT_RETURNING);
+	id = catalog_int64_result();
+	catalog_end(&cc);
+	return id;
+}
+
+void
+CatalogFinishRun(int64 run_id, int64 model_id, Jsonb *report, double seconds)
+{
+	CatalogCall cc;
+	Oid			types[4] = {INT8OID, INT8OID, JSONBOID, FLOAT8OID};
+	Datum		values[4];
+
+	values[0] = Int64GetDatum(run_id);
+	values[1] = Int64GetDatum(model_id);
+	values[2] = JsonbPGetDatum(report);
+	values[3] = Float8GetDatum(seconds);
+	catalog_begin(&cc);
+	catalog_exec("UPDATE ml.runs SET model_id = $2, report = $3, seconds = $4 WHERE id = $1",
+				 4, types, values, NULL, false, SPI_OK_UPDATE);
+	catalog_end(&cc);
+}
+
+/*
+ * CatalogInsertTrial records one finished trial of a run; a NaN mean or
+ * standard deviation is stored as NULL.
+ */
+void
+CatalogInsertTrial(int64 run_id, const TrialRow *row)
+{
+	CatalogCall cc;
+	Oid			types[11] = {INT8OID, INT8OID, INT4OID, TEXTOID, JSONBOID, TEXTOID,
+	FLOAT8ARRAYOID, FLOAT8OID, FLOAT8OID, BOOLOID, FLOAT8OID};
+	Datum		values[11];
+	char		nulls[11];
+	Datum	   *scores = palloc(sizeof(Datum) * Max(row->nfolds, 1));
+
+	memset(nulls, ' ', sizeof(nulls));
+	for (int f = 0; f < row->nfolds; f++)
+		scores[f] = Float8GetDatum(row->fold_scores[f]);
+	values[0] = Int64GetDatum(run_id);
+	values[1] = Int64GetDatum(row->model_id);
+	nulls[1] = row->model_id == 0 ? 'n' : ' ';
+	values[2] = Int32GetDatum(row->trial);
+	values[3] = CStringGetTextDatum(row->algorithm);
+	values[4] = JsonbPGetDatum(row->params);
+	values[5] = CStringGetTextDatum(row->metric);
+	values[6] = PointerGetDatum(construct_array(scores, row->nfolds, FLOAT8OID, 8,
+												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[7] = Float8GetDatum(row->mean);
+	nulls[7] = isnan(row->mean) ? 'n' : ' ';
+	values[8] = Float8GetDatum(row->std);
+	nulls[8] = isnan(row->std) ? 'n' : ' ';
+	values[9] = BoolGetDatum(row->best);
+	values[10] = Float8GetDatum(row->seconds);
+	catalog_begin(&cc);
+	catalog_exec("INSERT INTO ml.trials (run_id, model_id, trial, algorithm, params, metric, "
+				 "fold_scores, mean, std, best, seconds) "
+				 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+				 11, types, values, nulls, false, SPI_OK_INSERT);
 	catalog_end(&cc);
 }
 

@@ -28,6 +28,7 @@ typedef struct ProjectInfo
 typedef struct ModelRow
 {
 	int64		project_id;
+	int64		run_id;			/* 0: not from a search or autopilot run */
 	const char *algorithm;
 	Jsonb	   *hyperparams;
 	Jsonb	   *preprocess;
@@ -64,6 +65,39 @@ typedef struct PromotionRow
 } PromotionRow;
 
 extern void CatalogInsertPromotion(const PromotionRow *row);
+
+/* A search or autopilot run (ml.runs) and its trials (ml.trials). */
+typedef struct RunRow
+{
+	int64		project_id;
+	const char *kind;			/* search or autopilot */
+	const char *strategy;		/* grid, random or auto */
+	const char *metric;
+	int			folds;
+	double		max_seconds;	/* 0: no budget */
+	int			trials_planned;
+	int			trials_run;
+	bool		stopped_by_time;
+} RunRow;
+
+typedef struct TrialRow
+{
+	int64		model_id;		/* 0: none */
+	int			trial;
+	const char *algorithm;
+	Jsonb	   *params;
+	const char *metric;
+	int			nfolds;
+	const double *fold_scores;
+	double		mean;			/* NaN: stored as NULL */
+	double		std;
+	bool		best;
+	double		seconds;
+} TrialRow;
+
+extern int64 CatalogInsertRun(const RunRow *row);
+extern void CatalogFinishRun(int64 run_id, int64 model_id, Jsonb *report, double seconds);
+extern void CatalogInsertTrial(int64 run_id, const TrialRow *row);
 extern void CatalogInsertTrainingLog(int64 model_id, int n, const int32 *iterations,
 									 Jsonb **metrics);
 extern int64 CatalogLiveModelId(int64 project_id);

@@ -14,9 +14,29 @@ CREATE TABLE ml.projects (
 );
 COMMENT ON TABLE ml.projects IS 'One row per project: a name, a task fixed at its first model, a target column and an owning role.';
 
+CREATE TABLE ml.runs (
+    id              bigserial PRIMARY KEY,
+    project_id      bigint NOT NULL REFERENCES ml.projects (id) ON DELETE CASCADE,
+    kind            text NOT NULL CHECK (kind IN ('search', 'autopilot')),
+    strategy        text NOT NULL CHECK (strategy IN ('grid', 'random', 'auto')),
+    metric          text NOT NULL,
+    folds           int NOT NULL,
+    max_seconds     float8,
+    trials_planned  int NOT NULL,
+    trials_run      int NOT NULL,
+    stopped_by_time boolean NOT NULL,
+    model_id        bigint,
+    report          jsonb,
+    started_at      timestamptz NOT NULL DEFAULT now(),
+    seconds         float8
+);
+CREATE INDEX runs_project_id_idx ON ml.runs (project_id);
+COMMENT ON TABLE ml.runs IS 'Every hyperparameter search and autopilot run: its strategy, metric, folds, budget, how many trials it planned and ran, the model it chose and why.';
+
 CREATE TABLE ml.models (
     id            bigserial PRIMARY KEY,
     project_id    bigint NOT NULL REFERENCES ml.projects (id) ON DELETE CASCADE,
+    run_id        bigint REFERENCES ml.runs (id) ON DELETE SET NULL,
     algorithm     text NOT NULL,
     hyperparams   jsonb NOT NULL,
     preprocess    jsonb NOT NULL,
@@ -31,7 +51,26 @@ CREATE TABLE ml.models (
     model         bytea NOT NULL
 );
 CREATE INDEX models_project_id_idx ON ml.models (project_id);
-COMMENT ON TABLE ml.models IS 'Every trained model: its hyperparameters, fitted pipeline, hold-out and training metrics, and the model blob.';
+CREATE INDEX models_run_id_idx ON ml.models (run_id) WHERE run_id IS NOT NULL;
+COMMENT ON TABLE ml.models IS 'Every trained model: its hyperparameters, fitted pipeline, hold-out and training metrics, the model blob, and the search or autopilot run that produced it.';
+ALTER TABLE ml.runs ADD FOREIGN KEY (model_id) REFERENCES ml.models (id) ON DELETE SET NULL;
+
+CREATE TABLE ml.trials (
+    id           bigserial PRIMARY KEY,
+    run_id       bigint NOT NULL REFERENCES ml.runs (id) ON DELETE CASCADE,
+    model_id     bigint REFERENCES ml.models (id) ON DELETE SET NULL,
+    trial        int NOT NULL,
+    algorithm    text NOT NULL,
+    params       jsonb NOT NULL,
+    metric       text NOT NULL,
+    fold_scores  float8[] NOT NULL,
+    mean         float8,
+    std          float8,
+    best         boolean NOT NULL,
+    seconds      float8 NOT NULL
+);
+CREATE INDEX trials_run_id_idx ON ml.trials (run_id, trial);
+COMMENT ON TABLE ml.trials IS 'Every finished trial of a search or autopilot run: the hyperparameters, the cross-validated metric per fold with its mean and standard deviation, and the seconds it took; model_id is the model refit with the trial''s algorithm.';
 
 CREATE TABLE ml.deployments (
     id           bigserial PRIMARY KEY,
@@ -79,6 +118,10 @@ SELECT pg_catalog.pg_extension_config_dump('ml.deployments', '');
 SELECT pg_catalog.pg_extension_config_dump('ml.deployments_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('ml.promotions', '');
 SELECT pg_catalog.pg_extension_config_dump('ml.promotions_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ml.runs', '');
+SELECT pg_catalog.pg_extension_config_dump('ml.runs_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ml.trials', '');
+SELECT pg_catalog.pg_extension_config_dump('ml.trials_id_seq', '');
 
 -- Any change to the catalog drops every backend's cached models at its
 -- next statement (through a relcache invalidation).
@@ -136,6 +179,7 @@ COMMENT ON VIEW ml.overview IS 'One row per project: task, live model, its algor
 CREATE VIEW ml.leaderboard AS
 SELECT p.name AS project,
        m.id AS model_id,
+       m.run_id,
        m.algorithm,
        ml.key_metric(p.task) AS key_metric,
        (m.metrics ->> ml.key_metric(p.task))::float8 AS score,
@@ -160,7 +204,7 @@ SELECT p.name AS project,
 COMMENT ON VIEW ml.leaderboard IS 'Models of every project ranked by the key metric on their hold-out rows (models measured on training rows rank after them).';
 
 GRANT USAGE ON SCHEMA ml TO PUBLIC;
-GRANT SELECT ON ml.projects, ml.models, ml.deployments, ml.promotions, ml.training_log, ml.overview, ml.leaderboard TO PUBLIC;
+GRANT SELECT ON ml.projects, ml.models, ml.deployments, ml.promotions, ml.runs, ml.trials, ml.training_log, ml.overview, ml.leaderboard TO PUBLIC;
 
 CREATE FUNCTION ml.training_info(model_id bigint)
 RETURNS TABLE (iteration int, train_loss float8, validation_loss float8,

@@ -80,6 +80,7 @@ extern void SplitRows(int64 nrows, const double *strata, int nstrata,
 					  double test_size, int64 seed,
 					  int64 **train, int64 *ntrain,
 					  int64 **test, int64 *ntest);
+extern uint64 SplitHash(int64 ordinal, int64 seed);
 extern void SplitFolds(int64 nrows, const double *strata, int k, int64 seed, int *fold);
 
 /*

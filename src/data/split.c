@@ -19,11 +19,14 @@
 
 #include "miscadmin.h"
 
-/* splitmix64: a well-mixed 64-bit hash of the row ordinal and the seed. */
-static inline uint64
-split_key(int64 row, int64 seed)
+/*
+ * SplitHash (splitmix64) is a well-mixed 64-bit hash of an ordinal and a
+ * seed: the rows' keys here, and the draws of a random search.
+ */
+uint64
+SplitHash(int64 ordinal, int64 seed)
 {
-	uint64		z = (uint64) row + (uint64) seed * UINT64CONST(0x9E3779B97F4A7C15);
+	uint64		z = (uint64) ordinal + (uint64) seed * UINT64CONST(0x9E3779B97F4A7C15);
 
 	z = (z ^ (z >> 30)) * UINT64CONST(0xBF58476D1CE4E5B9);
 	z = (z ^ (z >> 27)) * UINT64CONST(0x94D049BB133111EB);
@@ -99,7 +102,7 @@ SplitRows(int64 nrows, const double *strata, int nstrata, double test_size,
 	{
 		int			g = strata ? (int) strata[i] : 0;
 
-		keys[group_start[g] + group_fill[g]++] = split_key(i, seed);
+		keys[group_start[g] + group_fill[g]++] = SplitHash(i, seed);
 	}
 
 	/*
@@ -132,7 +135,7 @@ SplitRows(int64 nrows, const double *strata, int nstrata, double test_size,
 	for (int64 i = 0; i < nrows; i++)
 	{
 		int			g = strata ? (int) strata[i] : 0;
-		uint64		key = split_key(i, seed);
+		uint64		key = SplitHash(i, seed);
 		bool		is_test = key < threshold[g];
 
 		if (!is_test && key == threshold[g] && below[g] > 0)
@@ -190,7 +193,7 @@ SplitFolds(int64 nrows, const double *strata, int k, int64 seed, int *fold)
 	for (int64 i = 0; i < nrows; i++)
 	{
 		keys[i].stratum = strata ? (int) strata[i] : 0;
-		keys[i].key = split_key(i, seed ^ INT64CONST(0x5DEECE66D));
+		keys[i].key = SplitHash(i, seed ^ INT64CONST(0x5DEECE66D));
 		keys[i].row = i;
 	}
 	qsort(keys, nrows, sizeof(FoldKey), fold_key_cmp);

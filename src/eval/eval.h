@@ -43,9 +43,13 @@ typedef struct Metrics
 
 #define SILHOUETTE_MAX_ROWS 10000
 
+extern int	MetricsDecide(const double *outputs, int nclasses, double threshold);
 extern void MetricsCompute(Metrics *m, MLTask task, const double *y,
 						   const double *outputs, int64 n, int nclasses,
-						   bool probabilities, bool detailed);
+						   bool probabilities, double threshold, bool detailed);
+extern double MetricsTuneThreshold(const double *y, const double *scores, int64 n,
+								   const char *metric, double neutral,
+								   double *best_score);
 extern bool MetricsGet(const Metrics *m, const char *name, double *value);
 extern double MetricsSilhouette(const double *X, const int *labels, int n, int p);
 extern Jsonb *MetricsToJsonb(const Metrics *m, char **labels);
@@ -73,7 +77,8 @@ extern bool GatePasses(const Gate *gate, const Metrics *m, StringInfo reason);
 extern bool GateBeatsBy(const Gate *gate, const Metrics *m, const Metrics *live,
 						StringInfo reason);
 extern double GatePairedTest(MLTask task, const double *y, const double *challenger,
-							 const double *champion, int64 n, int nclasses,
+							 double challenger_threshold, const double *champion,
+							 double champion_threshold, int64 n, int nclasses,
 							 StringInfo how);
 
 #endif							/* PGMAKER_EVAL_H */

@@ -269,7 +269,8 @@ binomial_half_upper(int64 k, int64 n)
 /*
  * GatePairedTest is the one-sided p-value of "the challenger is better
  * than the champion" on the same n rows, from the two models' outputs
- * (as ModelScoreRows gives them) and the actual values y:
+ * (as ModelScoreRows gives them, with each one's decision threshold, NaN
+ * for none) and the actual values y:
  *   - classification: McNemar's exact test.  Of the rows exactly one model
  *     classifies correctly, the challenger's share is tested against 1/2
  *     with the binomial distribution;
@@ -279,7 +280,8 @@ binomial_half_upper(int64 k, int64 n)
  */
 double
 GatePairedTest(MLTask task, const double *y, const double *challenger,
-			   const double *champion, int64 n, int nclasses, StringInfo how)
+			   double challenger_threshold, const double *champion,
+			   double champion_threshold, int64 n, int nclasses, StringInfo how)
 {
 	if (task == ML_TASK_CLASSIFICATION)
 	{
@@ -289,19 +291,12 @@ GatePairedTest(MLTask task, const double *y, const double *challenger,
 
 		for (int64 i = 0; i < n; i++)
 		{
-			const double *a = challenger + i * nclasses;
-			const double *b = champion + i * nclasses;
-			int			pa = 0;
-			int			pb = 0;
+			int			pa = MetricsDecide(challenger + i * nclasses, nclasses,
+										   challenger_threshold);
+			int			pb = MetricsDecide(champion + i * nclasses, nclasses,
+										   champion_threshold);
 			int			actual = (int) y[i];
 
-			for (int c = 1; c < nclasses; c++)
-			{
-				if (a[c] > a[pa])
-					pa = c;
-				if (b[c] > b[pb])
-					pb = c;
-			}
 			if (pa == actual && pb != actual)
 				only_challenger++;
 			else if (pb == actual && pa != actual)

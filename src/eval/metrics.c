@@ -162,14 +162,105 @@ safe_ratio(double num, double den)
 }
 
 /*
+ * MetricsDecide is the class a row's outputs (nclasses probabilities or
+ * scores) predict: the highest (ties to the lower index), or for two
+ * classes with a decision threshold (not NaN), class 1 when its output is
+ * at least the threshold.
+ */
+int
+MetricsDecide(const double *outputs, int nclasses, double threshold)
+{
+	int			best = 0;
+
+	if (nclasses == 2 && !isnan(threshold))
+		return outputs[1] >= threshold ? 1 : 0;
+	for (int c = 1; c < nclasses; c++)
+		if (outputs[c] > outputs[best])
+			best = c;
+	return best;
+}
+
+/*
+ * MetricsTuneThreshold picks the decision threshold of a binary classifier
+ * that maximises metric ("f1" or "accuracy") on n rows whose classes are y
+ * (0 or 1) and whose class-1 outputs (probabilities or scores) are scores.  Every cut
+ * between two distinct scores is tried; the threshold is the midpoint of
+ * the cut, so that it does not sit on a training row's score.  Ties go to
+ * the threshold nearest neutral (0.5 for probabilities, 0 for scores).
+ * *best_score receives the metric at the chosen threshold.
+ */
+double
+MetricsTuneThreshold(const double *y, const double *scores, int64 n, const char *metric,
+					 double neutral, double *best_score)
+{
+	ScoredRow  *rows = palloc_extended(sizeof(ScoredRow) * Max(n, 1), MCXT_ALLOC_HUGE);
+	bool		f1 = strcmp(metric, "f1") == 0;
+	int64		npos = 0;
+	int64		tp = 0;
+	int64		fp = 0;
+	double		best = -1.0;
+	double		best_threshold = NAN;
+
+	Assert(f1 || strcmp(metric, "accuracy") == 0);
+	Assert(n > 0);
+	for (int64 i = 0; i < n; i++)
+	{
+		rows[i].score = scores[i];
+		rows[i].positive = y[i] == 1.0;
+		npos += rows[i].positive;
+	}
+	qsort(rows, n, sizeof(ScoredRow), scored_row_cmp);
+
+	/*
+	 * Walk the scores from the highest down; after the rows from i up are
+	 * predicted positive, a threshold between rows[i - 1] and rows[i]
+	 * realises the cut.  i == n is "nothing positive".
+	 */
+	for (int64 i = n; i >= 0; i--)
+	{
+		double		threshold;
+		double		value;
+
+		if (i < n)
+		{
+			tp += rows[i].positive;
+			fp += !rows[i].positive;
+			if (i > 0 && rows[i - 1].score == rows[i].score)
+				continue;		/* not a cut: the tie goes together */
+		}
+		if (i == n)
+			threshold = nextafter(rows[n - 1].score, INFINITY);
+		else if (i == 0)
+			threshold = rows[0].score;
+		else
+			threshold = rows[i - 1].score + (rows[i].score - rows[i - 1].score) / 2.0;
+		if (f1)
+			value = safe_ratio(2.0 * tp, (double) (tp + npos + fp));
+		else
+			value = (double) (tp + (n - npos) - fp) / (double) n;
+		if (value > best ||
+			(value == best && fabs(threshold - neutral) < fabs(best_threshold - neutral)))
+		{
+			best = value;
+			best_threshold = threshold;
+		}
+	}
+	pfree(rows);
+	*best_score = best;
+	return best_threshold;
+}
+
+/*
  * MetricsCompute fills m from true values y and model outputs (one value
  * per row for regression, nclasses probabilities per row otherwise; or
  * class scores when probabilities is false, which leaves log_loss
- * undefined and ranks roc_auc by the positive class's score).
+ * undefined and ranks roc_auc by the positive class's score).  Rows are
+ * classified as MetricsDecide does with threshold (NaN: the most probable
+ * class).
  */
 void
 MetricsCompute(Metrics *m, MLTask task, const double *y, const double *outputs,
-			   int64 n, int nclasses, bool probabilities, bool detailed)
+			   int64 n, int nclasses, bool probabilities, double threshold, bool detailed)
 {
 	memset(m, 0, sizeof(*m));
 	m->detailed = detailed;
@@ -238,12 +329,9 @@ MetricsCompute(Metrics *m, MLTask task, const double *y, const double *outputs,
 		{
 			const double *o = outputs + i * nclasses;
 			int			actual = (int) y[i];
-			int			pred = 0;
+			int			pred = MetricsDecide(o, nclasses, threshold);
 			double		p;
 
-			for (int c = 1; c < nclasses; c++)
-				if (o[c] > o[pred])
-					pred = c;
 			m->confusion[actual * nclasses + pred]++;
 			correct += (pred == actual);
 			p = Min(Max(o[actual], 1e-15), 1.0 - 1e-15);

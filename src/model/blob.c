@@ -13,6 +13,7 @@
 
 #include <math.h>
 
+#include "eval/eval.h"
 #include "libpq/pqformat.h"
 #include "mb/pg_wchar.h"
 #include "port/pg_crc32c.h"
@@ -154,6 +155,9 @@ ModelSerialize(const Model *m)
 		BlobPutString(&payload, m->labels[c]);
 	if (m->labels_numeric)
 		BlobPutFloat8Array(&payload, m->label_values, m->nclasses);
+	pq_sendbyte(&payload, m->has_threshold);
+	if (m->has_threshold)
+		pq_sendfloat8(&payload, m->threshold);
 	PipelineSerialize(m->pipeline, &payload);
 	pq_sendint32(&payload, m->fitted->p);
 	pq_sendint32(&payload, m->fitted->noutputs);
@@ -249,6 +253,13 @@ ModelDeserialize(bytea *blob, int64 model_id)
 		m->label_values = palloc(sizeof(double) * Max(m->nclasses, 1));
 		BlobGetFloat8Array(&r, m->label_values, m->nclasses);
 	}
+	m->has_threshold = BlobGetBool(&r);
+	if (m->has_threshold)
+	{
+		m->threshold = BlobGetFloat8(&r);
+		if (m->nclasses != 2 || !isfinite(m->threshold))
+			BlobCorrupt(&r, "The decision threshold is not that of a binary classifier.");
+	}
 	if ((m->task == ML_TASK_CLASSIFICATION) != (m->nclasses >= 2))
 		BlobCorrupt(&r, "The number of classes does not fit the task.");
 	m->pipeline = PipelineDeserialize(&r);
@@ -294,18 +305,24 @@ ModelPredictBlock(const Model *m, const double *X, int n, int ld, double *out)
 }
 
 /*
- * ModelPredictClass returns the index of the most probable class; ties go
- * to the lower index.
+ * ModelThreshold is the model's decision threshold, or NaN when it picks
+ * the most probable class.
+ */
+double
+ModelThreshold(const Model *m)
+{
+	return m->has_threshold ? m->threshold : NAN;
+}
+
+/*
+ * ModelPredictClass returns the class a row's outputs predict: class 1 of
+ * a binary model with a decision threshold when its output reaches it,
+ * else the most probable class (ties to the lower index).
  */
 int
 ModelPredictClass(const Model *m, const double *outputs)
 {
-	int			best = 0;
-
-	for (int c = 1; c < m->nclasses; c++)
-		if (outputs[c] > outputs[best])
-			best = c;
-	return best;
+	return MetricsDecide(outputs, m->nclasses, ModelThreshold(m));
 }
 
 /*

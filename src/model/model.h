@@ -18,7 +18,7 @@
 #include "lib/stringinfo.h"
 #include "prep/prep.h"
 
-#define MODEL_BLOB_VERSION 1
+#define MODEL_BLOB_VERSION 2
 
 /* A bounds-checked reader over a blob's payload. */
 typedef struct BlobReader
@@ -48,6 +48,8 @@ typedef struct Model
 	char	  **labels;			/* sorted; text form */
 	double	   *label_values;	/* labels_numeric: the labels as numbers */
 	bool		labels_numeric;	/* numeric or boolean target */
+	bool		has_threshold;	/* binary: a decision threshold is set */
+	double		threshold;		/* class 1 when its output is at least this */
 	AlgoModel  *fitted;
 } Model;
 
@@ -58,6 +60,7 @@ extern void ModelPredictBlock(const Model *m, const double *X, int n, int ld,
 							  double *out);
 extern double ModelPredictValue(const Model *m, const double *outputs);
 extern int	ModelPredictClass(const Model *m, const double *outputs);
+extern double ModelThreshold(const Model *m);
 extern int	ModelNearestCluster(const Model *m, const double *outputs);
 
 /* What XgbDocumentCheck learns of an XGBoost model document. */

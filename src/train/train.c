@@ -43,16 +43,6 @@ typedef enum DeployMode
 	DEPLOY_NEVER
 } DeployMode;
 
-/* The encoded target. */
-typedef struct Target
-{
-	double	   *y;				/* value, or class index */
-	int			nclasses;
-	char	  **labels;
-	double	   *label_values;
-	bool		labels_numeric;
-} Target;
-
 typedef struct TrainResult
 {
 	char	   *project;
@@ -276,7 +266,7 @@ evaluate_unsupervised(const Model *m, PipelineBinding *b, const int64 *rows,
 	double	   *os2 = palloc0(sizeof(double) * k);
 	double		inertia = 0.0;
 
-	MetricsCompute(out, m->task, NULL, NULL, 0, 0, false, false);
+	MetricsCompute(out, m->task, NULL, NULL, 0, 0, false, NAN, false);
 	out->n = n;
 	for (int64 start = 0; start < n; start += TRAIN_BLOCK_ROWS)
 	{
@@ -456,8 +446,22 @@ ModelEvaluateRows(const Model *m, const DataSet *ds, const int64 *rows, int64 n,
 	}
 	res = ModelScoreRows(m, ds, rows, n, nclasses_y, labels_y);
 	MetricsCompute(out, m->task, y, res, n, nclasses_y, !m->fitted->spec->scores_only,
-				   detailed);
+				   ModelThresholdOn(m, nclasses_y, labels_y), detailed);
 	pfree(res);
+}
+
+/*
+ * ModelThresholdOn is the model's decision threshold for outputs that
+ * ModelScoreRows mapped onto labels_y: NaN (the most probable class) when
+ * it has none, or when labels_y are not its own two labels in its order.
+ */
+double
+ModelThresholdOn(const Model *m, int nclasses_y, char **labels_y)
+{
+	if (!m->has_threshold || nclasses_y != 2 || m->nclasses != 2 ||
+		strcmp(m->labels[0], labels_y[0]) != 0 || strcmp(m->labels[1], labels_y[1]) != 0)
+		return NAN;
+	return m->threshold;
 }
 
 /* Decides whether ml.train deploys its new model, and why. */
@@ -545,7 +549,10 @@ decide_deploy(DeployMode mode, const Gate *gate, const Model *model, const Metri
 			double		p;
 
 			initStringInfo(&how);
-			p = GatePairedTest(metrics->task, y, mine, theirs, metrics->n, t->nclasses, &how);
+			p = GatePairedTest(metrics->task, y,
+							   mine, ModelThresholdOn(model, t->nclasses, t->labels),
+							   theirs, ModelThresholdOn(live, t->nclasses, t->labels),
+							   metrics->n, t->nclasses, &how);
 			pr->p_value = p;
 			appendStringInfo(reason, "; %s; p = %.4g %s the gate's significance %g",
 							 how.data, p, p < gate->significance ? "<" : ">=",
@@ -680,56 +687,25 @@ fit_model(const DataSet *ds, const int64 *rows, int64 n, double *y, const Target
 }
 
 /*
- * One fold of cross-validation: fits on rows, scores on held.  Allocations
- * go to a context that is dropped before the next fold.
+ * TrainCheckFolds checks that k folds can be cut from the training rows:
+ * for classification, every class has a row in every fold.
  */
-static void
-cv_fold(const DataSet *ds, const int64 *rows, int64 n, const int64 *held, int64 nheld,
-		const Target *t, MLTask task, const PipelineOptions *opts,
-		const AlgoSpec *spec, const Hyperparams *hp, Metrics *out)
+void
+TrainCheckFolds(const FitInput *in, int k)
 {
-	TrainLog   *log = palloc0(sizeof(TrainLog));
-	AlgoModel	fitted;
-	Model		model;
+	const Target *t = in->t;
 
-	log->start = (int64) GetCurrentTimestamp();
-	fit_model(ds, rows, n, gather(t->y, rows, n), t, task, opts, spec, hp, log, true,
-			  &fitted, &model);
-	ModelEvaluateRows(&model, ds, held, nheld, gather(t->y, held, nheld), t->nclasses,
-					  t->labels, hp->seed, false, out);
-}
-
-/*
- * k-fold cross-validation on the training rows (stratified by class for
- * classification): a fresh pipeline and model per fold, scored on the
- * fold's rows.  Returns {"cv": {"folds", "metric", "fold_scores", "mean",
- * "std", "fold_metrics"}} to merge into the model's metrics.
- */
-static Jsonb *
-cross_validate(const DataSet *ds, const int64 *train_rows, int64 ntrain, const Target *t,
-			   MLTask task, const PipelineOptions *opts, const AlgoSpec *spec,
-			   const Hyperparams *hp)
-{
-	int			k = hp->cv;
-	const char *key = MetricKeyName(task);
-	double	   *strata = NULL;
-	int		   *fold = palloc(sizeof(int) * Max(ntrain, 1));
-	int64	   *in_rows = palloc(sizeof(int64) * Max(ntrain, 1));
-	int64	   *out_rows = palloc(sizeof(int64) * Max(ntrain, 1));
-	double	   *scores = palloc(sizeof(double) * k);
-	Jsonb	  **fold_json = palloc(sizeof(Jsonb *) * k);
-	double		mean = 0.0;
-	double		ss = 0.0;
-	JsonbParseState *st = NULL;
-	MemoryContext fold_cxt;
-
-	if (task == ML_TASK_CLASSIFICATION)
+	if (in->task != ML_TASK_REGRESSION && in->task != ML_TASK_CLASSIFICATION)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cv applies to regression and classification, not %s",
+						MLTaskName(in->task))));
+	if (in->task == ML_TASK_CLASSIFICATION)
 	{
 		int64	   *count = palloc0(sizeof(int64) * t->nclasses);
 
-		strata = gather(t->y, train_rows, ntrain);
-		for (int64 i = 0; i < ntrain; i++)
-			count[(int) strata[i]]++;
+		for (int64 i = 0; i < in->n; i++)
+			count[(int) t->y[in->rows[i]]]++;
 		for (int c = 0; c < t->nclasses; c++)
 			if (count[c] > 0 && count[c] < k)
 				ereport(ERROR,
@@ -738,13 +714,84 @@ cross_validate(const DataSet *ds, const int64 *train_rows, int64 ntrain, const T
 								k, (long long) count[c], t->labels[c]),
 						 errhint("Every fold needs a row of every class; use \"cv\": %lld or fewer.",
 								 (long long) count[c])));
+		pfree(count);
 	}
-	else if (ntrain < 2 * k)
+	else if (in->n < 2 * k)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("cv %d needs at least %d training rows, not %lld", k, 2 * k,
-						(long long) ntrain)));
-	SplitFolds(ntrain, strata, k, hp->seed, fold);
+						(long long) in->n)));
+}
+
+/*
+ * One fold of cross-validation: fits on rows, scores on held into *out,
+ * and writes class 1's output of each held row to oof when it is not NULL.
+ * A fixed decision threshold applies to the fold's model as to the final
+ * one.  Allocations go to a context the caller drops after the fold.
+ */
+static void
+cv_fold(const FitInput *in, const int64 *rows, int64 n, const int64 *held, int64 nheld,
+		const AlgoSpec *spec, const Hyperparams *hp, double *oof, Metrics *out)
+{
+	const Target *t = in->t;
+	TrainLog   *log = palloc0(sizeof(TrainLog));
+	AlgoModel	fitted;
+	Model		model;
+	double	   *y = gather(t->y, held, nheld);
+	double	   *res;
+
+	log->start = (int64) GetCurrentTimestamp();
+	fit_model(in->ds, rows, n, gather(t->y, rows, n), t, in->task, in->opts, spec, hp, log,
+			  true, &fitted, &model);
+	if (!isnan(hp->threshold))
+	{
+		model.has_threshold = true;
+		model.threshold = hp->threshold;
+	}
+	res = ModelScoreRows(&model, in->ds, held, nheld, t->nclasses, t->labels);
+	MetricsCompute(out, in->task, y, res, nheld, t->nclasses, !spec->scores_only,
+				   ModelThreshold(&model), false);
+	if (oof)
+		for (int64 i = 0; i < nheld; i++)
+			oof[i] = res[i * 2 + 1];
+}
+
+/*
+ * TrainCrossValidate runs k-fold cross-validation on the training rows
+ * (stratified by class for classification; the folds depend on in->seed
+ * only, so every trial of a search sees the same folds): a fresh pipeline
+ * and model per fold, scored on the fold's rows by metric.  With a
+ * deadline (0: none) it stops between folds once the deadline has passed
+ * and returns false; the result is then incomplete.  want_oof (binary
+ * classification) keeps each training row's out-of-fold output of class 1.
+ */
+bool
+TrainCrossValidate(const FitInput *in, const AlgoSpec *spec, const Hyperparams *hp, int k,
+				   const char *metric, TimestampTz deadline, bool want_oof, CvResult *cv)
+{
+	const Target *t = in->t;
+	int64		ntrain = in->n;
+	double	   *strata = NULL;
+	int		   *fold = palloc(sizeof(int) * Max(ntrain, 1));
+	int64	   *in_rows = palloc(sizeof(int64) * Max(ntrain, 1));
+	int64	   *out_rows = palloc(sizeof(int64) * Max(ntrain, 1));
+	double	   *fold_oof = NULL;
+	double		ss = 0.0;
+	MemoryContext fold_cxt;
+
+	memset(cv, 0, sizeof(*cv));
+	cv->k = k;
+	cv->metric = metric;
+	cv->scores = palloc(sizeof(double) * k);
+	cv->fold_metrics = palloc(sizeof(Jsonb *) * k);
+	if (want_oof)
+	{
+		cv->oof = palloc_extended(sizeof(double) * Max(ntrain, 1), MCXT_ALLOC_HUGE);
+		fold_oof = palloc_extended(sizeof(double) * Max(ntrain, 1), MCXT_ALLOC_HUGE);
+	}
+	if (in->task == ML_TASK_CLASSIFICATION)
+		strata = gather(t->y, in->rows, ntrain);
+	SplitFolds(ntrain, strata, k, in->seed, fold);
 
 	fold_cxt = AllocSetContextCreate(CurrentMemoryContext, "pgmaker cv fold",
 									 ALLOCSET_DEFAULT_SIZES);
@@ -756,51 +803,355 @@ cross_validate(const DataSet *ds, const int64 *train_rows, int64 ntrain, const T
 		MemoryContext old;
 
 		CHECK_FOR_INTERRUPTS();
+		if (deadline != 0 && GetCurrentTimestamp() >= deadline)
+		{
+			MemoryContextDelete(fold_cxt);
+			return false;
+		}
 		for (int64 i = 0; i < ntrain; i++)
 		{
 			if (fold[i] == f)
-				out_rows[nout++] = train_rows[i];
+				out_rows[nout++] = in->rows[i];
 			else
-				in_rows[nin++] = train_rows[i];
+				in_rows[nin++] = in->rows[i];
 		}
 		old = MemoryContextSwitchTo(fold_cxt);
-		cv_fold(ds, in_rows, nin, out_rows, nout, t, task, opts, spec, hp, &m);
+		cv_fold(in, in_rows, nin, out_rows, nout, spec, hp, fold_oof, &m);
 		MemoryContextSwitchTo(old);
-		fold_json[f] = MetricsToJsonb(&m, t->labels);
-		if (!MetricsGet(&m, key, &scores[f]))
-			scores[f] = NAN;
+		cv->fold_metrics[f] = MetricsToJsonb(&m, t->labels);
+		if (!MetricsGet(&m, metric, &cv->scores[f]))
+			cv->scores[f] = NAN;
+		if (want_oof)
+		{
+			int64		j = 0;
+
+			for (int64 i = 0; i < ntrain; i++)
+				if (fold[i] == f)
+					cv->oof[i] = fold_oof[j++];
+		}
 		MemoryContextReset(fold_cxt);
 	}
 	MemoryContextDelete(fold_cxt);
 
 	for (int f = 0; f < k; f++)
-		mean += scores[f] / k;
+		cv->mean += cv->scores[f] / k;
 	for (int f = 0; f < k; f++)
-		ss += (scores[f] - mean) * (scores[f] - mean);
+		ss += (cv->scores[f] - cv->mean) * (cv->scores[f] - cv->mean);
+	cv->std = sqrt(ss / (k - 1));
+	return true;
+}
+
+/*
+ * CvResultToJsonb returns {"cv": {"folds", "metric", "fold_scores",
+ * "mean", "std", "fold_metrics"}}, to merge into a model's metrics.
+ */
+Jsonb *
+CvResultToJsonb(const CvResult *cv)
+{
+	JsonbParseState *st = NULL;
 
 	JbBeginObject(&st);
 	JbKey(&st, "cv");
 	JbBeginObject(&st);
 	JbKey(&st, "folds");
-	JbInt(&st, k);
+	JbInt(&st, cv->k);
 	JbKey(&st, "metric");
-	JbString(&st, key);
+	JbString(&st, cv->metric);
 	JbKey(&st, "fold_scores");
 	JbBeginArray(&st);
-	for (int f = 0; f < k; f++)
-		JbFloat(&st, scores[f]);
+	for (int f = 0; f < cv->k; f++)
+		JbFloat(&st, cv->scores[f]);
 	JbEndArray(&st);
 	JbKey(&st, "mean");
-	JbFloat(&st, mean);
+	JbFloat(&st, cv->mean);
 	JbKey(&st, "std");
-	JbFloat(&st, sqrt(ss / (k - 1)));
+	JbFloat(&st, cv->std);
 	JbKey(&st, "fold_metrics");
 	JbBeginArray(&st);
-	for (int f = 0; f < k; f++)
-		JbJsonb(&st, fold_json[f]);
+	for (int f = 0; f < cv->k; f++)
+		JbJsonb(&st, cv->fold_metrics[f]);
 	JbEndArray(&st);
 	JbEndObject(&st);
 	return JbFinishObject(&st);
+}
+
+/* The rows of a training run, split, and the sample training metrics use. */
+typedef struct SplitRowsInfo
+{
+	FitInput	in;				/* the training rows */
+	double	   *train_y;		/* their targets, or NULL */
+	const int64 *test_rows;
+	int64		ntest;
+	const int64 *eval_rows;		/* training rows the training metrics use */
+	const double *eval_y;
+	int64		neval;
+} SplitRowsInfo;
+
+/* A model fitted on every training row, measured, ready to store. */
+typedef struct Refit
+{
+	const AlgoSpec *spec;
+	Hyperparams *hp;
+	AlgoModel	fitted;
+	Model		model;
+	TrainLog   *log;
+	double		seconds;
+	Metrics		metrics;		/* hold-out (training rows with test_size 0) */
+	Metrics		train_metrics;
+	Jsonb	   *metrics_json;
+	int64		model_id;
+} Refit;
+
+static double
+seconds_since(TimestampTz start)
+{
+	long		secs;
+	int			usecs;
+
+	TimestampDifference(start, GetCurrentTimestamp(), &secs, &usecs);
+	return (double) secs + (double) usecs / 1e6;
+}
+
+static Jsonb *
+jsonb_merge(Jsonb *a, Jsonb *b)
+{
+	return DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(a),
+											  JsonbPGetDatum(b)));
+}
+
+/*
+ * Sets a binary classifier's decision threshold: the fixed one of hp, or
+ * one tuned for hp->threshold_metric on the out-of-fold outputs of
+ * cross-validation when there are some (cv->oof), else on the training
+ * rows' outputs of the model itself.  Returns {"decision_threshold": ...}
+ * for the model's metrics, or NULL when the model has none.
+ */
+static Jsonb *
+set_threshold(const SplitRowsInfo *sp, const CvResult *cv, const Hyperparams *hp, Model *model)
+{
+	JsonbParseState *st = NULL;
+	const char *tuned_on = NULL;
+	double		score = NAN;
+
+	if (hp->threshold_metric == NULL && isnan(hp->threshold))
+		return NULL;
+	if (hp->threshold_metric == NULL)
+		model->threshold = hp->threshold;
+	else
+	{
+		const Target *t = sp->in.t;
+		double		neutral = model->fitted->spec->scores_only ? 0.0 : 0.5;
+
+		if (cv && cv->oof)
+		{
+			model->threshold = MetricsTuneThreshold(sp->train_y, cv->oof, sp->in.n,
+													hp->threshold_metric, neutral, &score);
+			tuned_on = "cross-validation";
+		}
+		else
+		{
+			double	   *res = ModelScoreRows(model, sp->in.ds, sp->eval_rows, sp->neval,
+											 t->nclasses, t->labels);
+			double	   *scores = palloc(sizeof(double) * Max(sp->neval, 1));
+
+			for (int64 i = 0; i < sp->neval; i++)
+				scores[i] = res[2 * i + 1];
+			model->threshold = MetricsTuneThreshold(sp->eval_y, scores, sp->neval,
+													hp->threshold_metric, neutral, &score);
+			tuned_on = "training";
+		}
+	}
+	model->has_threshold = true;
+
+	JbBeginObject(&st);
+	JbKey(&st, "decision_threshold");
+	JbBeginObject(&st);
+	JbKey(&st, "value");
+	JbFloat(&st, model->threshold);
+	if (tuned_on)
+	{
+		JbKey(&st, "tuned_for");
+		JbString(&st, hp->threshold_metric);
+		JbKey(&st, "tuned_on");
+		JbString(&st, tuned_on);
+		JbKey(&st, "score");
+		JbFloat(&st, score);
+	}
+	JbEndObject(&st);
+	return JbFinishObject(&st);
+}
+
+/*
+ * Fits spec with hp on every training row, sets its decision threshold,
+ * and measures it on the training sample and the hold-out rows.  cv (or
+ * NULL) is the cross-validation of the same algorithm and hyperparameters,
+ * whose figures join the model's metrics.
+ */
+static void
+refit(const SplitRowsInfo *sp, const AlgoSpec *spec, Hyperparams *hp, const CvResult *cv,
+	  Refit *r)
+{
+	const FitInput *in = &sp->in;
+	const Target *t = in->t;
+	TimestampTz start = GetCurrentTimestamp();
+	Jsonb	   *threshold_json;
+
+	memset(r, 0, sizeof(*r));
+	r->spec = spec;
+	r->hp = hp;
+	r->log = palloc0(sizeof(TrainLog));
+	r->log->start = (int64) start;
+	fit_model(in->ds, in->rows, in->n, sp->train_y, t, in->task, in->opts, spec, hp, r->log,
+			  false, &r->fitted, &r->model);
+	threshold_json = set_threshold(sp, cv, hp, &r->model);
+	r->seconds = seconds_since(start);
+
+	ModelEvaluateRows(&r->model, in->ds, sp->eval_rows, sp->neval, sp->eval_y, t->nclasses,
+					  t->labels, hp->seed, false, &r->train_metrics);
+	r->train_metrics.on_train = true;
+	r->train_metrics.sampled_from = sp->neval < in->n ? in->n : 0;
+	if (sp->ntest > 0)
+		ModelEvaluateRows(&r->model, in->ds, sp->test_rows, sp->ntest,
+						  t->y ? gather(t->y, sp->test_rows, sp->ntest) : NULL,
+						  t->nclasses, t->labels, hp->seed, false, &r->metrics);
+	else
+		r->metrics = r->train_metrics;
+
+	r->metrics_json = MetricsToJsonb(&r->metrics, t->labels);
+	if (cv)
+		r->metrics_json = jsonb_merge(r->metrics_json, CvResultToJsonb(cv));
+	if (threshold_json)
+		r->metrics_json = jsonb_merge(r->metrics_json, threshold_json);
+}
+
+/* Orders candidates by their best trial, best first; none at the end. */
+static int
+candidate_rank_cmp(const void *a, const void *b, void *arg)
+{
+	const SearchCandidate *x = a;
+	const SearchCandidate *y = b;
+	const char *metric = arg;
+
+	if (x->best == NULL || y->best == NULL)
+		return (x->best == NULL) - (y->best == NULL);
+	if (TrialBetter(metric, x->best, y->best))
+		return -1;
+	if (TrialBetter(metric, y->best, x->best))
+		return 1;
+	return x->best->number - y->best->number;
+}
+
+/*
+ * The report of a search or autopilot run: what it ran, the candidates
+ * ranked by their best cross-validated score, and why the winner won.
+ */
+static Jsonb *
+run_report(const SearchOutcome *so, int64 run_id)
+{
+	JsonbParseState *st = NULL;
+	SearchCandidate *ranked = palloc(sizeof(SearchCandidate) * so->ncandidates);
+	const Trial *best = so->chosen->best;
+	StringInfoData why;
+	int			nfinished = 0;
+
+	memcpy(ranked, so->candidates, sizeof(SearchCandidate) * so->ncandidates);
+	qsort_arg(ranked, so->ncandidates, sizeof(SearchCandidate), candidate_rank_cmp,
+			  (void *) so->metric);
+	for (int i = 0; i < so->ncandidates; i++)
+		nfinished += ranked[i].best != NULL;
+
+	initStringInfo(&why);
+	appendStringInfo(&why, "%s has the best cross-validated %s, %.4f (std %.4f over %d folds)",
+					 best->spec->name, so->metric, best->cv.mean, best->cv.std, so->folds);
+	if (nfinished > 1)
+		appendStringInfo(&why, "; the runner-up %s has %.4f", ranked[1].spec->name,
+						 ranked[1].best->cv.mean);
+	appendStringInfo(&why, "; %d trials of %d %s", list_length(so->trials), nfinished,
+					 nfinished == 1 ? "algorithm" : "algorithms");
+	if (so->stopped_by_time)
+		appendStringInfo(&why, ", stopped by max_seconds after %d of %d planned",
+						 list_length(so->trials) + so->failed, so->planned);
+	if (so->failed > 0)
+		appendStringInfo(&why, ", %d failed", so->failed);
+
+	JbBeginObject(&st);
+	JbKey(&st, "run_id");
+	JbInt(&st, run_id);
+	JbKey(&st, "strategy");
+	JbString(&st, so->strategy);
+	JbKey(&st, "metric");
+	JbString(&st, so->metric);
+	JbKey(&st, "folds");
+	JbInt(&st, so->folds);
+	JbKey(&st, "trials_planned");
+	JbInt(&st, so->planned);
+	JbKey(&st, "trials_run");
+	JbInt(&st, list_length(so->trials));
+	JbKey(&st, "trials_failed");
+	JbInt(&st, so->failed);
+	JbKey(&st, "stopped_by_time");
+	JbBool(&st, so->stopped_by_time);
+	if (so->data_profile)
+	{
+		JbKey(&st, "data");
+		JbJsonb(&st, so->data_profile);
+	}
+	JbKey(&st, "chosen");
+	JbString(&st, best->spec->name);
+	JbKey(&st, "best_trial");
+	JbInt(&st, best->number);
+	JbKey(&st, "hyperparams");
+	JbJsonb(&st, HyperparamsToJsonb(best->hp));
+	JbKey(&st, "why");
+	JbString(&st, why.data);
+	JbKey(&st, "candidates");
+	JbBeginArray(&st);
+	for (int i = 0; i < so->ncandidates; i++)
+	{
+		JbBeginObject(&st);
+		JbKey(&st, "algorithm");
+		JbString(&st, ranked[i].spec->name);
+		JbKey(&st, "trials");
+		JbInt(&st, ranked[i].ntrials);
+		if (ranked[i].best)
+		{
+			JbKey(&st, "best_trial");
+			JbInt(&st, ranked[i].best->number);
+			JbKey(&st, "cv_mean");
+			JbFloat(&st, ranked[i].best->cv.mean);
+			JbKey(&st, "cv_std");
+			JbFloat(&st, ranked[i].best->cv.std);
+		}
+		JbEndObject(&st);
+	}
+	JbEndArray(&st);
+	return JbFinishObject(&st);
+}
+
+/* Stores a refit model (of run run_id, or 0) and its telemetry. */
+static void
+store_refit(Refit *r, const SplitRowsInfo *sp, int64 project_id, int64 run_id,
+			Jsonb *prep_json, Jsonb *extra)
+{
+	ModelRow	row;
+
+	memset(&row, 0, sizeof(row));
+	row.project_id = project_id;
+	row.run_id = run_id;
+	row.algorithm = r->spec->name;
+	row.hyperparams = HyperparamsToJsonb(r->hp);
+	row.preprocess = prep_json ? prep_json : DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
+	row.features = PipelineDescribe(r->model.pipeline);
+	row.metrics = extra ? jsonb_merge(r->metrics_json, extra) : r->metrics_json;
+	row.train_metrics = MetricsToJsonb(&r->train_metrics, r->model.labels);
+	row.baseline = PipelineBaseline(r->model.pipeline);
+	row.n_train = sp->in.n;
+	row.n_test = sp->ntest;
+	row.fit_seconds = r->seconds;
+	row.blob = ModelSerialize(&r->model);
+	r->model_id = CatalogInsertModel(&row);
+	r->metrics_json = row.metrics;
+	store_training_log(r->model_id, r->log);
 }
 
 /* The training run; allocations go to the current (throwaway) context. */
@@ -817,6 +1168,10 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 	double		test_size = PG_ARGISNULL(7) ? 0.25 : PG_GETARG_FLOAT8(7);
 	char	   *deploy_arg = PG_ARGISNULL(8) ? "auto" : text_to_cstring(PG_GETARG_TEXT_PP(8));
 	Jsonb	   *gate_json = PG_ARGISNULL(9) ? NULL : PG_GETARG_JSONB_P(9);
+	char	   *search = text_arg_or_null(fcinfo, 10);
+	Jsonb	   *search_params = PG_ARGISNULL(11) ? NULL : PG_GETARG_JSONB_P(11);
+	Jsonb	   *search_args_json = PG_ARGISNULL(12) ? NULL : PG_GETARG_JSONB_P(12);
+	bool		autopilot = algorithm && strcmp(algorithm, "auto") == 0;
 	DeployMode	mode;
 	ProjectInfo project;
 	bool		project_exists;
@@ -831,23 +1186,18 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 	int64	   *test_rows;
 	int64		ntrain;
 	int64		ntest;
-	Pipeline   *pl;
-	double	   *train_y;
-	TrainLog   *train_log;
-	Model		model;
-	AlgoModel	fitted;
-	TimestampTz fit_start;
-	long		secs;
-	int			usecs;
-	Metrics		metrics;
-	Metrics		train_metrics;
-	int64	   *eval_rows;
-	const double *eval_y;
-	int64		neval;
-	ModelRow	row;
+	SplitRowsInfo sp;
+	SearchArgs	sargs;
+	SearchOutcome so;
+	bool		searching;
+	CvResult	cv;
+	Refit	   *refits;
+	int			nrefits = 0;
+	Refit	   *chosen = NULL;
+	int64		run_id = 0;
+	TimestampTz run_start = GetCurrentTimestamp();
 	StringInfoData reason;
 	PromotionRow promotion;
-	Jsonb	   *cv_json = NULL;
 
 	/* arguments */
 	if (project_name == NULL)
@@ -874,6 +1224,23 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown deploy mode \"%s\"", deploy_arg),
 				 errhint("deploy is auto, always or never.")));
+	if (autopilot && (search || search_params))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("algorithm auto chooses its own search"),
+				 errhint("Leave search and search_params unset; tune the autopilot with search_args.")));
+	if (search && strcmp(search, "grid") != 0 && strcmp(search, "random") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown search \"%s\"", search),
+				 errhint("search is grid or random.")));
+	if (!search && !autopilot && (search_params || search_args_json))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s needs search => 'grid' or 'random'",
+						search_params ? "search_params" : "search_args")));
+	searching = search != NULL || autopilot;
+	SearchParseArgs(search_args_json, autopilot, &sargs);
 
 	project_exists = CatalogFindProject(project_name, &project);
 	if (project_exists)
@@ -890,7 +1257,7 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 	}
 	if (algorithm)
 	{
-		spec = AlgoLookup(algorithm);
+		spec = autopilot ? &autopilot_spec : AlgoLookup(algorithm);
 		hp = HyperparamsParse(spec, hp_json);
 	}
 	opts = PipelineParseOptions(prep_json);
@@ -926,6 +1293,11 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 		spec = AlgoDefault(task);
 		hp = HyperparamsParse(spec, hp_json);
 	}
+	if (autopilot && !(spec->tasks & ML_TASK_BIT(task)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the autopilot does regression and classification, not %s",
+						MLTaskName(task))));
 	if (!(spec->tasks & ML_TASK_BIT(task)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -935,6 +1307,22 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 		encode_target(ds, task, &t);
 	else
 		memset(&t, 0, sizeof(t));
+	if ((hp->threshold_metric || !isnan(hp->threshold)) &&
+		!(task == ML_TASK_CLASSIFICATION && t.nclasses == 2))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("hyperparameter \"threshold\" applies to binary classification"),
+				 errhint("This model does %s%s.", MLTaskName(task),
+						 task == ML_TASK_CLASSIFICATION ?
+						 psprintf(" with %d classes", t.nclasses) : "")));
+	if (!isnan(hp->threshold) && !spec->scores_only &&
+		!(hp->threshold >= 0.0 && hp->threshold <= 1.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("hyperparameter \"threshold\" of %s must be between 0 and 1, not %g",
+						spec->name, hp->threshold),
+				 errhint("It is the probability of class \"%s\" from which a row is predicted as that class.",
+						 t.labels[1])));
 	gate = GateParse(gate_json, task, t.nclasses);
 
 	/* split */
@@ -967,60 +1355,80 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 					 errhint("Classification needs at least two classes; use more rows or a smaller test_size.")));
 	}
 
-	/* cross-validation, before the final fit on every training row */
-	if (hp->cv > 0)
-	{
-		if (task != ML_TASK_REGRESSION && task != ML_TASK_CLASSIFICATION)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("cv applies to regression and classification, not %s",
-							MLTaskName(task))));
-		cv_json = cross_validate(ds, train_rows, ntrain, &t, task, opts, spec, hp);
-	}
+	memset(&sp, 0, sizeof(sp));
+	sp.in.ds = ds;
+	sp.in.t = &t;
+	sp.in.task = task;
+	sp.in.opts = opts;
+	sp.in.rows = train_rows;
+	sp.in.n = ntrain;
+	sp.in.seed = hp->seed;
+	sp.train_y = t.y ? gather(t.y, train_rows, ntrain) : NULL;
+	sp.test_rows = test_rows;
+	sp.ntest = ntest;
 
-	/* fit */
-	fit_start = GetCurrentTimestamp();
-	train_y = t.y ? gather(t.y, train_rows, ntrain) : NULL;
-	train_log = palloc0(sizeof(TrainLog));
-	train_log->start = (int64) fit_start;
-	fit_model(ds, train_rows, ntrain, train_y, &t, task, opts, spec, hp, train_log, false,
-			  &fitted, &model);
-	pl = model.pipeline;
-	TimestampDifference(fit_start, GetCurrentTimestamp(), &secs, &usecs);
-
-	/* measure */
 	/*
 	 * Training-row metrics on a seeded sample of at most
 	 * TRAIN_METRICS_MAX_ROWS rows: a large training set would otherwise
 	 * cost a second full pass of predictions.  Hold-out metrics use every
 	 * hold-out row.
 	 */
-	eval_rows = train_rows;
-	eval_y = train_y;
-	neval = ntrain;
+	sp.eval_rows = train_rows;
+	sp.eval_y = sp.train_y;
+	sp.neval = ntrain;
 	if (ntrain > TRAIN_METRICS_MAX_ROWS)
 	{
 		int64	   *rest;
 		int64	   *pick;
 		int64		nrest;
+		int64	   *rows;
 
 		SplitRows(ntrain, NULL, 1, (double) TRAIN_METRICS_MAX_ROWS / (double) ntrain,
-				  hp->seed, &rest, &nrest, &pick, &neval);
-		eval_rows = palloc(sizeof(int64) * Max(neval, 1));
-		for (int64 i = 0; i < neval; i++)
-			eval_rows[i] = train_rows[pick[i]];
-		eval_y = train_y ? gather(train_y, pick, neval) : NULL;
+				  hp->seed, &rest, &nrest, &pick, &sp.neval);
+		rows = palloc(sizeof(int64) * Max(sp.neval, 1));
+		for (int64 i = 0; i < sp.neval; i++)
+			rows[i] = train_rows[pick[i]];
+		sp.eval_rows = rows;
+		sp.eval_y = sp.train_y ? gather(sp.train_y, pick, sp.neval) : NULL;
 	}
-	ModelEvaluateRows(&model, ds, eval_rows, neval, eval_y, t.nclasses, t.labels,
-					  hp->seed, false, &train_metrics);
-	train_metrics.on_train = true;
-	train_metrics.sampled_from = neval < ntrain ? ntrain : 0;
-	if (ntest > 0)
-		ModelEvaluateRows(&model, ds, test_rows, ntest,
-						  t.y ? gather(t.y, test_rows, ntest) : NULL,
-						  t.nclasses, t.labels, hp->seed, false, &metrics);
+
+	/*
+	 * search or cross-validation, then the final fit of each candidate on
+	 * every training row
+	 */
+	if (autopilot)
+		AutopilotRun(&sp.in, hp_json, &sargs, &so);
+	else if (searching)
+		SearchRun(&sp.in, spec, hp_json, search, search_params, &sargs, &so);
+	if (searching)
+	{
+		refits = palloc0(sizeof(Refit) * so.ncandidates);
+		for (int i = 0; i < so.ncandidates; i++)
+		{
+			Trial	   *best = so.candidates[i].best;
+
+			if (best == NULL)
+				continue;
+			refit(&sp, best->spec, best->hp, &best->cv, &refits[nrefits]);
+			if (&so.candidates[i] == so.chosen)
+				chosen = &refits[nrefits];
+			nrefits++;
+		}
+	}
 	else
-		metrics = train_metrics;
+	{
+		bool		want_oof = hp->threshold_metric != NULL;
+
+		if (hp->cv > 0)
+		{
+			TrainCheckFolds(&sp.in, hp->cv);
+			TrainCrossValidate(&sp.in, spec, hp, hp->cv, MetricKeyName(task), 0, want_oof, &cv);
+		}
+		refits = palloc0(sizeof(Refit));
+		refit(&sp, spec, hp, hp->cv > 0 ? &cv : NULL, &refits[0]);
+		chosen = &refits[0];
+		nrefits = 1;
+	}
 
 	/* store */
 	if (!project_exists)
@@ -1030,53 +1438,87 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 		project.task = task;
 		project.target = target;
 	}
-	memset(&row, 0, sizeof(row));
-	row.project_id = project.id;
-	row.algorithm = spec->name;
-	row.hyperparams = HyperparamsToJsonb(hp);
-	row.preprocess = prep_json ? prep_json : DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
-	row.features = PipelineDescribe(pl);
-	row.metrics = MetricsToJsonb(&metrics, t.labels);
-	if (cv_json)
-		row.metrics = DatumGetJsonbP(DirectFunctionCall2(jsonb_concat,
-														 JsonbPGetDatum(row.metrics),
-														 JsonbPGetDatum(cv_json)));
-	row.train_metrics = MetricsToJsonb(&train_metrics, t.labels);
-	row.baseline = PipelineBaseline(pl);
-	row.n_train = ntrain;
-	row.n_test = ntest;
-	row.fit_seconds = (double) secs + (double) usecs / 1e6;
-	row.blob = ModelSerialize(&model);
-	result->model_id = CatalogInsertModel(&row);
-	store_training_log(result->model_id, train_log);
+	if (searching)
+	{
+		RunRow		run;
+		Jsonb	   *report;
+		Jsonb	   *chosen_extra;
+		JsonbParseState *st = NULL;
+		ListCell   *lc;
+
+		memset(&run, 0, sizeof(run));
+		run.project_id = project.id;
+		run.kind = so.kind;
+		run.strategy = so.strategy;
+		run.metric = so.metric;
+		run.folds = so.folds;
+		run.max_seconds = so.max_seconds;
+		run.trials_planned = so.planned;
+		run.trials_run = list_length(so.trials);
+		run.stopped_by_time = so.stopped_by_time;
+		run_id = CatalogInsertRun(&run);
+		report = run_report(&so, run_id);
+		JbBeginObject(&st);
+		JbKey(&st, so.kind);
+		JbJsonb(&st, report);
+		chosen_extra = JbFinishObject(&st);
+		for (int i = 0; i < nrefits; i++)
+			store_refit(&refits[i], &sp, project.id, run_id, prep_json,
+						&refits[i] == chosen ? chosen_extra : NULL);
+		foreach(lc, so.trials)
+		{
+			Trial	   *trial = lfirst(lc);
+			TrialRow	tr;
+
+			memset(&tr, 0, sizeof(tr));
+			for (int i = 0; i < nrefits; i++)
+				if (refits[i].spec == trial->spec)
+					tr.model_id = refits[i].model_id;
+			tr.trial = trial->number;
+			tr.algorithm = trial->spec->name;
+			tr.params = HyperparamsToJsonb(trial->hp);
+			tr.metric = so.metric;
+			tr.nfolds = trial->cv.k;
+			tr.fold_scores = trial->cv.scores;
+			tr.mean = trial->cv.mean;
+			tr.std = trial->cv.std;
+			tr.best = trial == so.chosen->best;
+			tr.seconds = trial->seconds;
+			CatalogInsertTrial(run_id, &tr);
+		}
+		CatalogFinishRun(run_id, chosen->model_id, report, seconds_since(run_start));
+	}
+	else
+		store_refit(chosen, &sp, project.id, 0, prep_json, NULL);
 
 	/* deploy */
 	initStringInfo(&reason);
 	memset(&promotion, 0, sizeof(promotion));
-	result->deployed = decide_deploy(mode, gate, &model, &metrics, &project, ds,
-									 ntest > 0 ? test_rows : eval_rows,
-									 ntest > 0 && t.y ? gather(t.y, test_rows, ntest) : eval_y,
-									 &t, hp->seed, &reason, &promotion);
+	result->deployed = decide_deploy(mode, gate, &chosen->model, &chosen->metrics, &project, ds,
+									 ntest > 0 ? test_rows : sp.eval_rows,
+									 ntest > 0 && t.y ? gather(t.y, test_rows, ntest) : sp.eval_y,
+									 &t, chosen->hp->seed, &reason, &promotion);
 	promotion.project_id = project.id;
-	promotion.model_id = result->model_id;
+	promotion.model_id = chosen->model_id;
 	promotion.mode = mode == DEPLOY_ALWAYS ? "always" : mode == DEPLOY_NEVER ? "never" : "auto";
 	promotion.promoted = result->deployed;
 	promotion.reason = reason.data;
 	CatalogInsertPromotion(&promotion);
 	if (result->deployed)
 	{
-		CatalogInsertDeployment(project.id, result->model_id,
+		CatalogInsertDeployment(project.id, chosen->model_id,
 								mode == DEPLOY_ALWAYS ? "always" : "auto", reason.data);
 		CacheInvalidate();
 	}
 	else
 		ereport(NOTICE,
 				(errmsg("model %lld of project \"%s\" is not deployed: %s",
-						(long long) result->model_id, project_name, reason.data)));
+						(long long) chosen->model_id, project_name, reason.data)));
 
 	result->project = project_name;
-	result->algorithm = spec->name;
-	result->metrics = row.metrics;
+	result->model_id = chosen->model_id;
+	result->algorithm = chosen->spec->name;
+	result->metrics = chosen->metrics_json;
 }
 
 /*

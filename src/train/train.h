@@ -12,6 +12,9 @@
 #include "data/data.h"
 #include "eval/eval.h"
 #include "model/model.h"
+#include "nodes/pg_list.h"
+#include "prep/prep.h"
+#include "utils/timestamp.h"
 
 extern double *ModelScoreRows(const Model *m, const DataSet *ds, const int64 *rows,
 							  int64 n, int nclasses_y, char **labels_y);
@@ -19,5 +22,104 @@ extern void ModelEvaluateRows(const Model *m, const DataSet *ds, const int64 *ro
 							  int64 n, const double *y, int nclasses_y,
 							  char **labels_y, int64 seed, bool detailed,
 							  Metrics *out);
+extern double ModelThresholdOn(const Model *m, int nclasses_y, char **labels_y);
+
+/* The encoded target. */
+typedef struct Target
+{
+	double	   *y;				/* value, or class index */
+	int			nclasses;
+	char	  **labels;
+	double	   *label_values;
+	bool		labels_numeric;
+} Target;
+
+/* The training rows a fit, a cross-validation or a search works on. */
+typedef struct FitInput
+{
+	const DataSet *ds;
+	const Target *t;
+	MLTask		task;
+	const PipelineOptions *opts;
+	const int64 *rows;
+	int64		n;
+	int64		seed;			/* the folds' */
+} FitInput;
+
+/* k-fold cross-validation of one algorithm and its hyperparameters. */
+typedef struct CvResult
+{
+	int			k;
+	const char *metric;
+	double	   *scores;			/* the metric per fold */
+	Jsonb	  **fold_metrics;	/* every metric per fold */
+	double		mean;			/* NaN when a fold's metric is undefined */
+	double		std;
+	double	   *oof;			/* class 1's out-of-fold output per training
+								 * row, when asked for; else NULL */
+} CvResult;
+
+extern void TrainCheckFolds(const FitInput *in, int k);
+extern bool TrainCrossValidate(const FitInput *in, const AlgoSpec *spec,
+							   const Hyperparams *hp, int k, const char *metric,
+							   TimestampTz deadline, bool want_oof, CvResult *cv);
+extern Jsonb *CvResultToJsonb(const CvResult *cv);
+
+/*
+ * Hyperparameter search and autopilot (search.c).  A search runs trials,
+ * each a cross-validation of one algorithm with one set of
+ * hyperparameters; the autopilot searches several algorithms at once.
+ */
+typedef struct Trial
+{
+	int			number;			/* 1-based, in the order run */
+	const AlgoSpec *spec;
+	Hyperparams *hp;
+	CvResult	cv;
+	double		seconds;
+} Trial;
+
+typedef struct SearchCandidate
+{
+	const AlgoSpec *spec;
+	Trial	   *best;			/* NULL when none of its trials finished */
+	int			ntrials;
+} SearchCandidate;
+
+typedef struct SearchOutcome
+{
+	const char *kind;			/* search or autopilot */
+	const char *strategy;		/* grid, random or auto */
+	const char *metric;
+	int			folds;
+	double		max_seconds;	/* 0: no budget */
+	int			planned;
+	bool		stopped_by_time;
+	int			failed;			/* trials that raised an error */
+	List	   *trials;			/* of Trial *, every finished one */
+	int			ncandidates;
+	SearchCandidate *candidates;
+	SearchCandidate *chosen;	/* the candidate of the best trial */
+	Jsonb	   *data_profile;	/* autopilot: what it saw of the data */
+} SearchOutcome;
+
+/* search_args; zeroes and NULLs mean the defaults */
+typedef struct SearchArgs
+{
+	int			n_iter;			/* random draws (per candidate, autopilot) */
+	int			cv;				/* folds */
+	double		max_seconds;	/* time budget of the trials; 0: none */
+	const char *metric;			/* NULL: the task's key metric */
+	List	   *algorithms;		/* autopilot: of const AlgoSpec * */
+} SearchArgs;
+
+extern const AlgoSpec autopilot_spec;
+extern void SearchParseArgs(Jsonb *args, bool autopilot, SearchArgs *out);
+extern void SearchRun(const FitInput *in, const AlgoSpec *spec, Jsonb *hp_json,
+					  const char *strategy, Jsonb *params, const SearchArgs *args,
+					  SearchOutcome *out);
+extern void AutopilotRun(const FitInput *in, Jsonb *hp_json, const SearchArgs *args,
+						 SearchOutcome *out);
+extern bool TrialBetter(const char *metric, const Trial *a, const Trial *b);
 
 #endif							/* PGMAKER_TRAIN_H */

@@ -8,7 +8,7 @@
 
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgmaker;
-SELECT plan(37);
+SELECT plan(43);
 
 SELECT has_schema('ml');
 SELECT has_table('ml', 'projects', 'ml.projects exists');
@@ -16,11 +16,13 @@ SELECT has_table('ml', 'models', 'ml.models exists');
 SELECT has_table('ml', 'deployments', 'ml.deployments exists');
 SELECT has_table('ml', 'training_log', 'ml.training_log exists');
 SELECT has_table('ml', 'promotions', 'ml.promotions exists');
+SELECT has_table('ml', 'runs', 'ml.runs exists');
+SELECT has_table('ml', 'trials', 'ml.trials exists');
 SELECT has_view('ml', 'overview', 'ml.overview exists');
 SELECT has_view('ml', 'leaderboard', 'ml.leaderboard exists');
 
 SELECT columns_are('ml', 'projects', ARRAY['id', 'name', 'task', 'target', 'owner', 'created_at']);
-SELECT columns_are('ml', 'models', ARRAY['id', 'project_id', 'algorithm', 'hyperparams', 'preprocess',
+SELECT columns_are('ml', 'models', ARRAY['id', 'project_id', 'run_id', 'algorithm', 'hyperparams', 'preprocess',
     'features', 'metrics', 'train_metrics', 'baseline', 'n_train', 'n_test', 'fit_seconds', 'created_at', 'model']);
 SELECT columns_are('ml', 'deployments', ARRAY['id', 'project_id', 'model_id', 'strategy', 'reason',
     'deployed_at', 'deployed_by']);
@@ -29,18 +31,22 @@ SELECT col_type_is('ml', 'models', 'model', 'bytea', 'the model blob is bytea');
 SELECT col_is_unique('ml', 'projects', 'name', 'project names are unique');
 SELECT fk_ok('ml', 'models', 'project_id', 'ml', 'projects', 'id');
 SELECT fk_ok('ml', 'deployments', 'model_id', 'ml', 'models', 'id');
+SELECT fk_ok('ml', 'models', 'run_id', 'ml', 'runs', 'id');
+SELECT fk_ok('ml', 'trials', 'run_id', 'ml', 'runs', 'id');
 
 -- every catalog table and its sequence is dumped by pg_dump
 SELECT set_eq(
     $$SELECT c::regclass::text FROM pg_extension e, unnest(e.extconfig) c WHERE e.extname = 'pgmaker'$$,
     ARRAY['ml.projects', 'ml.projects_id_seq', 'ml.models', 'ml.models_id_seq',
           'ml.deployments', 'ml.deployments_id_seq', 'ml.promotions', 'ml.promotions_id_seq',
-          'ml.training_log'],
+          'ml.runs', 'ml.runs_id_seq', 'ml.trials', 'ml.trials_id_seq', 'ml.training_log'],
     'catalog tables and sequences are registered with pg_extension_config_dump');
 
 -- the SQL API
 SELECT has_function('ml', 'train', ARRAY['text', 'text', 'text', 'text', 'text', 'jsonb', 'jsonb',
-    'double precision', 'text', 'jsonb']);
+    'double precision', 'text', 'jsonb', 'text', 'jsonb', 'jsonb']);
+SELECT has_function('ml', 'autopilot', ARRAY['text', 'text', 'text', 'double precision', 'text', 'jsonb',
+    'jsonb', 'double precision', 'text', 'jsonb', 'jsonb']);
 SELECT has_function('ml', 'predict', ARRAY['text', 'record']);
 SELECT has_function('ml', 'predict', ARRAY['text', 'double precision[]']);
 SELECT has_function('ml', 'predict', ARRAY['text', 'jsonb']);
@@ -60,7 +66,8 @@ SELECT is(
         AND (provolatile <> 's' OR proparallel <> 's')),
     0, 'every prediction function is STABLE PARALLEL SAFE');
 SELECT volatility_is('ml', 'train', ARRAY['text', 'text', 'text', 'text', 'text', 'jsonb', 'jsonb',
-    'double precision', 'text', 'jsonb'], 'volatile');
+    'double precision', 'text', 'jsonb', 'text', 'jsonb', 'jsonb'], 'volatile');
+SELECT ok(NOT has_table_privilege('public', 'ml.trials', 'INSERT'), 'PUBLIC may not write ml.trials');
 
 -- every object of the extension has a comment
 SELECT is(
