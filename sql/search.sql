@@ -71,6 +71,8 @@ SELECT model_id AS thr_acc, metrics #>> '{decision_threshold,tuned_for}' AS tune
 SELECT :'tuned_for' AS tuned_for,
        abs((metrics #>> '{decision_threshold,score}')::float8 - (train_metrics ->> 'accuracy')::float8) < 1e-12 AS train_accuracy_is_tuned
   FROM ml.models WHERE id = :thr_acc;
+-- the exported booster does not hold the threshold, and says so
+SELECT length(ml.export_model(:thr_acc)) > 1000 AS exported;
 -- a scores-only algorithm: the threshold is on its decision score
 SELECT (metrics #>> '{decision_threshold,value}')::float8 BETWEEN -10 AND 10 AS on_score_scale
   FROM ml.train('thr_svm', 'breast_cancer', 'diagnosis', 'linear_svm',

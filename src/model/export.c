@@ -63,6 +63,12 @@ ml_export_model(PG_FUNCTION_ARGS)
 				 errmsg("model %lld (%s) cannot be exported", (long long) model_id,
 						m->fitted->spec->name),
 				 errhint("Only xgboost and random_forest models can be exported, as XGBoost's JSON model.")));
+	if (m->has_threshold)
+		ereport(NOTICE,
+				(errmsg("model %lld decides at threshold %g, which the exported booster does not hold",
+						(long long) model_id, m->threshold),
+				 errhint("Compare the booster's probability of class \"%s\" with %g yourself.",
+						 m->labels[1], m->threshold)));
 	result = (bytea *) buf.data;
 	SET_VARSIZE(result, buf.len);
 	PG_RETURN_BYTEA_P(result);
