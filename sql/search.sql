@@ -199,6 +199,7 @@ SELECT expect_error($$SELECT * FROM ml.train('s_e', 'diabetes', 'progression', '
        search_params => '{"max_depth": [1,2,3,4,5,6,7,8,9,10], "n_estimators": [1,2,3,4,5,6,7,8,9,10], "eta": [0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1], "gamma": [0,1,2,3,4,5,6,7,8,9,10]}')$$);
 SELECT expect_error($$SELECT * FROM ml.train('s_e', 'diabetes', 'progression', 'ridge', search => 'grid', search_params => '{"alpha": [1]}', search_args => '{"max_seconds": 0}')$$);
 SELECT expect_error($$SELECT * FROM ml.train('s_e', 'diabetes', 'progression', 'ridge', search => 'grid', search_params => '{"alpha": [1]}', search_args => '{"max_seconds": -5}')$$);
+SELECT expect_error($$SELECT * FROM ml.train('s_e', 'diabetes', 'progression', 'ridge', search => 'grid', search_params => '{"alpha": [1]}', search_args => '{"max_seconds": 1e12}')$$);
 SELECT expect_error($$SELECT * FROM ml.train('s_e', 'diabetes', 'progression', 'ridge', search => 'grid', search_params => '{"alpha": [1]}', search_args => '{"n_iter": 5}')$$);
 SELECT expect_error($$SELECT * FROM ml.train('s_e', 'diabetes', 'progression', 'ridge', search => 'grid', search_params => '{"alpha": [1]}', search_args => '{"budget": 5}')$$);
 SELECT expect_error($$SELECT * FROM ml.train('s_e', 'diabetes', 'progression', 'ridge', search => 'grid', search_params => '{"alpha": [1]}', search_args => '{"metric": "f1"}')$$);

@@ -53,7 +53,8 @@ CREATE TABLE ml.models (
 CREATE INDEX models_project_id_idx ON ml.models (project_id);
 CREATE INDEX models_run_id_idx ON ml.models (run_id) WHERE run_id IS NOT NULL;
 COMMENT ON TABLE ml.models IS 'Every trained model: its hyperparameters, fitted pipeline, hold-out and training metrics, the model blob, and the search or autopilot run that produced it.';
-ALTER TABLE ml.runs ADD FOREIGN KEY (model_id) REFERENCES ml.models (id) ON DELETE SET NULL;
+-- ml.runs.model_id has no foreign key: with ml.models.run_id it would make
+-- a cycle, which pg_dump cannot order when it restores the catalog's rows.
 
 CREATE TABLE ml.trials (
     id           bigserial PRIMARY KEY,

@@ -33,6 +33,7 @@
 #include "utils/resowner.h"
 
 #define SEARCH_MAX_GRID 10000
+#define SEARCH_MAX_SECONDS 100000000	/* three years: keeps the deadline in range */
 #define SEARCH_DEFAULT_N_ITER 10
 #define SEARCH_DEFAULT_CV 5
 #define AUTOPILOT_DEFAULT_N_ITER 6
@@ -438,10 +439,11 @@ args_visit(const char *key, JsonbValue *v, void *arg)
 	{
 		if (v->type == jbvNull && !st->autopilot)
 			a->max_seconds = 0;
-		else if (!JsonbValueToDouble(v, &d) || !(d > 0) || isinf(d))
+		else if (!JsonbValueToDouble(v, &d) || !(d > 0) || d > SEARCH_MAX_SECONDS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("max_seconds must be a finite number of seconds above 0")));
+					 errmsg("max_seconds must be above 0 and at most %d seconds",
+							SEARCH_MAX_SECONDS)));
 		else
 			a->max_seconds = d;
 	}
@@ -573,13 +575,20 @@ run_trial(RunState *rs, SearchCandidate *cand, Jsonb *hp_json)
 	TimestampTz start = GetCurrentTimestamp();
 	bool		finished = false;
 	bool		first = out->trials == NIL;
+	MemoryContext trial_cxt;
 
 	trial->number = list_length(out->trials) + rs->failed + 1;
 	trial->spec = cand->spec;
 	trial->hp = HyperparamsParse(cand->spec, hp_json);
 
+	/*
+	 * The trial's cross-validation allocates in a context of its own, kept
+	 * for a finished trial (its scores, fold metrics and out-of-fold
+	 * outputs) and dropped, with whatever a failure left in it, otherwise.
+	 */
+	trial_cxt = AllocSetContextCreate(cxt, "pgmaker trial", ALLOCSET_SMALL_SIZES);
 	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
+	MemoryContextSwitchTo(trial_cxt);
 	PG_TRY();
 	{
 		/*
@@ -620,6 +629,7 @@ run_trial(RunState *rs, SearchCandidate *cand, Jsonb *hp_json)
 			ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_PROGRAM_LIMIT_EXCEEDED ||
 			ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_INTERNAL_ERROR)
 			ReThrowError(edata);
+		MemoryContextDelete(trial_cxt);
 		rs->failed++;
 		ereport(WARNING,
 				(errmsg("trial %d (%s) failed: %s", trial->number, cand->spec->name,
@@ -632,7 +642,10 @@ run_trial(RunState *rs, SearchCandidate *cand, Jsonb *hp_json)
 	PG_END_TRY();
 
 	if (!finished)
+	{
+		MemoryContextDelete(trial_cxt);
 		return false;
+	}
 	{
 		long		secs;
 		int			usecs;

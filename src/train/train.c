@@ -777,6 +777,7 @@ TrainCrossValidate(const FitInput *in, const AlgoSpec *spec, const Hyperparams *
 	int64	   *out_rows = palloc(sizeof(int64) * Max(ntrain, 1));
 	double	   *fold_oof = NULL;
 	double		ss = 0.0;
+	bool		stopped = false;
 	MemoryContext fold_cxt;
 
 	memset(cv, 0, sizeof(*cv));
@@ -805,8 +806,8 @@ TrainCrossValidate(const FitInput *in, const AlgoSpec *spec, const Hyperparams *
 		CHECK_FOR_INTERRUPTS();
 		if (deadline != 0 && GetCurrentTimestamp() >= deadline)
 		{
-			MemoryContextDelete(fold_cxt);
-			return false;
+			stopped = true;
+			break;
 		}
 		for (int64 i = 0; i < ntrain; i++)
 		{
@@ -832,6 +833,16 @@ TrainCrossValidate(const FitInput *in, const AlgoSpec *spec, const Hyperparams *
 		MemoryContextReset(fold_cxt);
 	}
 	MemoryContextDelete(fold_cxt);
+	/* a search runs many of these: give back what is not the result */
+	pfree(fold);
+	pfree(in_rows);
+	pfree(out_rows);
+	if (strata)
+		pfree(strata);
+	if (fold_oof)
+		pfree(fold_oof);
+	if (stopped)
+		return false;
 
 	for (int f = 0; f < k; f++)
 		cv->mean += cv->scores[f] / k;
@@ -961,6 +972,12 @@ set_threshold(const SplitRowsInfo *sp, const CvResult *cv, const Hyperparams *hp
 			tuned_on = "training";
 		}
 	}
+	if (hp->threshold_metric && !isfinite(model->threshold))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("the decision threshold tuned for %s is not a finite number",
+						hp->threshold_metric),
+				 errhint("The model's outputs on the tuning rows include infinities; give the threshold as a number.")));
 	model->has_threshold = true;
 
 	JbBeginObject(&st);

@@ -47,6 +47,12 @@ my %queries = (
 	iris_labels_predicted => qq{SELECT string_agg(ml.predict_label('iris', i), ','
 			ORDER BY $iris_cols) FROM iris i},
 	iris_classes => q{SELECT ml.labels('iris')},
+	runs => q{SELECT string_agg(format('%s|%s|%s|%s|%s|%s', id, project_id, kind, model_id,
+			trials_run, report ->> 'why'), E'\n' ORDER BY id) FROM ml.runs},
+	trials => q{SELECT string_agg(format('%s|%s|%s|%s|%s|%s', id, run_id, model_id, trial,
+			fold_scores, best), E'\n' ORDER BY id) FROM ml.trials},
+	model_runs => q{SELECT string_agg(id || '|' || coalesce(run_id::text, '-'), ',' ORDER BY id)
+		FROM ml.models},
 	diabetes_rows => 'SELECT count(*) FROM diabetes',
 	iris_rows => 'SELECT count(*) FROM iris',);
 
@@ -106,12 +112,22 @@ is( $src->safe_psql(
 	"$ridge_id|true",
 	'second model deployed by id');
 
+# a grid search: a run, its trials and a model that names the run
+my $search_id = $src->safe_psql('mlsrc',
+	q{SELECT model_id FROM ml.train('diabetes', 'diabetes', 'progression', algorithm => 'ridge',
+		search => 'grid', search_params => '{"alpha": [0.1, 10]}', search_args => '{"cv": 3}',
+		deploy => 'never')});
+like($search_id, qr/^\d+$/, 'searched model trained');
+
 my $before = snapshot($src, 'mlsrc');
 
 # Sanity of what is compared later, so that an empty or broken state on
 # both sides cannot pass as "equal".
 is($before->{projects_count}, '2', 'source: two projects');
-is($before->{models_count}, '3', 'source: three models');
+is($before->{models_count}, '4', 'source: four models');
+is($before->{model_runs} =~ tr/|//, 4, 'source: every model listed with its run');
+like($before->{model_runs}, qr/\Q$search_id\E\|\d+/, 'source: the searched model names its run');
+is(scalar(split /\n/, $before->{trials}), 2, 'source: two trials');
 cmp_ok($before->{deployments_count}, '>=', 3, 'source: three or more deployments');
 my @diabetes_history = split /\n/,
   $src->safe_psql('mlsrc',
@@ -217,7 +233,7 @@ my $new_project = $dst->safe_psql('mldst', q{SELECT id FROM ml.projects WHERE na
 cmp_ok($new_project, '>', $max_project, 'restored: new project id is larger than every restored one');
 
 # The source is unchanged by all this.
-is($src->safe_psql('mlsrc', 'SELECT count(*) FROM ml.models'), '3', 'source still has three models');
+is($src->safe_psql('mlsrc', 'SELECT count(*) FROM ml.models'), '4', 'source still has four models');
 
 $dst->stop;
 $src->stop;
