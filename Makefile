@@ -29,6 +29,7 @@ OBJS = \
 	src/algo/xgboost.o \
 	src/algo/kmeans.o \
 	src/algo/pca.o \
+	src/algo/ensemble.o \
 	src/model/blob.o \
 	src/model/export.o \
 	src/model/xgb_document.o \

@@ -125,3 +125,23 @@ SELECT expect_error($$SELECT * FROM ml.autopilot('a_e', 'wine', 'cultivar', sear
 SELECT expect_error($$SELECT * FROM ml.autopilot('a_e', 'wine', 'cultivar', gate => '{"min": {"r2": 0.5}}')$$);
 SELECT expect_error($$SELECT * FROM ml.train('a_e', 'wine', 'cultivar', 'auto', search => 'grid', search_params => '{"C": [1]}')$$);
 SELECT count(*) - :runs_before AS new_runs, (SELECT count(*) FROM ml.projects WHERE name = 'a_e') AS a_e_projects FROM ml.runs;
+
+-- the ensemble: the autopilot's extra candidate, a weighted average of the
+-- candidates' best models on one standardised pipeline
+SELECT model_id AS ens, algorithm, metrics AS ens_m
+  FROM ml.train('ens_db', 'diabetes', 'progression', 'auto', deploy => 'never',
+                search_args => '{"algorithms": ["lasso", "xgboost"], "n_iter": 2}') \gset
+SELECT :'algorithm' AS chosen, hyperparams -> 'members' AS members,
+       (SELECT sum((e ->> 'weight')::float8) FROM jsonb_array_elements(hyperparams -> 'members') e) AS weights
+  FROM ml.models WHERE id = :ens;
+SELECT trial, algorithm, best, round(mean::numeric, 4) AS cv_r2 FROM ml.trials
+ WHERE run_id = (SELECT run_id FROM ml.models WHERE id = :ens) AND algorithm = 'ensemble';
+-- stored, read back and used by ml.predict: the hold-out rows score as ml.train measured them
+SELECT ml.split('diabetes', 'ens_train', 'ens_test');
+SELECT abs((ml.evaluate(:ens, 'ens_test') ->> 'r2')::float8 - (:'ens_m'::jsonb ->> 'r2')::float8) < 1e-9 AS same_r2,
+       (SELECT count(*) FROM ens_test t WHERE ml.predict(:ens, t) IS NULL) AS null_predictions;
+SELECT jsonb_array_length(ml.model_info(:ens) -> 'members') AS described_members,
+       (SELECT string_agg(e ->> 'algorithm', ', ') FROM jsonb_array_elements(ml.model_info(:ens) -> 'members') e) AS algorithms;
+SELECT expect_error(format('SELECT * FROM ml.explain(%s, (SELECT t FROM ens_test t LIMIT 1))', :ens));
+SELECT expect_error(format('SELECT ml.export_model(%s)', :ens));
+SELECT expect_error($$SELECT * FROM ml.train('a_e', 'diabetes', 'progression', 'ensemble')$$);

@@ -55,6 +55,8 @@ typedef struct HyperparamValue
 	char	   *str;
 } HyperparamValue;
 
+struct EnsemblePlan;
+
 typedef struct Hyperparams
 {
 	const struct AlgoSpec *spec;
@@ -64,7 +66,21 @@ typedef struct Hyperparams
 	/* binary classification's decision threshold: fixed, tuned, or neither */
 	double		threshold;		/* fixed; NaN when not given */
 	const char *threshold_metric;	/* "f1" or "accuracy" to tune; or NULL */
+	const struct EnsemblePlan *ensemble;	/* ensemble_algo's members */
 } Hyperparams;
+
+/*
+ * What ensemble_algo fits: members, each an algorithm with its
+ * hyperparameters, and their weights (summing to 1).  The autopilot
+ * builds it; it is not a user-facing algorithm.
+ */
+typedef struct EnsemblePlan
+{
+	int			n;
+	const struct AlgoSpec **specs;
+	Hyperparams **hps;
+	double	   *weights;
+} EnsemblePlan;
 
 extern Hyperparams *HyperparamsParse(const struct AlgoSpec *spec, Jsonb *json);
 extern Jsonb *HyperparamsToJsonb(const Hyperparams *hp);
@@ -164,6 +180,8 @@ typedef struct AlgoSpec
 	bool		keeps_missing;	/* takes NaN features: no default imputation */
 	bool		scores_only;	/* classification outputs are scores, not
 								 * probabilities: no predict_proba, no log_loss */
+	bool		internal;		/* built by pgmaker itself, never named by a
+								 * user (ensemble) */
 	const HyperparamSpec *params;
 	int			nparams;
 	void		(*fit) (AlgoModel *m, TrainSet *ts, const Hyperparams *hp);
@@ -198,6 +216,7 @@ extern char *AlgoNamesForTask(MLTask task);
 extern int	AlgoOutputs(const AlgoModel *m);
 
 /* Algorithms (one file per family). */
+extern const AlgoSpec ensemble_algo;
 extern const AlgoSpec linear_algo;
 extern const AlgoSpec ridge_algo;
 extern const AlgoSpec lasso_algo;

@@ -245,6 +245,23 @@ HyperparamsToJsonb(const Hyperparams *hp)
 		JbKey(&st, "cv");
 		JbInt(&st, hp->cv);
 	}
+	if (hp->ensemble)
+	{
+		JbKey(&st, "members");
+		JbBeginArray(&st);
+		for (int i = 0; i < hp->ensemble->n; i++)
+		{
+			JbBeginObject(&st);
+			JbKey(&st, "algorithm");
+			JbString(&st, hp->ensemble->specs[i]->name);
+			JbKey(&st, "weight");
+			JbFloat(&st, hp->ensemble->weights[i]);
+			JbKey(&st, "hyperparams");
+			JbJsonb(&st, HyperparamsToJsonb(hp->ensemble->hps[i]));
+			JbEndObject(&st);
+		}
+		JbEndArray(&st);
+	}
 	if (hp->threshold_metric)
 	{
 		JbKey(&st, "threshold");

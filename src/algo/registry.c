@@ -25,6 +25,7 @@ static const AlgoSpec *const algorithms[] = {
 	&random_forest_algo,
 	&kmeans_algo,
 	&pca_algo,
+	&ensemble_algo,
 };
 
 /*
@@ -49,12 +50,13 @@ AlgoLookup(const char *name)
 	const AlgoSpec *spec = AlgoFind(name);
 	StringInfoData names;
 
-	if (spec)
+	if (spec && !spec->internal)
 		return spec;
 
 	initStringInfo(&names);
 	for (int i = 0; i < lengthof(algorithms); i++)
-		appendStringInfo(&names, "%s%s", i ? ", " : "", algorithms[i]->name);
+		if (!algorithms[i]->internal)
+			appendStringInfo(&names, "%s%s", names.len ? ", " : "", algorithms[i]->name);
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("unknown algorithm \"%s\"", name),
@@ -93,7 +95,7 @@ AlgoNamesForTask(MLTask task)
 
 	initStringInfo(&names);
 	for (int i = 0; i < lengthof(algorithms); i++)
-		if (algorithms[i]->tasks & ML_TASK_BIT(task))
+		if ((algorithms[i]->tasks & ML_TASK_BIT(task)) && !algorithms[i]->internal)
 			appendStringInfo(&names, "%s%s", names.len ? ", " : "", algorithms[i]->name);
 	return names.len ? names.data : pstrdup("none yet");
 }

@@ -38,6 +38,8 @@
 #define SEARCH_DEFAULT_CV 5
 #define AUTOPILOT_DEFAULT_N_ITER 6
 #define AUTOPILOT_LARGE_ROWS 100000
+#define ENSEMBLE_ROUNDS 20
+#define ENSEMBLE_SELECT_ROWS 20000
 
 /* The autopilot's pseudo-algorithm: it takes only seed, cv and threshold. */
 const AlgoSpec autopilot_spec = {
@@ -784,6 +786,150 @@ SearchRun(const FitInput *in, const AlgoSpec *spec, Jsonb *hp_json, const char *
 	end_run(&rs, run);
 }
 
+/* A metric of averaged out-of-fold outputs; NaN counts as the worst. */
+static double
+pooled_score(const FitInput *in, const char *metric, const double *y, const double *outputs,
+			 int64 n)
+{
+	Metrics		m;
+	double		v;
+
+	MetricsCompute(&m, in->task, y, outputs, n, in->t->nclasses, true, NAN, false);
+	if (!MetricsGet(&m, metric, &v))
+		return MetricHigherIsBetter(metric) ? -INFINITY : INFINITY;
+	return v;
+}
+
+/*
+ * add_ensemble offers the autopilot one more candidate: a weighted average
+ * of the candidates' best models, chosen by greedy forward selection with
+ * replacement (Caruana et al., 2004) on their out-of-fold outputs.  It
+ * starts from the best single candidate and, ENSEMBLE_ROUNDS times, adds
+ * the candidate whose addition scores best; the weights are the counts.
+ * Scores-only classifiers cannot be averaged and are left out.  Selection
+ * looks at a sample of at most ENSEMBLE_SELECT_ROWS training rows.  The
+ * ensemble's fold scores come from the combined out-of-fold outputs; the
+ * weights were chosen on the same outputs, which favours the ensemble a
+ * little, as it favours any candidate picked as the best of many.  When
+ * the selection keeps a single candidate there is no ensemble.
+ */
+static void
+add_ensemble(const FitInput *in, Jsonb *hp_json, SearchOutcome *out)
+{
+	int			nout = CvOutputs(in);
+	int64		n = in->n;
+	int64		step = Max(1, (n + ENSEMBLE_SELECT_ROWS - 1) / ENSEMBLE_SELECT_ROWS);
+	int64		ns = (n + step - 1) / step;
+	SearchCandidate **pool = palloc(sizeof(SearchCandidate *) * out->ncandidates);
+	int			npool = 0;
+	double	  **sample;
+	double	   *ys = palloc(sizeof(double) * ns);
+	double	   *sum = palloc0(sizeof(double) * ns * nout);
+	double	   *trial_avg = palloc(sizeof(double) * ns * nout);
+	int		   *count;
+	int			members = 0;
+	bool		higher = MetricHigherIsBetter(out->metric);
+	TimestampTz start = GetCurrentTimestamp();
+	EnsemblePlan *plan;
+	Trial	   *trial;
+	SearchCandidate *cand;
+	double	   *combined;
+	int			k;
+
+	for (int c = 0; c < out->ncandidates; c++)
+	{
+		SearchCandidate *sc = &out->candidates[c];
+
+		if (sc->best && sc->best->cv.oof && !sc->spec->scores_only)
+			pool[npool++] = sc;
+	}
+	if (npool < 2)
+		return;
+
+	sample = palloc(sizeof(double *) * npool);
+	for (int c = 0; c < npool; c++)
+	{
+		sample[c] = palloc(sizeof(double) * ns * nout);
+		for (int64 i = 0; i < ns; i++)
+			memcpy(sample[c] + i * nout, pool[c]->best->cv.oof + i * step * nout,
+				   sizeof(double) * nout);
+	}
+	for (int64 i = 0; i < ns; i++)
+		ys[i] = in->t->y[in->rows[i * step]];
+
+	count = palloc0(sizeof(int) * npool);
+	for (int round = 1; round <= ENSEMBLE_ROUNDS; round++)
+	{
+		int			pick = -1;
+		double		pick_score = 0.0;
+
+		CHECK_FOR_INTERRUPTS();
+		for (int c = 0; c < npool; c++)
+		{
+			double		v;
+
+			for (int64 j = 0; j < ns * nout; j++)
+				trial_avg[j] = (sum[j] + sample[c][j]) / round;
+			v = pooled_score(in, out->metric, ys, trial_avg, ns);
+			if (pick < 0 || (higher ? v > pick_score : v < pick_score))
+			{
+				pick = c;
+				pick_score = v;
+			}
+		}
+		count[pick]++;
+		for (int64 j = 0; j < ns * nout; j++)
+			sum[j] += sample[pick][j];
+	}
+	for (int c = 0; c < npool; c++)
+		members += count[c] > 0;
+	if (members < 2)
+		return;
+
+	/* the plan, and the combined out-of-fold outputs of every training row */
+	plan = palloc0(sizeof(EnsemblePlan));
+	plan->specs = palloc(sizeof(AlgoSpec *) * members);
+	plan->hps = palloc(sizeof(Hyperparams *) * members);
+	plan->weights = palloc(sizeof(double) * members);
+	combined = palloc_extended(sizeof(double) * Max(n, 1) * nout, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	for (int c = 0; c < npool; c++)
+	{
+		double		w = (double) count[c] / ENSEMBLE_ROUNDS;
+
+		if (count[c] == 0)
+			continue;
+		plan->specs[plan->n] = pool[c]->spec;
+		plan->hps[plan->n] = pool[c]->best->hp;
+		plan->weights[plan->n] = w;
+		plan->n++;
+		for (int64 j = 0; j < n * nout; j++)
+			combined[j] += w * pool[c]->best->cv.oof[j];
+	}
+
+	trial = palloc0(sizeof(Trial));
+	trial->number = list_length(out->trials) + out->failed + 1;
+	trial->spec = &ensemble_algo;
+	trial->hp = HyperparamsParse(&autopilot_spec, hp_json);
+	trial->hp->spec = &ensemble_algo;
+	trial->hp->ensemble = plan;
+	k = out->folds;
+	TrainFoldScores(in, k, out->metric, combined, &trial->cv);
+	{
+		long		secs;
+		int			usecs;
+
+		TimestampDifference(start, GetCurrentTimestamp(), &secs, &usecs);
+		trial->seconds = (double) secs + (double) usecs / 1e6;
+	}
+	out->trials = lappend(out->trials, trial);
+	cand = &out->candidates[out->ncandidates++];
+	cand->spec = &ensemble_algo;
+	cand->best = trial;
+	cand->ntrials = 1;
+	if (TrialBetter(out->metric, trial, out->chosen->best))
+		out->chosen = cand;
+}
+
 /* What the autopilot reports of the data it was given. */
 static Jsonb *
 profile_data(const FitInput *in)
@@ -872,7 +1018,8 @@ AutopilotRun(const FitInput *in, Jsonb *hp_json, const SearchArgs *args, SearchO
 	{
 		ListCell   *lc;
 
-		out->candidates = palloc0(sizeof(SearchCandidate) * list_length(args->algorithms));
+		/* one more for the ensemble */
+		out->candidates = palloc0(sizeof(SearchCandidate) * (list_length(args->algorithms) + 1));
 		foreach(lc, args->algorithms)
 		{
 			const AlgoSpec *spec = lfirst(lc);
@@ -893,7 +1040,7 @@ AutopilotRun(const FitInput *in, Jsonb *hp_json, const SearchArgs *args, SearchO
 	}
 	else
 	{
-		out->candidates = palloc0(sizeof(SearchCandidate) * ntable);
+		out->candidates = palloc0(sizeof(SearchCandidate) * (ntable + 1));
 		for (int i = 0; i < ntable; i++)
 			out->candidates[out->ncandidates++].spec = AlgoLookup(table[i].algorithm);
 	}
@@ -909,6 +1056,7 @@ AutopilotRun(const FitInput *in, Jsonb *hp_json, const SearchArgs *args, SearchO
 	out->data_profile = profile_data(in);
 
 	begin_run(&rs, in, common, args, large ? 3 : SEARCH_DEFAULT_CV, out);
+	rs.want_oof = true;			/* for the ensemble */
 
 	/* every candidate's defaults, then the draws, round-robin */
 	for (int round = 0; round <= n_iter && !out->stopped_by_time; round++)
@@ -932,4 +1080,5 @@ AutopilotRun(const FitInput *in, Jsonb *hp_json, const SearchArgs *args, SearchO
 		}
 	}
 	end_run(&rs, run);
+	add_ensemble(in, hp_json, out);
 }

@@ -686,6 +686,27 @@ fit_model(const DataSet *ds, const int64 *rows, int64 n, double *y, const Target
 	model->fitted = fitted;
 }
 
+/* Outputs per row of a supervised model of the task: 1, or the classes. */
+int
+CvOutputs(const FitInput *in)
+{
+	return in->task == ML_TASK_CLASSIFICATION ? in->t->nclasses : 1;
+}
+
+/* The mean and sample standard deviation of the fold scores. */
+static void
+cv_summarise(CvResult *cv)
+{
+	double		ss = 0.0;
+
+	cv->mean = 0.0;
+	for (int f = 0; f < cv->k; f++)
+		cv->mean += cv->scores[f] / cv->k;
+	for (int f = 0; f < cv->k; f++)
+		ss += (cv->scores[f] - cv->mean) * (cv->scores[f] - cv->mean);
+	cv->std = sqrt(ss / (cv->k - 1));
+}
+
 /*
  * TrainCheckFolds checks that k folds can be cut from the training rows:
  * for classification, every class has a row in every fold.
@@ -725,7 +746,8 @@ TrainCheckFolds(const FitInput *in, int k)
 
 /*
  * One fold of cross-validation: fits on rows, scores on held into *out,
- * and writes class 1's output of each held row to oof when it is not NULL.
+ * and writes the outputs of each held row (nout per row) to oof when it is
+ * not NULL.
  * A fixed decision threshold applies to the fold's model as to the final
  * one.  Allocations go to a context the caller drops after the fold.
  */
@@ -752,8 +774,7 @@ cv_fold(const FitInput *in, const int64 *rows, int64 n, const int64 *held, int64
 	MetricsCompute(out, in->task, y, res, nheld, t->nclasses, !spec->scores_only,
 				   ModelThreshold(&model), false);
 	if (oof)
-		for (int64 i = 0; i < nheld; i++)
-			oof[i] = res[i * 2 + 1];
+		memcpy(oof, res, sizeof(double) * nheld * CvOutputs(in));
 }
 
 /*
@@ -776,7 +797,7 @@ TrainCrossValidate(const FitInput *in, const AlgoSpec *spec, const Hyperparams *
 	int64	   *in_rows = palloc(sizeof(int64) * Max(ntrain, 1));
 	int64	   *out_rows = palloc(sizeof(int64) * Max(ntrain, 1));
 	double	   *fold_oof = NULL;
-	double		ss = 0.0;
+	int			width = CvOutputs(in);	/* outputs per row */
 	bool		stopped = false;
 	MemoryContext fold_cxt;
 
@@ -787,8 +808,8 @@ TrainCrossValidate(const FitInput *in, const AlgoSpec *spec, const Hyperparams *
 	cv->fold_metrics = palloc(sizeof(Jsonb *) * k);
 	if (want_oof)
 	{
-		cv->oof = palloc_extended(sizeof(double) * Max(ntrain, 1), MCXT_ALLOC_HUGE);
-		fold_oof = palloc_extended(sizeof(double) * Max(ntrain, 1), MCXT_ALLOC_HUGE);
+		cv->oof = palloc_extended(sizeof(double) * Max(ntrain, 1) * width, MCXT_ALLOC_HUGE);
+		fold_oof = palloc_extended(sizeof(double) * Max(ntrain, 1) * width, MCXT_ALLOC_HUGE);
 	}
 	if (in->task == ML_TASK_CLASSIFICATION)
 		strata = gather(t->y, in->rows, ntrain);
@@ -828,7 +849,7 @@ TrainCrossValidate(const FitInput *in, const AlgoSpec *spec, const Hyperparams *
 
 			for (int64 i = 0; i < ntrain; i++)
 				if (fold[i] == f)
-					cv->oof[i] = fold_oof[j++];
+					memcpy(cv->oof + i * width, fold_oof + width * j++, sizeof(double) * width);
 		}
 		MemoryContextReset(fold_cxt);
 	}
@@ -843,13 +864,57 @@ TrainCrossValidate(const FitInput *in, const AlgoSpec *spec, const Hyperparams *
 		pfree(fold_oof);
 	if (stopped)
 		return false;
-
-	for (int f = 0; f < k; f++)
-		cv->mean += cv->scores[f] / k;
-	for (int f = 0; f < k; f++)
-		ss += (cv->scores[f] - cv->mean) * (cv->scores[f] - cv->mean);
-	cv->std = sqrt(ss / (k - 1));
+	cv_summarise(cv);
 	return true;
+}
+
+/*
+ * TrainFoldScores fills cv from out-of-fold outputs oof (CvOutputs per
+ * training row) that the folds of TrainCrossValidate produced: each
+ * fold's metrics on its own rows, as if the folds had been scored one by
+ * one.  cv->oof is oof.
+ */
+void
+TrainFoldScores(const FitInput *in, int k, const char *metric, double *oof, CvResult *cv)
+{
+	const Target *t = in->t;
+	int			nout = CvOutputs(in);
+	double	   *strata = in->task == ML_TASK_CLASSIFICATION ? gather(t->y, in->rows, in->n) : NULL;
+	int		   *fold = palloc(sizeof(int) * Max(in->n, 1));
+	double	   *y = palloc(sizeof(double) * Max(in->n, 1));
+	double	   *out = palloc_extended(sizeof(double) * Max(in->n, 1) * nout, MCXT_ALLOC_HUGE);
+
+	memset(cv, 0, sizeof(*cv));
+	cv->k = k;
+	cv->metric = metric;
+	cv->scores = palloc(sizeof(double) * k);
+	cv->fold_metrics = palloc(sizeof(Jsonb *) * k);
+	cv->oof = oof;
+	SplitFolds(in->n, strata, k, in->seed, fold);
+	for (int f = 0; f < k; f++)
+	{
+		int64		m = 0;
+		Metrics		met;
+
+		for (int64 i = 0; i < in->n; i++)
+		{
+			if (fold[i] != f)
+				continue;
+			y[m] = t->y[in->rows[i]];
+			memcpy(out + m * nout, oof + i * nout, sizeof(double) * nout);
+			m++;
+		}
+		MetricsCompute(&met, in->task, y, out, m, t->nclasses, true, NAN, false);
+		cv->fold_metrics[f] = MetricsToJsonb(&met, t->labels);
+		if (!MetricsGet(&met, metric, &cv->scores[f]))
+			cv->scores[f] = NAN;
+	}
+	cv_summarise(cv);
+	pfree(fold);
+	pfree(y);
+	pfree(out);
+	if (strata)
+		pfree(strata);
 }
 
 /*
@@ -955,7 +1020,11 @@ set_threshold(const SplitRowsInfo *sp, const CvResult *cv, const Hyperparams *hp
 
 		if (cv && cv->oof)
 		{
-			model->threshold = MetricsTuneThreshold(sp->train_y, cv->oof, sp->in.n,
+			double	   *scores = palloc(sizeof(double) * Max(sp->in.n, 1));
+
+			for (int64 i = 0; i < sp->in.n; i++)
+				scores[i] = cv->oof[2 * i + 1];
+			model->threshold = MetricsTuneThreshold(sp->train_y, scores, sp->in.n,
 													hp->threshold_metric, neutral, &score);
 			tuned_on = "cross-validation";
 		}
@@ -1078,8 +1147,19 @@ run_report(const SearchOutcome *so, int64 run_id)
 		nfinished += ranked[i].best != NULL;
 
 	initStringInfo(&why);
-	appendStringInfo(&why, "%s has the best cross-validated %s, %.4f (std %.4f over %d folds)",
-					 best->spec->name, so->metric, best->cv.mean, best->cv.std, so->folds);
+	appendStringInfoString(&why, best->spec->name);
+	if (best->hp->ensemble)
+	{
+		const EnsemblePlan *plan = best->hp->ensemble;
+
+		appendStringInfoString(&why, " (");
+		for (int i = 0; i < plan->n; i++)
+			appendStringInfo(&why, "%s%s %.2f", i ? ", " : "", plan->specs[i]->name,
+							 plan->weights[i]);
+		appendStringInfoChar(&why, ')');
+	}
+	appendStringInfo(&why, " has the best cross-validated %s, %.4f (std %.4f over %d folds)",
+					 so->metric, best->cv.mean, best->cv.std, so->folds);
 	if (nfinished > 1)
 		appendStringInfo(&why, "; the runner-up %s has %.4f", ranked[1].spec->name,
 						 ranked[1].best->cv.mean);

@@ -55,8 +55,8 @@ typedef struct CvResult
 	Jsonb	  **fold_metrics;	/* every metric per fold */
 	double		mean;			/* NaN when a fold's metric is undefined */
 	double		std;
-	double	   *oof;			/* class 1's out-of-fold output per training
-								 * row, when asked for; else NULL */
+	double	   *oof;			/* the out-of-fold outputs, CvOutputs per
+								 * training row, when asked for; else NULL */
 } CvResult;
 
 extern void TrainCheckFolds(const FitInput *in, int k);
@@ -64,6 +64,9 @@ extern bool TrainCrossValidate(const FitInput *in, const AlgoSpec *spec,
 							   const Hyperparams *hp, int k, const char *metric,
 							   TimestampTz deadline, bool want_oof, CvResult *cv);
 extern Jsonb *CvResultToJsonb(const CvResult *cv);
+extern int	CvOutputs(const FitInput *in);
+extern void TrainFoldScores(const FitInput *in, int k, const char *metric, double *oof,
+							CvResult *cv);
 
 /*
  * Hyperparameter search and autopilot (search.c).  A search runs trials,
