@@ -30,6 +30,7 @@ OBJS = \
 	src/algo/kmeans.o \
 	src/algo/pca.o \
 	src/algo/ensemble.o \
+	src/algo/aggregates.o \
 	src/model/blob.o \
 	src/model/export.o \
 	src/model/xgb_document.o \
@@ -45,6 +46,7 @@ SQL_SOURCES = \
 	src/catalog/catalog.sql \
 	src/data/data.sql \
 	src/train/train.sql \
+	src/algo/aggregates.sql \
 	src/catalog/deploy.sql \
 	src/model/model.sql \
 	src/predict/predict.sql \
@@ -52,7 +54,7 @@ SQL_SOURCES = \
 
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 
-REGRESS = setup linear logistic bayes_svm elastic xgboost explain export unsupervised telemetry pipeline clean profile features evaluate cv search autopilot deploy predict errors blob
+REGRESS = setup linear logistic bayes_svm elastic xgboost explain export unsupervised telemetry pipeline clean profile features evaluate cv search autopilot aggregates deploy predict errors blob
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
 PG_CONFIG ?= pg_config

@@ -207,6 +207,11 @@ typedef struct AlgoSpec
 	const double *(*centres) (const AlgoModel *m);
 } AlgoSpec;
 
+/* The most features a least-squares system may have (linear.c, aggregates.c). */
+#define LINEAR_MAX_FEATURES 5000
+
+extern int	AlgoSolveSymmetric(double *A, const double *b, double alpha, int p, int64 n,
+							   double *w);
 extern void AlgoLinearPredict(double intercept, const double *coef, int p,
 							  const double *X, int n, int ld, double *out);
 extern const AlgoSpec *AlgoFind(const char *name);

@@ -23,7 +23,6 @@
 #include "libpq/pqformat.h"
 #include "model/model.h"
 
-#define LINEAR_MAX_FEATURES 5000
 
 typedef struct LinearState
 {
@@ -42,12 +41,15 @@ static const HyperparamSpec ridge_params[] = {
 };
 
 /*
- * Solves (A + alpha I) w = b through A's eigendecomposition; A (p x p,
- * upper triangle) is destroyed.  Returns the rank used.
+ * AlgoSolveSymmetric solves (A + alpha I) w = b through A's
+ * eigendecomposition; A (p x p, upper triangle, column-major) is
+ * destroyed.  Without alpha, directions whose eigenvalue is below
+ * max(n, p) * eps of the largest are dropped (the minimum-norm solution of
+ * a rank-deficient system).  Returns the rank used.
  */
-static int
-solve_symmetric(double *A, const double *b, double alpha, int p, int64 n,
-				double *w)
+int
+AlgoSolveSymmetric(double *A, const double *b, double alpha, int p, int64 n,
+				   double *w)
 {
 	double	   *lambda = palloc(sizeof(double) * p);
 	double	   *vtb = palloc(sizeof(double) * p);
@@ -117,7 +119,7 @@ least_squares_fit(AlgoModel *m, TrainSet *ts, double alpha, bool fit_intercept)
 	b = cp.Xty;
 	ymean = cp.ymean;
 
-	st->rank = solve_symmetric(A, b, alpha, p, ts->n, st->coef);
+	st->rank = AlgoSolveSymmetric(A, b, alpha, p, ts->n, st->coef);
 	st->intercept = ymean;
 	for (int j = 0; j < p; j++)
 		st->intercept -= xmean[j] * st->coef[j];

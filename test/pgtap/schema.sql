@@ -8,7 +8,7 @@
 
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgmaker;
-SELECT plan(43);
+SELECT plan(45);
 
 SELECT has_schema('ml');
 SELECT has_table('ml', 'projects', 'ml.projects exists');
@@ -47,6 +47,8 @@ SELECT has_function('ml', 'train', ARRAY['text', 'text', 'text', 'text', 'text',
     'double precision', 'text', 'jsonb', 'text', 'jsonb', 'jsonb']);
 SELECT has_function('ml', 'autopilot', ARRAY['text', 'text', 'text', 'double precision', 'text', 'jsonb',
     'jsonb', 'double precision', 'text', 'jsonb', 'jsonb']);
+SELECT is_aggregate('ml', 'linear_fit', ARRAY['double precision', 'double precision[]']);
+SELECT is_aggregate('ml', 'ridge_fit', ARRAY['double precision', 'double precision[]', 'double precision']);
 SELECT has_function('ml', 'predict', ARRAY['text', 'record']);
 SELECT has_function('ml', 'predict', ARRAY['text', 'double precision[]']);
 SELECT has_function('ml', 'predict', ARRAY['text', 'jsonb']);

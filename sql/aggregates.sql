@@ -1,0 +1,86 @@
+-- sql/aggregates.sql: ml.linear_fit and ml.ridge_fit, serial, grouped and
+-- as partial aggregates in parallel workers.
+
+SELECT setval('ml.models_id_seq', 110000, false);
+-- OLS on all of diabetes against scikit-learn's LinearRegression (the
+-- reference coefficients of sql/linear.sql, 9 significant digits)
+CREATE TEMP TABLE agg_ref(j int, coef float8);
+INSERT INTO agg_ref VALUES
+    (1, -3.63612242e-02), (2, -2.28596481e+01), (3, 5.60296209e+00), (4, 1.11680799e+00),
+    (5, -1.08999633e+00), (6, 7.46450456e-01), (7, 3.72004715e-01), (8, 6.53383194e+00),
+    (9, 6.84831250e+01), (10, 2.80116989e-01);
+CREATE TEMP TABLE agg_fit AS
+SELECT (ml.linear_fit(progression, ARRAY[age, sex, bmi, bp, s1, s2, s3, s4, s5, s6])).* FROM diabetes;
+SELECT n, rank, array_length(coefficients, 1) AS p, round(r2::numeric, 4) AS r2, round(rmse::numeric, 4) AS rmse
+  FROM agg_fit;
+SELECT bool_and(abs(f.coefficients[r.j] - r.coef) / abs(r.coef) < 1e-6) AS coefficients_ok
+  FROM agg_fit f, agg_ref r;
+-- the same fit as ml.train's linear model on the same rows, to 1e-9
+SELECT model_id AS ols FROM ml.train('agg_ols', 'diabetes', 'progression', test_size => 0, deploy => 'never') \gset
+SELECT abs(f.intercept - (i ->> 'intercept')::float8) / abs(f.intercept) < 1e-9 AS intercept_ok,
+       abs(f.coefficients[9] - (i -> 'coefficients' ->> 's5')::float8) / abs(f.coefficients[9]) < 1e-9 AS s5_ok,
+       abs(f.r2 - (m.metrics ->> 'r2')::float8) < 1e-9 AS r2_ok,
+       abs(f.rmse - (m.metrics ->> 'rmse')::float8) < 1e-9 AS rmse_ok
+  FROM agg_fit f, ml.model_info(:ols) i, ml.models m WHERE m.id = :ols;
+
+-- ridge on unscaled features equals scikit-learn's Ridge(alpha=1.0)
+SELECT abs(f.intercept - (-316.07711860428867)) / 316.07711860428867 < 1e-9 AS intercept_ok,
+       abs(f.coefficients[9] - 63.1790809) / 63.1790809 < 1e-6 AS s5_ok,
+       abs(f.coefficients[2] - (-22.6070454)) / 22.6070454 < 1e-6 AS sex_ok
+  FROM (SELECT (ml.ridge_fit(progression, ARRAY[age, sex, bmi, bp, s1, s2, s3, s4, s5, s6], 1.0)).* FROM diabetes) f;
+
+-- one model per group, like any aggregate
+SELECT species, (f).n, round((f).intercept::numeric, 4) AS intercept,
+       round((f).coefficients[1]::numeric, 4) AS slope, round((f).r2::numeric, 4) AS r2
+  FROM (SELECT species, ml.linear_fit(petal_width, ARRAY[petal_length]) AS f FROM iris GROUP BY species) g
+ ORDER BY species;
+-- the slope of one x is cov(x, y) / var(x)
+SELECT species, abs((ml.linear_fit(petal_width, ARRAY[petal_length])).coefficients[1]
+                    - covar_pop(petal_width, petal_length) / var_pop(petal_length)) < 1e-12 AS slope_ok
+  FROM iris GROUP BY species ORDER BY species;
+
+-- a partial aggregate in parallel workers gives the same fit
+CREATE TABLE agg_big AS
+SELECT i, x1, x2, x3, 3.0 + 2.0 * x1 - 1.5 * x2 + 0.25 * x3 + 0.1 * sin(i) AS y
+  FROM (SELECT i, 1000.0 + sin(i * 0.7) AS x1, cos(i * 1.3) AS x2, (i % 97) / 97.0 AS x3
+          FROM generate_series(1, 200000) i) s;
+ANALYZE agg_big;
+CREATE TEMP TABLE agg_serial AS SELECT (ml.linear_fit(y, ARRAY[x1, x2, x3])).* FROM agg_big;
+SET max_parallel_workers_per_gather = 2;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+EXPLAIN (COSTS OFF) SELECT ml.linear_fit(y, ARRAY[x1, x2, x3]) FROM agg_big;
+CREATE TEMP TABLE agg_parallel AS SELECT (ml.linear_fit(y, ARRAY[x1, x2, x3])).* FROM agg_big;
+RESET max_parallel_workers_per_gather;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+SELECT s.n = p.n AS same_n,
+       abs(s.intercept - p.intercept) < 1e-8 AS same_intercept,
+       (SELECT bool_and(abs(a - b) < 1e-9) FROM unnest(s.coefficients, p.coefficients) u(a, b)) AS same_coefficients,
+       round(p.intercept::numeric, 3) AS intercept, round(p.coefficients[1]::numeric, 3) AS b1,
+       round(p.coefficients[2]::numeric, 3) AS b2, round(p.coefficients[3]::numeric, 3) AS b3
+  FROM agg_serial s, agg_parallel p;
+
+-- NULL y or x skips the row; no rows, no model; rank-deficient x
+SELECT (f).n, round((f).coefficients[1]::numeric, 6) AS b
+  FROM (SELECT ml.linear_fit(y, x) AS f
+          FROM (VALUES (1.0, ARRAY[1.0]), (NULL, ARRAY[5.0]), (3.0, NULL), (3.0, ARRAY[2.0]), (5.0, ARRAY[3.0])) v(y, x)) q;
+SELECT ml.linear_fit(y, ARRAY[y]) IS NULL AS no_rows FROM (SELECT 1.0::float8 AS y WHERE false) e;
+SELECT (f).rank, round((f).coefficients[1]::numeric, 6) AS b1, round((f).coefficients[2]::numeric, 6) AS b2
+  FROM (SELECT ml.linear_fit(progression, ARRAY[bmi, 2 * bmi]) AS f FROM diabetes) q;
+
+-- errors
+SELECT expect_error($$SELECT ml.linear_fit(y, x) FROM (VALUES (1.0::float8, ARRAY[1.0, NULL]::float8[])) v(y, x)$$);
+SELECT expect_error($$SELECT ml.linear_fit(y, x) FROM (VALUES (1.0::float8, ARRAY[1.0]::float8[]), (2.0, ARRAY[1.0, 2.0])) v(y, x)$$);
+SELECT expect_error($$SELECT ml.linear_fit(y, x) FROM (VALUES ('NaN'::float8, ARRAY[1.0]::float8[])) v(y, x)$$);
+SELECT expect_error($$SELECT ml.linear_fit(y, x) FROM (VALUES (1.0::float8, ARRAY['Infinity']::float8[])) v(y, x)$$);
+SELECT expect_error($$SELECT ml.linear_fit(y, x) FROM (VALUES (1.0::float8, '{}'::float8[])) v(y, x)$$);
+SELECT expect_error($$SELECT ml.linear_fit(y, x) FROM (VALUES (1.0::float8, '{{1,2}}'::float8[])) v(y, x)$$);
+SELECT expect_error($$SELECT ml.ridge_fit(y, x, 0) FROM (VALUES (1.0::float8, ARRAY[1.0]::float8[])) v(y, x)$$);
+SELECT expect_error($$SELECT ml.ridge_fit(y, x, a) FROM (VALUES (1.0::float8, ARRAY[1.0]::float8[], 1.0::float8), (2.0, ARRAY[2.0], 2.0)) v(y, x, a)$$);
+SELECT expect_error($$SELECT ml.ridge_fit(y, x, NULL) FROM (VALUES (1.0::float8, ARRAY[1.0]::float8[])) v(y, x)$$);
+SELECT expect_error($$SELECT ml._linear_fit_final('\x00'::bytea)$$);
+SELECT expect_error($$SELECT ml._linear_fit_final(decode(repeat('00', 40), 'hex'))$$);
+SELECT expect_error($$SELECT ml._linear_fit_trans(NULL, 1.0, ARRAY[1.0])$$);
