@@ -63,6 +63,25 @@ SELECT s.n = p.n AS same_n,
        round(p.coefficients[2]::numeric, 3) AS b2, round(p.coefficients[3]::numeric, 3) AS b3
   FROM agg_serial s, agg_parallel p;
 
+-- the same fit from partial states merged afterwards: per server, here
+-- per slice of the table
+CREATE TEMP TABLE agg_states AS
+SELECT i % 3 AS part, ml.linear_fit_state(y, ARRAY[x1, x2, x3]) AS state FROM agg_big GROUP BY i % 3;
+SELECT count(*) AS states, bool_and(octet_length(state) < 200) AS small FROM agg_states;
+SELECT (m).n = s.n AS same_n,
+       abs((m).intercept - s.intercept) < 1e-8 AS same_intercept,
+       (SELECT bool_and(abs(a - b) < 1e-9) FROM unnest((m).coefficients, s.coefficients) u(a, b)) AS same_coefficients,
+       abs((m).r2 - s.r2) < 1e-12 AS same_r2
+  FROM (SELECT ml.linear_fit_merge(state) AS m FROM agg_states) q, agg_serial s;
+SELECT abs((m).coefficients[1] - r.coefficients[1]) < 1e-9 AS ridge_merge_ok
+  FROM (SELECT ml.linear_fit_merge(st) AS m
+          FROM (SELECT ml.ridge_fit_state(y, ARRAY[x1, x2, x3], 5.0) AS st FROM agg_big GROUP BY i % 4) p) q,
+       (SELECT (ml.ridge_fit(y, ARRAY[x1, x2, x3], 5.0)).* FROM agg_big) r;
+SELECT ml.linear_fit_merge(state) IS NULL AS no_states FROM agg_states WHERE false;
+SELECT expect_error($$SELECT ml.linear_fit_merge(s) FROM (VALUES ('\x0102'::bytea)) v(s)$$);
+SELECT expect_error($$SELECT ml.linear_fit_merge(s) FROM (SELECT ml.linear_fit_state(y, ARRAY[x1]) FROM agg_big UNION ALL SELECT ml.linear_fit_state(y, ARRAY[x1, x2]) FROM agg_big) v(s)$$);
+SELECT expect_error($$SELECT ml.linear_fit_merge(s) FROM (SELECT ml.linear_fit_state(y, ARRAY[x1]) FROM agg_big UNION ALL SELECT ml.ridge_fit_state(y, ARRAY[x1], 1) FROM agg_big) v(s)$$);
+
 -- NULL y or x skips the row; no rows, no model; rank-deficient x
 SELECT (f).n, round((f).coefficients[1]::numeric, 6) AS b
   FROM (SELECT ml.linear_fit(y, x) AS f

@@ -44,3 +44,34 @@ CREATE AGGREGATE ml.ridge_fit(y float8, x float8[], alpha float8) (
 );
 COMMENT ON AGGREGATE ml.ridge_fit(float8, float8[], float8) IS
 'Ridge regression (penalty alpha on the coefficients, not the intercept) of y on the elements of x over the rows of a group; runs as a partial aggregate in parallel workers.';
+
+-- The partial state itself, and its merge: the two halves of a fit over
+-- several servers (each computes ml.linear_fit_state over its rows; the
+-- coordinator runs ml.linear_fit_merge over the states).
+CREATE AGGREGATE ml.linear_fit_state(y float8, x float8[]) (
+    SFUNC = ml._linear_fit_trans,
+    STYPE = bytea,
+    COMBINEFUNC = ml._linear_fit_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE ml.linear_fit_state(float8, float8[]) IS
+'The partial state of ml.linear_fit over the rows of a group (a bytea), for ml.linear_fit_merge on another server.';
+
+CREATE AGGREGATE ml.ridge_fit_state(y float8, x float8[], alpha float8) (
+    SFUNC = ml._ridge_fit_trans,
+    STYPE = bytea,
+    COMBINEFUNC = ml._linear_fit_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE ml.ridge_fit_state(float8, float8[], float8) IS
+'The partial state of ml.ridge_fit over the rows of a group (a bytea), for ml.linear_fit_merge on another server.';
+
+CREATE AGGREGATE ml.linear_fit_merge(state bytea) (
+    SFUNC = ml._linear_fit_combine,
+    STYPE = bytea,
+    COMBINEFUNC = ml._linear_fit_combine,
+    FINALFUNC = ml._linear_fit_final,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE ml.linear_fit_merge(bytea) IS
+'Merges partial states of ml.linear_fit_state or ml.ridge_fit_state (from any servers) and solves: the same result as ml.linear_fit or ml.ridge_fit over all their rows.';
