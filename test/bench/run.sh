@@ -39,6 +39,11 @@
 #      ml.profile of a query of computed columns (no statistics to size
 #      its tables from) and the aggregates with parallel workers are shown
 #      for information.
+#   9. the aggregate ml.linear_fit(y, ARRAY[c1..c20]) without parallel
+#      workers and with the default max_parallel_workers_per_gather,
+#      alternating: the speedup of the partial aggregates
+#      no workers / parallel                              target >= 1.5
+#      and each against the scan (1) of the same mode, for information.
 #
 # Timings are taken server side, with clock_timestamp() around each
 # statement in one psql session (no connection cost in the figure), and
@@ -534,6 +539,27 @@ echo "   ml.profile of the same columns computed in a query (no statistics), 1 r
 echo "   aggregates with parallel workers, runs (ms): $(timing_all "$WORK/profile.out" aggs_parallel)"
 echo "   ml.profile rows: $(awk '$1 == "PROWS" { print $4 " columns, count from " $2 " to " $3 }' "$WORK/profile.out")"
 
+# ---------------------------------------------------------------- 9. least-squares aggregate
+AGGFIT_SQL="SELECT ml.linear_fit(y, ARRAY[$cols]) FROM t"
+say "ml.linear_fit aggregate without and with parallel workers: $REPS runs each, alternating"
+{
+    echo "$AGGFIT_SQL \\g /dev/null"
+    for ((i = 1; i <= REPS; i++)); do
+        echo "SET max_parallel_workers_per_gather = 0;"
+        timed fit_serial "$AGGFIT_SQL"
+        echo "SET max_parallel_workers_per_gather = $DEFAULT_WORKERS;"
+        timed fit_parallel "$AGGFIT_SQL"
+    done
+    echo "EXPLAIN (COSTS OFF) $AGGFIT_SQL;"
+} >"$WORK/aggfit.sql"
+psql_section aggfit "$WORK/aggfit.sql"
+AGGFIT_S_MS=$(timing_median "$WORK/aggfit.out" fit_serial)
+AGGFIT_P_MS=$(timing_median "$WORK/aggfit.out" fit_parallel)
+AGGFIT_PARTIAL=$(grep -c "Partial Aggregate" "$WORK/aggfit.out" || true)
+echo "   no workers runs (ms): $(timing_all "$WORK/aggfit.out" fit_serial)"
+echo "   parallel   runs (ms): $(timing_all "$WORK/aggfit.out" fit_parallel)"
+echo "   plan: $([[ $AGGFIT_PARTIAL -gt 0 ]] && echo "Partial Aggregate under Gather" || echo "no partial aggregate")"
+
 # ---------------------------------------------------------------- summary
 TRAIN_RATIO=$(ratio "$TRAIN_MS" "$SCAN_MS")
 PRED_RATIO=$(ratio "$PRED_MS" "$SCAN_MS")
@@ -546,6 +572,9 @@ XGB_RATIO=$(ratio "$XGB_MS" "$PY_ALL_MS")
 XGB_TRATIO=$(ratio "$XGB_MS" "$PY_TRAIN_MS")
 XGB_FRATIO=$(ratio "$XGB_FIT_MS" "$PY_ALL_MS")
 KM_RATIO=$(ratio "$KM_ITER_MS" "$SCAN_MS")
+AGGFIT_SPEEDUP=$(ratio "$AGGFIT_S_MS" "$AGGFIT_P_MS")
+AGGFIT_S_RATIO=$(ratio "$AGGFIT_S_MS" "$SCAN_MS")
+AGGFIT_P_RATIO=$(ratio "$AGGFIT_P_MS" "$PSCAN_MS")
 
 MISSED=0
 verdict() { # value op limit
@@ -600,6 +629,10 @@ row "8. count/avg/stddev/min/max of t, no workers" "$(fig "$AGG_MS" ms)" "-" "-"
 check "   ml.profile('t') / aggregates" "$(fig "$PROF_MS" ms "$PROF_RATIO")" "$PROF_RATIO" "<=" 4.0
 row "   ml.profile, no statistics / aggs (info)" "$(fig "$PROF_NS_MS" ms "$PROF_NS_RATIO")" "(info)" "-"
 row "   ml.profile / aggregates parallel (info)" "$(fig "$PAGG_MS" ms "$PROF_P_RATIO")" "(info)" "-"
+row "9. ml.linear_fit aggregate, no workers" "$(fig "$AGGFIT_S_MS" ms)" "-" "-"
+check "   ml.linear_fit no workers / parallel" "$(fig "$AGGFIT_P_MS" ms "$AGGFIT_SPEEDUP")" "$AGGFIT_SPEEDUP" ">=" 1.5
+row "   ml.linear_fit / scan, no workers (info)" "$([[ $AGGFIT_S_RATIO == nan ]] && echo error || echo "${AGGFIT_S_RATIO}x")" "(info)" "-"
+row "   ml.linear_fit / scan, parallel (info)" "$([[ $AGGFIT_P_RATIO == nan ]] && echo error || echo "${AGGFIT_P_RATIO}x")" "(info)" "-"
 if [[ $MISSED -ne 0 && $STRICT == 1 ]]; then
     exit 1
 fi
