@@ -103,3 +103,11 @@ SELECT expect_error($$SELECT ml.ridge_fit(y, x, NULL) FROM (VALUES (1.0::float8,
 SELECT expect_error($$SELECT ml._linear_fit_final('\x00'::bytea)$$);
 SELECT expect_error($$SELECT ml._linear_fit_final(decode(repeat('00', 40), 'hex'))$$);
 SELECT expect_error($$SELECT ml._linear_fit_trans(NULL, 1.0, ARRAY[1.0])$$);
+-- a state that is not one, handed over by another aggregate, is refused
+CREATE AGGREGATE agg_forged(float8, float8[]) (SFUNC = ml._linear_fit_trans, STYPE = bytea, INITCOND = '');
+SELECT expect_error($$SELECT agg_forged(1.0, ARRAY[1.0]::float8[])$$);
+DROP AGGREGATE agg_forged(float8, float8[]);
+-- a system too large for ml.max_train_memory
+SET ml.max_train_memory = '1MB';
+SELECT expect_error($$SELECT ml.linear_fit(1.0, array_fill(1.0::float8, ARRAY[300]))$$);
+RESET ml.max_train_memory;

@@ -49,10 +49,14 @@ typedef struct LinFitState
 #define LF_PACKED(p)	((Size) (p) * ((p) + 1) / 2)
 #define LF_SIZE(p)		(offsetof(LinFitState, data) + sizeof(double) * (2 * (Size) (p) + LF_PACKED(p)))
 
+/*
+ * A new state, in the current (per-call) context: nodeAgg copies a new
+ * transition value into its aggregate context itself.
+ */
 static LinFitState *
-state_new(MemoryContext cxt, int p, double alpha)
+state_new(int p, double alpha)
 {
-	LinFitState *s = MemoryContextAllocZero(cxt, LF_SIZE(p));
+	LinFitState *s = palloc0(LF_SIZE(p));
 
 	SET_VARSIZE(s, LF_SIZE(p));
 	s->p = p;
@@ -60,11 +64,30 @@ state_new(MemoryContext cxt, int p, double alpha)
 	return s;
 }
 
+/*
+ * A state argument, detoasted, and copied when it is not aligned for its
+ * int64 and double fields (a bytea in a tuple is only 4-byte aligned).
+ */
+static LinFitState *
+state_arg(FunctionCallInfo fcinfo, int argno)
+{
+	bytea	   *b = PG_GETARG_BYTEA_P(argno);
+
+	if ((uintptr_t) b % MAXIMUM_ALIGNOF != 0)
+	{
+		bytea	   *copy = palloc(VARSIZE(b));
+
+		memcpy(copy, b, VARSIZE(b));
+		b = copy;
+	}
+	return (LinFitState *) b;
+}
+
 static void
 state_check(const LinFitState *s)
 {
 	if (VARSIZE(s) < offsetof(LinFitState, data) || s->p < 1 || s->p > LINEAR_MAX_FEATURES ||
-		VARSIZE(s) != LF_SIZE(s->p) || s->n < 0)
+		VARSIZE(s) != LF_SIZE(s->p) || s->n < 0 || !(s->alpha >= 0) || isinf(s->alpha))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("not a state of ml.linear_fit or ml.ridge_fit")));
@@ -94,7 +117,7 @@ Datum
 ml_linear_fit_trans(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
-	LinFitState *s = PG_ARGISNULL(0) ? NULL : (LinFitState *) PG_GETARG_BYTEA_P(0);
+	LinFitState *s = PG_ARGISNULL(0) ? NULL : state_arg(fcinfo, 0);
 	bool		ridge = PG_NARGS() > 3;
 	double		alpha = 0.0;
 	double		y;
@@ -151,21 +174,30 @@ ml_linear_fit_trans(PG_FUNCTION_ARGS)
 
 	if (s == NULL)
 	{
-		if (p > LINEAR_MAX_FEATURES)
+		/* the state, and the p x p system the final function solves */
+		if (p > LINEAR_MAX_FEATURES ||
+			(double) LF_SIZE(p) + (double) p * p * sizeof(double) * 2 >
+			(double) ml_max_train_memory * 1024.0)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("x of %s has %d elements, more than the %d it takes",
-							name, p, LINEAR_MAX_FEATURES)));
-		s = state_new(aggcxt, p, alpha);
+					 errmsg("x of %s has %d elements, too many to fit", name, p),
+					 errdetail("The state and the %d x %d system must fit in ml.max_train_memory, and at most %d elements are allowed.",
+							   p, p, LINEAR_MAX_FEATURES)));
+		s = state_new(p, alpha);
 	}
-	else if (s->p != p)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("x of %s has %d elements in one row and %d in another", name, p, s->p)));
-	else if (s->alpha != alpha)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("alpha of ml.ridge_fit must be the same on every row of a group")));
+	else
+	{
+		/* a state from elsewhere (another aggregate's INITCOND) is checked */
+		state_check(s);
+		if (s->p != p)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("x of %s has %d elements in one row and %d in another", name, p, s->p)));
+		if (s->alpha != alpha)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("alpha of ml.ridge_fit must be the same on every row of a group")));
+	}
 
 	if (!isfinite(y))
 		ereport(ERROR,
@@ -215,8 +247,8 @@ Datum
 ml_linear_fit_combine(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
-	LinFitState *a = PG_ARGISNULL(0) ? NULL : (LinFitState *) PG_GETARG_BYTEA_P(0);
-	LinFitState *b = PG_ARGISNULL(1) ? NULL : (LinFitState *) PG_GETARG_BYTEA_P(1);
+	LinFitState *a = PG_ARGISNULL(0) ? NULL : state_arg(fcinfo, 0);
+	LinFitState *b = PG_ARGISNULL(1) ? NULL : state_arg(fcinfo, 1);
 	double		w;
 	double		fb;
 	double		dy;
@@ -234,7 +266,8 @@ ml_linear_fit_combine(PG_FUNCTION_ARGS)
 	state_check(b);
 	if (a == NULL)
 	{
-		a = MemoryContextAlloc(aggcxt, VARSIZE(b));
+		/* nodeAgg copies the new transition value into its context */
+		a = palloc(VARSIZE(b));
 		memcpy(a, b, VARSIZE(b));
 		PG_RETURN_POINTER(a);
 	}
@@ -294,7 +327,7 @@ ml_linear_fit_final(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	s = (LinFitState *) PG_GETARG_BYTEA_P(0);
+	s = state_arg(fcinfo, 0);
 	state_check(s);
 	if (s->n == 0)
 		PG_RETURN_NULL();
