@@ -13,6 +13,7 @@
 #include "utils/float.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
+#include "utils/timestamp.h"
 
 PG_MODULE_MAGIC;
 
@@ -287,4 +288,39 @@ Jsonb *
 JbFinishArray(JsonbParseState **st)
 {
 	return JsonbValueToJsonb(pushJsonbValue(st, WJB_END_ARRAY, NULL));
+}
+
+/*
+ * JbParse parses jsonb text (a constant of the code; bad text is an error
+ * as for any jsonb input).
+ */
+Jsonb *
+JbParse(const char *text)
+{
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+}
+
+/*
+ * JbConcat is a || b: b's keys replace a's.  A NULL a gives b.
+ */
+Jsonb *
+JbConcat(Jsonb *a, Jsonb *b)
+{
+	if (a == NULL)
+		return b;
+	return DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(a),
+											  JsonbPGetDatum(b)));
+}
+
+/*
+ * SecondsSince is the time from start (a TimestampTz) to now, in seconds.
+ */
+double
+SecondsSince(int64 start)
+{
+	long		secs;
+	int			usecs;
+
+	TimestampDifference((TimestampTz) start, GetCurrentTimestamp(), &secs, &usecs);
+	return (double) secs + (double) usecs / 1e6;
 }

@@ -56,6 +56,11 @@ extern void JbBeginArray(struct JsonbParseState **st);
 extern void JbEndArray(struct JsonbParseState **st);
 extern Jsonb *JbFinishObject(struct JsonbParseState **st);
 extern Jsonb *JbFinishArray(struct JsonbParseState **st);
+extern Jsonb *JbParse(const char *text);
+extern Jsonb *JbConcat(Jsonb *a, Jsonb *b);
+
+/* Seconds from start (a TimestampTz) to now. */
+extern double SecondsSince(int64 start);
 
 /* Module initialisation, called once from _PG_init. */
 extern void PredictInit(void);

@@ -101,6 +101,20 @@ not_in_aggregate(const char *fn)
 			 errmsg("%s can only be called by an aggregate", fn)));
 }
 
+/* Rows (or states) of p elements and penalty alpha can join state s. */
+static void
+states_match(const char *name, int p, double alpha, const LinFitState *s)
+{
+	if (s->p != p)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("x of %s has %d elements in one row and %d in another", name, p, s->p)));
+	if (s->alpha != alpha)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("alpha of ml.ridge_fit must be the same on every row of a group")));
+}
+
 static const char *
 fit_name(const LinFitState *s)
 {
@@ -189,14 +203,7 @@ ml_linear_fit_trans(PG_FUNCTION_ARGS)
 	{
 		/* a state from elsewhere (another aggregate's INITCOND) is checked */
 		state_check(s);
-		if (s->p != p)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("x of %s has %d elements in one row and %d in another", name, p, s->p)));
-		if (s->alpha != alpha)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("alpha of ml.ridge_fit must be the same on every row of a group")));
+		states_match(name, p, alpha, s);
 	}
 
 	if (!isfinite(y))
@@ -272,15 +279,7 @@ ml_linear_fit_combine(PG_FUNCTION_ARGS)
 		PG_RETURN_POINTER(a);
 	}
 	state_check(a);
-	if (a->p != b->p)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("x of %s has %d elements in one row and %d in another",
-						fit_name(a), a->p, b->p)));
-	if (a->alpha != b->alpha)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("alpha of ml.ridge_fit must be the same on every row of a group")));
+	states_match(fit_name(a), a->p, a->alpha, b);
 	if (b->n == 0)
 		PG_RETURN_POINTER(a);
 

@@ -126,8 +126,6 @@ TrainLogAdd(TrainSet *ts, const char *norm_name, int iteration,
 {
 	TrainLog   *log = ts->log;
 	TrainLogEntry *e;
-	long		secs;
-	int			usecs;
 
 	if (log == NULL)
 		return;
@@ -144,8 +142,7 @@ TrainLogAdd(TrainSet *ts, const char *norm_name, int iteration,
 	e->train_loss = train_loss;
 	e->validation_loss = validation_loss;
 	e->norm = norm;
-	TimestampDifference((TimestampTz) log->start, GetCurrentTimestamp(), &secs, &usecs);
-	e->elapsed = (double) secs + (double) usecs / 1e6;
+	e->elapsed = SecondsSince(log->start);
 }
 
 /*

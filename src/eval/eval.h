@@ -47,7 +47,7 @@ extern int	MetricsDecide(const double *outputs, int nclasses, double threshold);
 extern void MetricsCompute(Metrics *m, MLTask task, const double *y,
 						   const double *outputs, int64 n, int nclasses,
 						   bool probabilities, double threshold, bool detailed);
-extern double MetricsTuneThreshold(const double *y, const double *scores, int64 n,
+extern double MetricsTuneThreshold(const double *y, const double *outputs, int64 n,
 								   const char *metric, double neutral,
 								   double *best_score);
 extern bool MetricsGet(const Metrics *m, const char *name, double *value);

@@ -183,14 +183,15 @@ MetricsDecide(const double *outputs, int nclasses, double threshold)
 /*
  * MetricsTuneThreshold picks the decision threshold of a binary classifier
  * that maximises metric ("f1" or "accuracy") on n rows whose classes are y
- * (0 or 1) and whose class-1 outputs (probabilities or scores) are scores.  Every cut
+ * (0 or 1) and whose outputs are as MetricsCompute takes them for two
+ * classes (the threshold applies to class 1's probability or score).  Every cut
  * between two distinct scores is tried; the threshold is the midpoint of
  * the cut, so that it does not sit on a training row's score.  Ties go to
  * the threshold nearest neutral (0.5 for probabilities, 0 for scores).
  * *best_score receives the metric at the chosen threshold.
  */
 double
-MetricsTuneThreshold(const double *y, const double *scores, int64 n, const char *metric,
+MetricsTuneThreshold(const double *y, const double *outputs, int64 n, const char *metric,
 					 double neutral, double *best_score)
 {
 	ScoredRow  *rows = palloc_extended(sizeof(ScoredRow) * Max(n, 1), MCXT_ALLOC_HUGE);
@@ -205,7 +206,7 @@ MetricsTuneThreshold(const double *y, const double *scores, int64 n, const char 
 	Assert(n > 0);
 	for (int64 i = 0; i < n; i++)
 	{
-		rows[i].score = scores[i];
+		rows[i].score = outputs[i * 2 + 1];
 		rows[i].positive = y[i] == 1.0;
 		npos += rows[i].positive;
 	}

@@ -57,38 +57,36 @@ typedef struct AutoCandidate
 	const char *space;
 } AutoCandidate;
 
+/* The tree ensembles' spaces, the same for regression and classification. */
+#define RANDOM_FOREST_SPACE \
+	"{\"max_depth\": {\"low\": 3, \"high\": 12}," \
+	" \"n_estimators\": {\"low\": 50, \"high\": 300}," \
+	" \"colsample_bynode\": {\"low\": 0.3, \"high\": 1}," \
+	" \"min_child_weight\": {\"low\": 0.5, \"high\": 10, \"log\": true}}"
+#define XGBOOST_SPACE \
+	"{\"max_depth\": {\"low\": 2, \"high\": 8}," \
+	" \"eta\": {\"low\": 0.01, \"high\": 0.3, \"log\": true}," \
+	" \"n_estimators\": {\"low\": 50, \"high\": 400}," \
+	" \"subsample\": {\"low\": 0.6, \"high\": 1}," \
+	" \"colsample_bytree\": {\"low\": 0.6, \"high\": 1}," \
+	" \"min_child_weight\": {\"low\": 0.5, \"high\": 10, \"log\": true}}"
+
 static const AutoCandidate auto_regression[] = {
 	{"linear", NULL},
 	{"ridge", "{\"alpha\": {\"low\": 0.001, \"high\": 1000, \"log\": true}}"},
 	{"lasso", "{\"alpha\": {\"low\": 0.0001, \"high\": 10, \"log\": true}}"},
 	{"elastic_net", "{\"alpha\": {\"low\": 0.0001, \"high\": 10, \"log\": true},"
 	" \"l1_ratio\": {\"low\": 0.05, \"high\": 0.95}}"},
-	{"random_forest", "{\"max_depth\": {\"low\": 3, \"high\": 12},"
-	" \"n_estimators\": {\"low\": 50, \"high\": 300},"
-	" \"colsample_bynode\": {\"low\": 0.3, \"high\": 1},"
-	" \"min_child_weight\": {\"low\": 0.5, \"high\": 10, \"log\": true}}"},
-	{"xgboost", "{\"max_depth\": {\"low\": 2, \"high\": 8},"
-	" \"eta\": {\"low\": 0.01, \"high\": 0.3, \"log\": true},"
-	" \"n_estimators\": {\"low\": 50, \"high\": 400},"
-	" \"subsample\": {\"low\": 0.6, \"high\": 1},"
-	" \"colsample_bytree\": {\"low\": 0.6, \"high\": 1},"
-	" \"min_child_weight\": {\"low\": 0.5, \"high\": 10, \"log\": true}}"},
+	{"random_forest", RANDOM_FOREST_SPACE},
+	{"xgboost", XGBOOST_SPACE},
 };
 
 static const AutoCandidate auto_classification[] = {
 	{"logistic", "{\"C\": {\"low\": 0.001, \"high\": 1000, \"log\": true}}"},
 	{"naive_bayes", "{\"var_smoothing\": {\"low\": 1e-12, \"high\": 0.001, \"log\": true}}"},
 	{"linear_svm", "{\"C\": {\"low\": 0.001, \"high\": 100, \"log\": true}}"},
-	{"random_forest", "{\"max_depth\": {\"low\": 3, \"high\": 12},"
-	" \"n_estimators\": {\"low\": 50, \"high\": 300},"
-	" \"colsample_bynode\": {\"low\": 0.3, \"high\": 1},"
-	" \"min_child_weight\": {\"low\": 0.5, \"high\": 10, \"log\": true}}"},
-	{"xgboost", "{\"max_depth\": {\"low\": 2, \"high\": 8},"
-	" \"eta\": {\"low\": 0.01, \"high\": 0.3, \"log\": true},"
-	" \"n_estimators\": {\"low\": 50, \"high\": 400},"
-	" \"subsample\": {\"low\": 0.6, \"high\": 1},"
-	" \"colsample_bytree\": {\"low\": 0.6, \"high\": 1},"
-	" \"min_child_weight\": {\"low\": 0.5, \"high\": 10, \"log\": true}}"},
+	{"random_forest", RANDOM_FOREST_SPACE},
+	{"xgboost", XGBOOST_SPACE},
 };
 
 /* One searched hyperparameter: a list of values, or a numeric range. */
@@ -121,21 +119,6 @@ typedef struct ArgsParseState
 	SearchArgs *args;
 	bool		autopilot;
 } ArgsParseState;
-
-static Jsonb *
-jsonb_from_cstring(const char *s)
-{
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s)));
-}
-
-static Jsonb *
-jsonb_concat2(Jsonb *a, Jsonb *b)
-{
-	if (a == NULL)
-		return b;
-	return DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(a),
-											  JsonbPGetDatum(b)));
-}
 
 /* Elements of a jsonb array given as a jbvBinary value, as scalars. */
 static int
@@ -648,13 +631,7 @@ run_trial(RunState *rs, SearchCandidate *cand, Jsonb *hp_json)
 		MemoryContextDelete(trial_cxt);
 		return false;
 	}
-	{
-		long		secs;
-		int			usecs;
-
-		TimestampDifference(start, GetCurrentTimestamp(), &secs, &usecs);
-		trial->seconds = (double) secs + (double) usecs / 1e6;
-	}
+	trial->seconds = SecondsSince(start);
 	out->trials = lappend(out->trials, trial);
 	cand->ntrials++;
 	if (TrialBetter(out->metric, trial, cand->best))
@@ -776,7 +753,7 @@ SearchRun(const FitInput *in, const AlgoSpec *spec, Jsonb *hp_json, const char *
 
 		CHECK_FOR_INTERRUPTS();
 		if (budget_spent(&rs) ||
-			!run_trial(&rs, cand, jsonb_concat2(hp_json, point)))
+			!run_trial(&rs, cand, JbConcat(hp_json, point)))
 		{
 			out->stopped_by_time = true;
 			break;
@@ -914,13 +891,7 @@ add_ensemble(const FitInput *in, Jsonb *hp_json, SearchOutcome *out)
 	trial->hp->ensemble = plan;
 	k = out->folds;
 	TrainFoldScores(in, k, out->metric, combined, &trial->cv);
-	{
-		long		secs;
-		int			usecs;
-
-		TimestampDifference(start, GetCurrentTimestamp(), &secs, &usecs);
-		trial->seconds = (double) secs + (double) usecs / 1e6;
-	}
+	trial->seconds = SecondsSince(start);
 	out->trials = lappend(out->trials, trial);
 	cand = &out->candidates[out->ncandidates++];
 	cand->spec = &ensemble_algo;
@@ -1049,7 +1020,7 @@ AutopilotRun(const FitInput *in, Jsonb *hp_json, const SearchArgs *args, SearchO
 		for (int j = 0; j < ntable; j++)
 			if (table[j].space && strcmp(table[j].algorithm, out->candidates[i].spec->name) == 0)
 				spaces[i] = parse_space(out->candidates[i].spec,
-										jsonb_from_cstring(table[j].space), true);
+										JbParse(table[j].space), true);
 	out->planned = 0;
 	for (int i = 0; i < out->ncandidates; i++)
 		out->planned += 1 + (spaces[i] ? n_iter : 0);
@@ -1068,7 +1039,7 @@ AutopilotRun(const FitInput *in, Jsonb *hp_json, const SearchArgs *args, SearchO
 			if (round > 0 && spaces[i] == NULL)
 				continue;
 			point = round == 0 ? hp_json :
-				jsonb_concat2(hp_json, random_point(spaces[i], common->seed + i, round - 1));
+				JbConcat(hp_json, random_point(spaces[i], common->seed + i, round - 1));
 			CHECK_FOR_INTERRUPTS();
 			if (budget_spent(&rs) ||
 				!run_trial(&rs, &out->candidates[i], point))

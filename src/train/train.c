@@ -693,6 +693,35 @@ CvOutputs(const FitInput *in)
 	return in->task == ML_TASK_CLASSIFICATION ? in->t->nclasses : 1;
 }
 
+/*
+ * The fold of each training row: in a seeded random order, stratified by
+ * class for classification (SplitFolds).  Every cross-validation of a run
+ * sees the same folds.
+ */
+static int *
+cv_folds(const FitInput *in, int k)
+{
+	double	   *strata = in->task == ML_TASK_CLASSIFICATION ?
+		gather(in->t->y, in->rows, in->n) : NULL;
+	int		   *fold = palloc(sizeof(int) * Max(in->n, 1));
+
+	SplitFolds(in->n, strata, k, in->seed, fold);
+	if (strata)
+		pfree(strata);
+	return fold;
+}
+
+/* An empty result of k folds scored by metric. */
+static void
+cv_begin(CvResult *cv, int k, const char *metric)
+{
+	memset(cv, 0, sizeof(*cv));
+	cv->k = k;
+	cv->metric = metric;
+	cv->scores = palloc(sizeof(double) * k);
+	cv->fold_metrics = palloc(sizeof(Jsonb *) * k);
+}
+
 /* The mean and sample standard deviation of the fold scores. */
 static void
 cv_summarise(CvResult *cv)
@@ -783,8 +812,8 @@ cv_fold(const FitInput *in, const int64 *rows, int64 n, const int64 *held, int64
  * only, so every trial of a search sees the same folds): a fresh pipeline
  * and model per fold, scored on the fold's rows by metric.  With a
  * deadline (0: none) it stops between folds once the deadline has passed
- * and returns false; the result is then incomplete.  want_oof (binary
- * classification) keeps each training row's out-of-fold output of class 1.
+ * and returns false; the result is then incomplete.  want_oof keeps each
+ * training row's out-of-fold outputs (CvOutputs of them) in cv->oof.
  */
 bool
 TrainCrossValidate(const FitInput *in, const AlgoSpec *spec, const Hyperparams *hp, int k,
@@ -792,8 +821,7 @@ TrainCrossValidate(const FitInput *in, const AlgoSpec *spec, const Hyperparams *
 {
 	const Target *t = in->t;
 	int64		ntrain = in->n;
-	double	   *strata = NULL;
-	int		   *fold = palloc(sizeof(int) * Max(ntrain, 1));
+	int		   *fold = cv_folds(in, k);
 	int64	   *in_rows = palloc(sizeof(int64) * Max(ntrain, 1));
 	int64	   *out_rows = palloc(sizeof(int64) * Max(ntrain, 1));
 	double	   *fold_oof = NULL;
@@ -801,19 +829,12 @@ TrainCrossValidate(const FitInput *in, const AlgoSpec *spec, const Hyperparams *
 	bool		stopped = false;
 	MemoryContext fold_cxt;
 
-	memset(cv, 0, sizeof(*cv));
-	cv->k = k;
-	cv->metric = metric;
-	cv->scores = palloc(sizeof(double) * k);
-	cv->fold_metrics = palloc(sizeof(Jsonb *) * k);
+	cv_begin(cv, k, metric);
 	if (want_oof)
 	{
 		cv->oof = palloc_extended(sizeof(double) * Max(ntrain, 1) * width, MCXT_ALLOC_HUGE);
 		fold_oof = palloc_extended(sizeof(double) * Max(ntrain, 1) * width, MCXT_ALLOC_HUGE);
 	}
-	if (in->task == ML_TASK_CLASSIFICATION)
-		strata = gather(t->y, in->rows, ntrain);
-	SplitFolds(ntrain, strata, k, in->seed, fold);
 
 	fold_cxt = AllocSetContextCreate(CurrentMemoryContext, "pgmaker cv fold",
 									 ALLOCSET_DEFAULT_SIZES);
@@ -858,8 +879,6 @@ TrainCrossValidate(const FitInput *in, const AlgoSpec *spec, const Hyperparams *
 	pfree(fold);
 	pfree(in_rows);
 	pfree(out_rows);
-	if (strata)
-		pfree(strata);
 	if (fold_oof)
 		pfree(fold_oof);
 	if (stopped)
@@ -879,18 +898,12 @@ TrainFoldScores(const FitInput *in, int k, const char *metric, double *oof, CvRe
 {
 	const Target *t = in->t;
 	int			nout = CvOutputs(in);
-	double	   *strata = in->task == ML_TASK_CLASSIFICATION ? gather(t->y, in->rows, in->n) : NULL;
-	int		   *fold = palloc(sizeof(int) * Max(in->n, 1));
+	int		   *fold = cv_folds(in, k);
 	double	   *y = palloc(sizeof(double) * Max(in->n, 1));
 	double	   *out = palloc_extended(sizeof(double) * Max(in->n, 1) * nout, MCXT_ALLOC_HUGE);
 
-	memset(cv, 0, sizeof(*cv));
-	cv->k = k;
-	cv->metric = metric;
-	cv->scores = palloc(sizeof(double) * k);
-	cv->fold_metrics = palloc(sizeof(Jsonb *) * k);
+	cv_begin(cv, k, metric);
 	cv->oof = oof;
-	SplitFolds(in->n, strata, k, in->seed, fold);
 	for (int f = 0; f < k; f++)
 	{
 		int64		m = 0;
@@ -913,8 +926,6 @@ TrainFoldScores(const FitInput *in, int k, const char *metric, double *oof, CvRe
 	pfree(fold);
 	pfree(y);
 	pfree(out);
-	if (strata)
-		pfree(strata);
 }
 
 /*
@@ -957,6 +968,7 @@ typedef struct SplitRowsInfo
 	FitInput	in;				/* the training rows */
 	double	   *train_y;		/* their targets, or NULL */
 	const int64 *test_rows;
+	const double *test_y;		/* their targets, or NULL */
 	int64		ntest;
 	const int64 *eval_rows;		/* training rows the training metrics use */
 	const double *eval_y;
@@ -977,23 +989,6 @@ typedef struct Refit
 	Jsonb	   *metrics_json;
 	int64		model_id;
 } Refit;
-
-static double
-seconds_since(TimestampTz start)
-{
-	long		secs;
-	int			usecs;
-
-	TimestampDifference(start, GetCurrentTimestamp(), &secs, &usecs);
-	return (double) secs + (double) usecs / 1e6;
-}
-
-static Jsonb *
-jsonb_merge(Jsonb *a, Jsonb *b)
-{
-	return DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(a),
-											  JsonbPGetDatum(b)));
-}
 
 /*
  * Sets a binary classifier's decision threshold: the fixed one of hp, or
@@ -1020,11 +1015,7 @@ set_threshold(const SplitRowsInfo *sp, const CvResult *cv, const Hyperparams *hp
 
 		if (cv && cv->oof)
 		{
-			double	   *scores = palloc(sizeof(double) * Max(sp->in.n, 1));
-
-			for (int64 i = 0; i < sp->in.n; i++)
-				scores[i] = cv->oof[2 * i + 1];
-			model->threshold = MetricsTuneThreshold(sp->train_y, scores, sp->in.n,
+			model->threshold = MetricsTuneThreshold(sp->train_y, cv->oof, sp->in.n,
 													hp->threshold_metric, neutral, &score);
 			tuned_on = "cross-validation";
 		}
@@ -1032,12 +1023,10 @@ set_threshold(const SplitRowsInfo *sp, const CvResult *cv, const Hyperparams *hp
 		{
 			double	   *res = ModelScoreRows(model, sp->in.ds, sp->eval_rows, sp->neval,
 											 t->nclasses, t->labels);
-			double	   *scores = palloc(sizeof(double) * Max(sp->neval, 1));
 
-			for (int64 i = 0; i < sp->neval; i++)
-				scores[i] = res[2 * i + 1];
-			model->threshold = MetricsTuneThreshold(sp->eval_y, scores, sp->neval,
+			model->threshold = MetricsTuneThreshold(sp->eval_y, res, sp->neval,
 													hp->threshold_metric, neutral, &score);
+			pfree(res);
 			tuned_on = "training";
 		}
 	}
@@ -1090,24 +1079,23 @@ refit(const SplitRowsInfo *sp, const AlgoSpec *spec, Hyperparams *hp, const CvRe
 	fit_model(in->ds, in->rows, in->n, sp->train_y, t, in->task, in->opts, spec, hp, r->log,
 			  false, &r->fitted, &r->model);
 	threshold_json = set_threshold(sp, cv, hp, &r->model);
-	r->seconds = seconds_since(start);
+	r->seconds = SecondsSince(start);
 
 	ModelEvaluateRows(&r->model, in->ds, sp->eval_rows, sp->neval, sp->eval_y, t->nclasses,
 					  t->labels, hp->seed, false, &r->train_metrics);
 	r->train_metrics.on_train = true;
 	r->train_metrics.sampled_from = sp->neval < in->n ? in->n : 0;
 	if (sp->ntest > 0)
-		ModelEvaluateRows(&r->model, in->ds, sp->test_rows, sp->ntest,
-						  t->y ? gather(t->y, sp->test_rows, sp->ntest) : NULL,
+		ModelEvaluateRows(&r->model, in->ds, sp->test_rows, sp->ntest, sp->test_y,
 						  t->nclasses, t->labels, hp->seed, false, &r->metrics);
 	else
 		r->metrics = r->train_metrics;
 
 	r->metrics_json = MetricsToJsonb(&r->metrics, t->labels);
 	if (cv)
-		r->metrics_json = jsonb_merge(r->metrics_json, CvResultToJsonb(cv));
+		r->metrics_json = JbConcat(r->metrics_json, CvResultToJsonb(cv));
 	if (threshold_json)
-		r->metrics_json = jsonb_merge(r->metrics_json, threshold_json);
+		r->metrics_json = JbConcat(r->metrics_json, threshold_json);
 }
 
 /* Orders candidates by their best trial, best first; none at the end. */
@@ -1237,9 +1225,9 @@ store_refit(Refit *r, const SplitRowsInfo *sp, int64 project_id, int64 run_id,
 	row.run_id = run_id;
 	row.algorithm = r->spec->name;
 	row.hyperparams = HyperparamsToJsonb(r->hp);
-	row.preprocess = prep_json ? prep_json : DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
+	row.preprocess = prep_json ? prep_json : JbParse("{}");
 	row.features = PipelineDescribe(r->model.pipeline);
-	row.metrics = extra ? jsonb_merge(r->metrics_json, extra) : r->metrics_json;
+	row.metrics = extra ? JbConcat(r->metrics_json, extra) : r->metrics_json;
 	row.train_metrics = MetricsToJsonb(&r->train_metrics, r->model.labels);
 	row.baseline = PipelineBaseline(r->model.pipeline);
 	row.n_train = sp->in.n;
@@ -1463,6 +1451,7 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 	sp.train_y = t.y ? gather(t.y, train_rows, ntrain) : NULL;
 	sp.test_rows = test_rows;
 	sp.ntest = ntest;
+	sp.test_y = t.y && ntest > 0 ? gather(t.y, test_rows, ntest) : NULL;
 
 	/*
 	 * Training-row metrics on a seeded sample of at most
@@ -1583,7 +1572,7 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 			tr.seconds = trial->seconds;
 			CatalogInsertTrial(run_id, &tr);
 		}
-		CatalogFinishRun(run_id, chosen->model_id, report, seconds_since(run_start));
+		CatalogFinishRun(run_id, chosen->model_id, report, SecondsSince(run_start));
 	}
 	else
 		store_refit(chosen, &sp, project.id, 0, prep_json, NULL);
@@ -1593,7 +1582,7 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 	memset(&promotion, 0, sizeof(promotion));
 	result->deployed = decide_deploy(mode, gate, &chosen->model, &chosen->metrics, &project, ds,
 									 ntest > 0 ? test_rows : sp.eval_rows,
-									 ntest > 0 && t.y ? gather(t.y, test_rows, ntest) : sp.eval_y,
+									 ntest > 0 ? sp.test_y : sp.eval_y,
 									 &t, chosen->hp->seed, &reason, &promotion);
 	promotion.project_id = project.id;
 	promotion.model_id = chosen->model_id;
