@@ -38,6 +38,7 @@ OBJS = \
 	src/eval/gate.o \
 	src/train/train.o \
 	src/train/search.o \
+	src/train/stream.o \
 	src/predict/cache.o \
 	src/predict/predict.o
 
@@ -54,7 +55,7 @@ SQL_SOURCES = \
 
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 
-REGRESS = setup linear logistic bayes_svm elastic xgboost explain export unsupervised telemetry pipeline clean profile features evaluate cv search autopilot aggregates deploy predict errors blob
+REGRESS = setup linear logistic bayes_svm elastic xgboost explain export unsupervised telemetry pipeline clean profile features evaluate cv search autopilot aggregates stream deploy predict errors blob
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
 PG_CONFIG ?= pg_config

@@ -10,6 +10,7 @@
 
 #include "utils/guc.h"
 
+int			ml_aggregate_train_min_rows = 10000000;
 int			ml_max_train_memory = 1024 * 1024;	/* kB: 1GB */
 int			ml_threads = 0;
 
@@ -19,6 +20,17 @@ int			ml_threads = 0;
 void
 GucInit(void)
 {
+	DefineCustomIntVariable("ml.aggregate_train_min_rows",
+							"Smallest estimated source size at which ml.train fits linear and ridge by one aggregate scan; -1 never.",
+							"Such a fit reads its source with a parallel-safe aggregate instead of into memory, and chooses its hold-out rows by a hash of each row's values.  A smaller source whose rows would take more than half of ml.max_train_memory is fitted that way too.",
+							&ml_aggregate_train_min_rows,
+							10000000,
+							-1,
+							INT_MAX,
+							PGC_USERSET,
+							0,
+							NULL, NULL, NULL);
+
 	DefineCustomIntVariable("ml.max_train_memory",
 							"Largest amount of memory the training data of one ml.train call may use.",
 							"Training reads its source into memory; past this limit it stops with an error.",

@@ -26,6 +26,7 @@ extern const char *MLTaskName(MLTask task);
 extern bool MLTaskFromName(const char *name, MLTask *task);
 
 /* Settings (src/guc.c). */
+extern int	ml_aggregate_train_min_rows;
 extern int	ml_max_train_memory;	/* kB */
 extern int	ml_threads;
 

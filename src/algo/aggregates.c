@@ -31,30 +31,85 @@ PG_FUNCTION_INFO_V1(ml_linear_fit_trans);
 PG_FUNCTION_INFO_V1(ml_linear_fit_combine);
 PG_FUNCTION_INFO_V1(ml_linear_fit_final);
 
-typedef struct LinFitState
+/*
+ * LinFitAdd adds one row (y, x[p]) to a state.  Welford: with d = x - mean
+ * before the row, the co-moments grow by (n - 1) / n * d d', and the means
+ * by d / n.
+ */
+void
+LinFitAdd(LinFitState *s, double y, const double *x)
 {
-	int32		vl_len_;		/* varlena header */
-	int32		p;
-	int64		n;
-	double		alpha;			/* ridge penalty; 0 for linear_fit */
-	double		mean_y;
-	double		cyy;
-	/* then: mean_x[p], cxy[p], cxx[p * (p + 1) / 2] (upper, packed by column) */
-	double		data[FLEXIBLE_ARRAY_MEMBER];
-} LinFitState;
+	int			p = s->p;
+	double	   *mean_x = LF_MEAN_X(s);
+	double	   *cxy = LF_CXY(s);
+	double	   *cxx = LF_CXX(s);
+	double		dbuf[64];		/* d for up to 64 elements, without a palloc */
+	double	   *d = p <= lengthof(dbuf) ? dbuf : palloc(sizeof(double) * p);
+	double		r;
+	double		dy;
 
-#define LF_MEAN_X(s)	((s)->data)
-#define LF_CXY(s)		((s)->data + (s)->p)
-#define LF_CXX(s)		((s)->data + 2 * (s)->p)
-#define LF_PACKED(p)	((Size) (p) * ((p) + 1) / 2)
-#define LF_SIZE(p)		(offsetof(LinFitState, data) + sizeof(double) * (2 * (Size) (p) + LF_PACKED(p)))
+	s->n++;
+	r = (double) (s->n - 1) / (double) s->n;
+	for (int j = 0; j < p; j++)
+		d[j] = x[j] - mean_x[j];
+	dy = y - s->mean_y;
+	for (int j = 0, k = 0; j < p; j++)
+	{
+		double		rdj = r * d[j];
+
+		for (int i = 0; i <= j; i++)
+			cxx[k++] += rdj * d[i];
+		cxy[j] += rdj * dy;
+		mean_x[j] += d[j] / (double) s->n;
+	}
+	s->cyy += r * dy * dy;
+	s->mean_y += dy / (double) s->n;
+	if (d != dbuf)
+		pfree(d);
+}
+
+/*
+ * LinFitMerge adds state b to state a (of the same p): the co-moments add,
+ * plus the outer product of the difference of the means weighted by
+ * na nb / n.
+ */
+void
+LinFitMerge(LinFitState *a, const LinFitState *b)
+{
+	int			p = a->p;
+	double		w;
+	double		fb;
+	double		dy;
+	double	   *d;
+
+	Assert(a->p == b->p);
+	if (b->n == 0)
+		return;
+	w = (double) a->n * (double) b->n / (double) (a->n + b->n);
+	fb = (double) b->n / (double) (a->n + b->n);
+	d = palloc(sizeof(double) * p);
+	for (int j = 0; j < p; j++)
+		d[j] = LF_MEAN_X(b)[j] - LF_MEAN_X(a)[j];
+	dy = b->mean_y - a->mean_y;
+	for (int j = 0, k = 0; j < p; j++)
+	{
+		for (int i = 0; i <= j; i++, k++)
+			LF_CXX(a)[k] += LF_CXX(b)[k] + w * d[j] * d[i];
+		LF_CXY(a)[j] += LF_CXY(b)[j] + w * d[j] * dy;
+		LF_MEAN_X(a)[j] += fb * d[j];
+	}
+	a->cyy += b->cyy + w * dy * dy;
+	a->mean_y += fb * dy;
+	a->n += b->n;
+	pfree(d);
+}
 
 /*
  * A new state, in the current (per-call) context: nodeAgg copies a new
  * transition value into its aggregate context itself.
  */
-static LinFitState *
-state_new(int p, double alpha)
+LinFitState *
+LinFitNew(int p, double alpha)
 {
 	LinFitState *s = palloc0(LF_SIZE(p));
 
@@ -138,13 +193,6 @@ ml_linear_fit_trans(PG_FUNCTION_ARGS)
 	ArrayType  *xa;
 	const double *x;
 	int			p;
-	double		dy;
-	double		r;
-	double	   *mean_x;
-	double	   *cxy;
-	double	   *cxx;
-	double	   *d;
-	double		dbuf[64];		/* d for up to 64 elements, without a palloc */
 	const char *name = ridge ? "ml.ridge_fit" : "ml.linear_fit";
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
@@ -197,7 +245,7 @@ ml_linear_fit_trans(PG_FUNCTION_ARGS)
 					 errmsg("x of %s has %d elements, too many to fit", name, p),
 					 errdetail("The state and the %d x %d system must fit in ml.max_train_memory, and at most %d elements are allowed.",
 							   p, p, LINEAR_MAX_FEATURES)));
-		s = state_new(p, alpha);
+		s = LinFitNew(p, alpha);
 	}
 	else
 	{
@@ -216,32 +264,7 @@ ml_linear_fit_trans(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_DATA_EXCEPTION),
 					 errmsg("x[%d] of %s is %g, which is not a finite number", j + 1, name, x[j])));
 
-	/*
-	 * Welford: with d = x - mean before the row, the co-moments grow by
-	 * (n - 1) / n * d d', and the means by d / n.
-	 */
-	s->n++;
-	r = (double) (s->n - 1) / (double) s->n;
-	mean_x = LF_MEAN_X(s);
-	cxy = LF_CXY(s);
-	cxx = LF_CXX(s);
-	d = p <= lengthof(dbuf) ? dbuf : palloc(sizeof(double) * p);
-	for (int j = 0; j < p; j++)
-		d[j] = x[j] - mean_x[j];
-	dy = y - s->mean_y;
-	for (int j = 0, k = 0; j < p; j++)
-	{
-		double		rdj = r * d[j];
-
-		for (int i = 0; i <= j; i++)
-			cxx[k++] += rdj * d[i];
-		cxy[j] += rdj * dy;
-		mean_x[j] += d[j] / (double) s->n;
-	}
-	s->cyy += r * dy * dy;
-	s->mean_y += dy / (double) s->n;
-	if (d != dbuf)
-		pfree(d);
+	LinFitAdd(s, y, x);
 	PG_RETURN_POINTER(s);
 }
 
@@ -256,11 +279,6 @@ ml_linear_fit_combine(PG_FUNCTION_ARGS)
 	MemoryContext aggcxt;
 	LinFitState *a = PG_ARGISNULL(0) ? NULL : state_arg(fcinfo, 0);
 	LinFitState *b = PG_ARGISNULL(1) ? NULL : state_arg(fcinfo, 1);
-	double		w;
-	double		fb;
-	double		dy;
-	double	   *d;
-	int			p;
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		not_in_aggregate("ml._linear_fit_combine");
@@ -280,27 +298,7 @@ ml_linear_fit_combine(PG_FUNCTION_ARGS)
 	}
 	state_check(a);
 	states_match(fit_name(a), a->p, a->alpha, b);
-	if (b->n == 0)
-		PG_RETURN_POINTER(a);
-
-	p = a->p;
-	w = (double) a->n * (double) b->n / (double) (a->n + b->n);
-	fb = (double) b->n / (double) (a->n + b->n);
-	d = palloc(sizeof(double) * p);
-	for (int j = 0; j < p; j++)
-		d[j] = LF_MEAN_X(b)[j] - LF_MEAN_X(a)[j];
-	dy = b->mean_y - a->mean_y;
-	for (int j = 0, k = 0; j < p; j++)
-	{
-		for (int i = 0; i <= j; i++, k++)
-			LF_CXX(a)[k] += LF_CXX(b)[k] + w * d[j] * d[i];
-		LF_CXY(a)[j] += LF_CXY(b)[j] + w * d[j] * dy;
-		LF_MEAN_X(a)[j] += fb * d[j];
-	}
-	a->cyy += b->cyy + w * dy * dy;
-	a->mean_y += fb * dy;
-	a->n += b->n;
-	pfree(d);
+	LinFitMerge(a, b);
 	PG_RETURN_POINTER(a);
 }
 

@@ -210,6 +210,35 @@ typedef struct AlgoSpec
 /* The most features a least-squares system may have (linear.c, aggregates.c). */
 #define LINEAR_MAX_FEATURES 5000
 
+/*
+ * Co-moments of a least-squares fit (aggregates.c): the row count, the
+ * means of y and of each x, and the sums of centred cross products; a
+ * varlena, so that it can be an aggregate's bytea state.
+ */
+typedef struct LinFitState
+{
+	int32		vl_len_;		/* varlena header */
+	int32		p;
+	int64		n;
+	double		alpha;			/* ridge penalty; 0 for linear_fit */
+	double		mean_y;
+	double		cyy;
+	/* then: mean_x[p], cxy[p], cxx[p * (p + 1) / 2] (upper, packed by column) */
+	double		data[FLEXIBLE_ARRAY_MEMBER];
+} LinFitState;
+
+#define LF_MEAN_X(s)	((s)->data)
+#define LF_CXY(s)		((s)->data + (s)->p)
+#define LF_CXX(s)		((s)->data + 2 * (s)->p)
+#define LF_PACKED(p)	((Size) (p) * ((p) + 1) / 2)
+#define LF_SIZE(p)		(offsetof(LinFitState, data) + sizeof(double) * (2 * (Size) (p) + LF_PACKED(p)))
+
+extern LinFitState *LinFitNew(int p, double alpha);
+extern void LinFitAdd(LinFitState *s, double y, const double *x);
+extern void LinFitMerge(LinFitState *a, const LinFitState *b);
+extern void LinearFitMoments(AlgoModel *m, const Hyperparams *hp, const LinFitState *s,
+							 const double *center, const double *inv_scale);
+
 extern int	AlgoSolveSymmetric(double *A, const double *b, double alpha, int p, int64 n,
 							   double *w);
 extern void AlgoLinearPredict(double intercept, const double *coef, int p,

@@ -130,6 +130,57 @@ least_squares_fit(AlgoModel *m, TrainSet *ts, double alpha, bool fit_intercept)
 	pfree(b);
 }
 
+/*
+ * LinearFitMoments fits linear or ridge (m->spec, with hp) from the
+ * co-moments s of the raw features and the pipeline's affine transform of
+ * each, z = (x - center) * inv_scale: the system least_squares_fit builds
+ * from the transformed rows, without the rows.  The co-moments of z are
+ * those of x scaled, Czz = D Cxx D and Czy = D Cxy with D = diag(inv_scale);
+ * without an intercept the system is the uncentred one, Z'Z = Czz + n mz mz'.
+ */
+void
+LinearFitMoments(AlgoModel *m, const Hyperparams *hp, const LinFitState *s,
+				 const double *center, const double *inv_scale)
+{
+	int			p = s->p;
+	bool		fit_intercept = HpBool(hp, "fit_intercept");
+	double		alpha = m->spec == &ridge_algo ? HpFloat(hp, "alpha") : 0.0;
+	LinearState *st = palloc0(sizeof(LinearState));
+	double	   *mz = palloc(sizeof(double) * p);
+	double	   *A = palloc0(sizeof(double) * p * p);
+	double	   *b = palloc(sizeof(double) * p);
+	double		n = (double) s->n;
+
+	Assert(m->p == p);
+	for (int j = 0; j < p; j++)
+		mz[j] = (LF_MEAN_X(s)[j] - center[j]) * inv_scale[j];
+	for (int j = 0, k = 0; j < p; j++)
+	{
+		for (int i = 0; i <= j; i++, k++)
+		{
+			A[(Size) j * p + i] = LF_CXX(s)[k] * inv_scale[i] * inv_scale[j];
+			if (!fit_intercept)
+				A[(Size) j * p + i] += n * mz[i] * mz[j];
+		}
+		b[j] = LF_CXY(s)[j] * inv_scale[j];
+		if (!fit_intercept)
+			b[j] += n * mz[j] * s->mean_y;
+	}
+	st->coef = palloc0(sizeof(double) * p);
+	st->rank = AlgoSolveSymmetric(A, b, alpha, p, s->n, st->coef);
+	st->intercept = 0.0;
+	if (fit_intercept)
+	{
+		st->intercept = s->mean_y;
+		for (int j = 0; j < p; j++)
+			st->intercept -= mz[j] * st->coef[j];
+	}
+	m->state = st;
+	pfree(mz);
+	pfree(A);
+	pfree(b);
+}
+
 static void
 linear_fit(AlgoModel *m, TrainSet *ts, const Hyperparams *hp)
 {

@@ -658,6 +658,42 @@ fit_numeric_column(PipelineColumn *pc, const DataColumn *col, const int64 *rows,
 }
 
 /*
+ * PipelineSetMoments refits numeric column i of a pipeline from the count,
+ * mean and sum of squared deviations of its training values, none NULL:
+ * what fit_numeric computes from the rows, for a pipeline whose structure
+ * was fitted on a sample (ml.train's aggregate path).  Only the imputations
+ * and scalings that these moments determine are allowed.
+ */
+void
+PipelineSetMoments(Pipeline *pl, int i, int64 n, double mean, double m2)
+{
+	PipelineColumn *pc = &pl->columns[i];
+	double		std = n > 0 ? sqrt(Max(m2, 0.0) / (double) n) : NAN;
+
+	if (pc->categorical || PipelineHasPre(pc) ||
+		!(pc->scale == SCALE_NONE || pc->scale == SCALE_STANDARD) ||
+		!(pc->impute == IMPUTE_MEAN || pc->impute == IMPUTE_ERROR || pc->impute == IMPUTE_NONE))
+		elog(ERROR, "pipeline column \"%s\" cannot be fitted from moments", pc->name);
+	pc->raw_mean = n > 0 ? mean : NAN;
+	pc->raw_std = std;
+	pc->null_fraction = 0.0;
+	pc->fill = pc->impute == IMPUTE_NONE ? NAN : n > 0 ? mean : 0.0;
+	pc->center = 0.0;
+	pc->scale_by = 1.0;
+	if (pc->scale == SCALE_STANDARD && n > 0)
+	{
+		pc->center = mean;
+		pc->scale_by = std;
+	}
+	/* as fit_numeric: a constant column is left unscaled */
+	if (!(pc->scale_by > 1e-300) || !isfinite(pc->scale_by))
+		pc->scale_by = 1.0;
+	if (!isfinite(pc->center))
+		pc->center = 0.0;
+	pc->inv_scale = 1.0 / pc->scale_by;
+}
+
+/*
  * PipelineFit fits the pipeline on the given (training) rows of a DataSet.
  * default_scale is the algorithm's preference, used where the options do
  * not say; keep_missing (for algorithms that handle missing values) makes

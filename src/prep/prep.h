@@ -210,6 +210,7 @@ PipelineTransformNumber(const PipelineColumn *pc, double v)
 }
 
 extern PipelineOptions *PipelineParseOptions(Jsonb *preprocess);
+extern void PipelineSetMoments(Pipeline *pl, int i, int64 n, double mean, double m2);
 extern Pipeline *PipelineFit(const DataSet *ds, const int64 *rows, int64 nrows,
 							 const PipelineOptions *opts, ScaleKind default_scale,
 							 bool keep_missing, const PipelineTarget *target);

@@ -973,6 +973,7 @@ typedef struct SplitRowsInfo
 	const int64 *eval_rows;		/* training rows the training metrics use */
 	const double *eval_y;
 	int64		neval;
+	const StreamData *stream;	/* read by the aggregate path, or NULL */
 } SplitRowsInfo;
 
 /* A model fitted on every training row, measured, ready to store. */
@@ -1076,8 +1077,11 @@ refit(const SplitRowsInfo *sp, const AlgoSpec *spec, Hyperparams *hp, const CvRe
 	r->hp = hp;
 	r->log = palloc0(sizeof(TrainLog));
 	r->log->start = (int64) start;
-	fit_model(in->ds, in->rows, in->n, sp->train_y, t, in->task, in->opts, spec, hp, r->log,
-			  false, &r->fitted, &r->model);
+	if (sp->stream)
+		TrainStreamFit(sp->stream, t, in->opts, spec, hp, &r->fitted, &r->model);
+	else
+		fit_model(in->ds, in->rows, in->n, sp->train_y, t, in->task, in->opts, spec, hp,
+				  r->log, false, &r->fitted, &r->model);
 	threshold_json = set_threshold(sp, cv, hp, &r->model);
 	r->seconds = SecondsSince(start);
 
@@ -1085,13 +1089,21 @@ refit(const SplitRowsInfo *sp, const AlgoSpec *spec, Hyperparams *hp, const CvRe
 					  t->labels, hp->seed, false, &r->train_metrics);
 	r->train_metrics.on_train = true;
 	r->train_metrics.sampled_from = sp->neval < in->n ? in->n : 0;
+	if (sp->stream && sp->neval < sp->stream->ntrain)
+		r->train_metrics.sampled_from = sp->stream->ntrain;
 	if (sp->ntest > 0)
+	{
 		ModelEvaluateRows(&r->model, in->ds, sp->test_rows, sp->ntest, sp->test_y,
 						  t->nclasses, t->labels, hp->seed, false, &r->metrics);
+		if (sp->stream && sp->ntest < sp->stream->ntest)
+			r->metrics.sampled_from = sp->stream->ntest;
+	}
 	else
 		r->metrics = r->train_metrics;
 
 	r->metrics_json = MetricsToJsonb(&r->metrics, t->labels);
+	if (sp->stream)
+		r->metrics_json = JbConcat(r->metrics_json, JbParse("{\"split\": \"row hash\"}"));
 	if (cv)
 		r->metrics_json = JbConcat(r->metrics_json, CvResultToJsonb(cv));
 	if (threshold_json)
@@ -1230,8 +1242,8 @@ store_refit(Refit *r, const SplitRowsInfo *sp, int64 project_id, int64 run_id,
 	row.metrics = extra ? JbConcat(r->metrics_json, extra) : r->metrics_json;
 	row.train_metrics = MetricsToJsonb(&r->train_metrics, r->model.labels);
 	row.baseline = PipelineBaseline(r->model.pipeline);
-	row.n_train = sp->in.n;
-	row.n_test = sp->ntest;
+	row.n_train = sp->stream ? sp->stream->ntrain : sp->in.n;
+	row.n_test = sp->stream ? sp->stream->ntest : sp->ntest;
 	row.fit_seconds = r->seconds;
 	row.blob = ModelSerialize(&r->model);
 	r->model_id = CatalogInsertModel(&row);
@@ -1272,6 +1284,7 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 	int64		ntrain;
 	int64		ntest;
 	SplitRowsInfo sp;
+	StreamData	stream;
 	SearchArgs	sargs;
 	SearchOutcome so;
 	bool		searching;
@@ -1351,8 +1364,18 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the target column \"%s\" cannot be excluded", target)));
 
-	/* data */
-	ds = ReaderLoad(source, target, opts->exclude);
+	/*
+	 * data: by one aggregate scan when the fit allows it (linear and ridge
+	 * on numeric columns, see stream.c), else read into memory
+	 */
+	memset(&stream, 0, sizeof(stream));
+	if (!searching && spec && hp->cv == 0 && isnan(hp->threshold) && !hp->threshold_metric &&
+		(task_arg == NULL || strcmp(task_arg, "regression") == 0) &&
+		(!project_exists || project.task == ML_TASK_REGRESSION) &&
+		TrainStreamRead(source, target, opts, spec, hp, test_size, &stream))
+		ds = stream.ds;
+	else
+		ds = ReaderLoad(source, target, opts->exclude);
 	if (ds->nrows == 0)
 	{
 		if (ds->null_targets > 0)
@@ -1410,9 +1433,17 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 						 t.labels[1])));
 	gate = GateParse(gate_json, task, t.nclasses);
 
-	/* split */
-	SplitRows(ds->nrows, task == ML_TASK_CLASSIFICATION ? t.y : NULL, t.nclasses,
-			  test_size, hp->seed, &train_rows, &ntrain, &test_rows, &ntest);
+	/* split: by row order, or as the aggregate scan did */
+	if (stream.ds)
+	{
+		train_rows = stream.train_rows;
+		ntrain = stream.ntrain_sample;
+		test_rows = stream.test_rows;
+		ntest = stream.ntest_sample;
+	}
+	else
+		SplitRows(ds->nrows, task == ML_TASK_CLASSIFICATION ? t.y : NULL, t.nclasses,
+				  test_size, hp->seed, &train_rows, &ntrain, &test_rows, &ntest);
 	if (ntrain == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
@@ -1452,6 +1483,7 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 	sp.test_rows = test_rows;
 	sp.ntest = ntest;
 	sp.test_y = t.y && ntest > 0 ? gather(t.y, test_rows, ntest) : NULL;
+	sp.stream = stream.ds ? &stream : NULL;
 
 	/*
 	 * Training-row metrics on a seeded sample of at most

@@ -46,6 +46,35 @@ typedef struct FitInput
 	int64		seed;			/* the folds' */
 } FitInput;
 
+/*
+ * A source read by ml.train's aggregate path (stream.c): the co-moments of
+ * every training row, and a sample of the training and of the hold-out
+ * rows as a small DataSet (training rows first).
+ */
+#define TRAIN_STREAM_SAMPLE_ROWS 100000
+
+struct LinFitState;
+
+typedef struct StreamData
+{
+	DataSet    *ds;
+	int64	   *train_rows;
+	int64		ntrain_sample;
+	int64	   *test_rows;
+	int64		ntest_sample;
+	int64		ntrain;			/* every training row */
+	int64		ntest;			/* every hold-out row */
+	struct LinFitState *moments;	/* of the training rows */
+	char	   *query;			/* the aggregate query that read the source */
+} StreamData;
+
+extern bool TrainStreamRead(const char *source, const char *target,
+							const PipelineOptions *opts, const AlgoSpec *spec,
+							const Hyperparams *hp, double test_size, StreamData *out);
+extern void TrainStreamFit(const StreamData *sd, const Target *t,
+						   const PipelineOptions *opts, const AlgoSpec *spec,
+						   const Hyperparams *hp, AlgoModel *fitted, Model *model);
+
 /* k-fold cross-validation of one algorithm and its hyperparameters. */
 typedef struct CvResult
 {

@@ -54,3 +54,31 @@ CREATE FUNCTION ml.evaluate(model_id bigint, source text) RETURNS jsonb
 AS 'MODULE_PATHNAME', 'ml_evaluate' LANGUAGE C STABLE STRICT PARALLEL UNSAFE;
 COMMENT ON FUNCTION ml.evaluate(bigint, text) IS
 'Scores the given model on new labelled rows of a table, view or query.';
+
+-- ml.train's aggregate path (src/train/stream.c): the co-moments of the
+-- training and hold-out rows and a sample of each, in one parallel scan.
+CREATE FUNCTION ml._train_moments_trans(internal, float8, float8[], int8, float8, int4, float8)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'ml_train_moments_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION ml._train_moments_trans(internal, float8, float8[], int8, float8, int4, float8) IS 'Transition function of ml._train_moments (internal).';
+CREATE FUNCTION ml._train_moments_combine(internal, internal) RETURNS internal
+AS 'MODULE_PATHNAME', 'ml_train_moments_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION ml._train_moments_combine(internal, internal) IS 'Combine function of ml._train_moments (internal).';
+CREATE FUNCTION ml._train_moments_serialize(internal) RETURNS bytea
+AS 'MODULE_PATHNAME', 'ml_train_moments_serialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ml._train_moments_serialize(internal) IS 'Serialisation function of ml._train_moments (internal).';
+CREATE FUNCTION ml._train_moments_deserialize(bytea, internal) RETURNS internal
+AS 'MODULE_PATHNAME', 'ml_train_moments_deserialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ml._train_moments_deserialize(bytea, internal) IS 'Deserialisation function of ml._train_moments (internal).';
+
+CREATE AGGREGATE ml._train_moments(y float8, x float8[], seed int8, test_size float8, sample int4, expected float8) (
+    SFUNC = ml._train_moments_trans,
+    STYPE = internal,
+    COMBINEFUNC = ml._train_moments_combine,
+    SERIALFUNC = ml._train_moments_serialize,
+    DESERIALFUNC = ml._train_moments_deserialize,
+    FINALFUNC = ml._train_moments_serialize,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE ml._train_moments(float8, float8[], int8, float8, int4, float8) IS
+'What ml.train reads of a source on its aggregate path (internal): least-squares co-moments of the training and hold-out rows, chosen by a hash of each row''s values, and a sample of each.';
