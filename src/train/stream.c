@@ -842,7 +842,8 @@ TrainStreamRead(const char *source, const char *target, const PipelineOptions *o
 	appendStringInfo(&sql, "]::float8[], " INT64_FORMAT "::int8, %.17g::float8, %d, %.0f::float8) FROM (\n%.*s\n) s",
 					 hp->seed, test_size, limit, expected, (int) qlen, query);
 	out->query = MemoryContextStrdup(caller, sql.data);
-	if (SPI_execute(sql.data, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+	/* no row limit: the executor runs a limited plan without workers */
+	if (SPI_execute(sql.data, true, 0) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "the aggregate scan of the source failed");
 	{
 		bool		isnull;
