@@ -78,6 +78,8 @@ WANTED=(
     liblinear-dev
     python3-xgboost
     python3-numpy
+    python3-psycopg2
+    python3-sklearn
     libtap-parser-sourcehandler-pgtap-perl
     libipc-run-perl
     perl

@@ -44,6 +44,21 @@
 #      alternating: the speedup of the partial aggregates
 #      no workers / parallel                              target >= 1.5
 #      and each against the scan (1) of the same mode, for information.
+#  10. ml.train linear on the aggregate path (ml.aggregate_train_min_rows
+#      = 0): without parallel workers and with them, alternating
+#      no workers / parallel                              target >= 1.5
+#      and each against the scan (1) of the same mode (target <= 1.3 for
+#      the parallel one against the parallel scan).
+#  11. the Python route (test/bench/py_route.py): psycopg2 pulls t, numpy,
+#      scikit-learn LinearRegression and LogisticRegression (on y above its
+#      median) with a 75/25 split, end to end, against ml.train linear (2.)
+#      and ml.train logistic on the same target, alternating
+#      Python / ml.train, linear                          target >= 10
+#      Python / ml.train, logistic                        target >= 10
+#      with the hold-out R^2 and accuracy of both side by side (within 1%).
+#
+# The summary is also written to test/bench/results.md, with the machine's
+# CPUs, the PostgreSQL version and the commit.
 #
 # Timings are taken server side, with clock_timestamp() around each
 # statement in one psql session (no connection cost in the figure), and
@@ -560,6 +575,71 @@ echo "   no workers runs (ms): $(timing_all "$WORK/aggfit.out" fit_serial)"
 echo "   parallel   runs (ms): $(timing_all "$WORK/aggfit.out" fit_parallel)"
 echo "   plan: $([[ $AGGFIT_PARTIAL -gt 0 ]] && echo "Partial Aggregate under Gather" || echo "no partial aggregate")"
 
+# ---------------------------------------------------------------- 10. ml.train by aggregate
+AGGTRAIN_SQL="SELECT * FROM ml.train('bagg', 't', 'y', 'linear', deploy => 'always')"
+say "ml.train linear on the aggregate path, without and with parallel workers: $TRAIN_REPS runs each, alternating"
+{
+    echo "SET ml.aggregate_train_min_rows = 0;"
+    for ((i = 1; i <= TRAIN_REPS; i++)); do
+        echo "SET max_parallel_workers_per_gather = 0;"
+        timed aggtrain_serial "$AGGTRAIN_SQL"
+        echo "SET max_parallel_workers_per_gather = $DEFAULT_WORKERS;"
+        timed aggtrain_parallel "$AGGTRAIN_SQL"
+    done
+    echo "SELECT 'AMETRICS ' || metrics::text FROM ml.models ORDER BY id DESC LIMIT 1;"
+} >"$WORK/aggtrain.sql"
+psql_section aggtrain "$WORK/aggtrain.sql"
+AGGTRAIN_S_MS=$(timing_median "$WORK/aggtrain.out" aggtrain_serial)
+AGGTRAIN_P_MS=$(timing_median "$WORK/aggtrain.out" aggtrain_parallel)
+echo "   no workers runs (ms): $(timing_all "$WORK/aggtrain.out" aggtrain_serial)"
+echo "   parallel   runs (ms): $(timing_all "$WORK/aggtrain.out" aggtrain_parallel)"
+echo "   hold-out metrics: $(awk '$1 == "AMETRICS" { $1 = ""; print substr($0, 2) }' "$WORK/aggtrain.out")"
+
+# ---------------------------------------------------------------- 11. Python route
+THRESHOLD=$(psql_run -c "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY y) FROM t")
+psql_run -c "CREATE VIEW tb AS SELECT $cols, y > $THRESHOLD AS yb FROM t"
+LOG_TRAIN_SQL="SELECT * FROM ml.train('blog', 'tb', 'yb', 'logistic', deploy => 'always')"
+PY_REPS=${BENCH_PY_REPS:-2}
+[[ $PY_REPS =~ ^[1-9][0-9]*$ ]] || die "BENCH_PY_REPS must be a positive integer, not '$PY_REPS'"
+say "the Python route (psycopg2 + numpy + scikit-learn) versus ml.train linear and logistic: $PY_REPS alternating runs"
+: >"$WORK/py.out"
+: >"$WORK/pylog.out"
+PY_OK=1
+if ! "$PYTHON" -c 'import numpy, psycopg2, sklearn' 2>"$WORK/py.err"; then
+    echo "   ERROR: $PYTHON cannot import numpy, psycopg2 and sklearn (install python3-psycopg2, python3-sklearn): $(tail -n 1 "$WORK/py.err")"
+    PY_OK=0
+fi
+for ((i = 1; PY_OK == 1 && i <= PY_REPS; i++)); do
+    if ! "$PYTHON" "$BENCH_DIR/py_route.py" "$NFEAT" "$THRESHOLD" >>"$WORK/py.out" 2>"$WORK/py.err"; then
+        echo "   ERROR in the Python route: $(tail -n 1 "$WORK/py.err")"
+        echo "PY failed" >>"$WORK/py.out"
+    fi
+    {
+        echo "SET max_parallel_workers_per_gather = 0;"
+        timed logistic "$LOG_TRAIN_SQL"
+        echo "SELECT 'LMETRICS ' || (metrics->>'accuracy') FROM ml.models ORDER BY id DESC LIMIT 1;"
+    } >"$WORK/pylog$i.sql"
+    psql_section "pylog$i" "$WORK/pylog$i.sql"
+    cat "$WORK/pylog$i.out" >>"$WORK/pylog.out"
+done
+py_median() {
+    if grep -q '^PY failed' "$WORK/py.out" || ! grep -q "^PY $1 " "$WORK/py.out"; then echo nan; return; fi
+    awk -v w="$1" '$1 == "PY" && $2 == w { print $3 }' "$WORK/py.out" | median
+}
+PY_LIN_MS=$(py_median linear_total)
+PY_LOG_MS=$(py_median logistic_total)
+PY_PULL_MS=$(py_median pull)
+PY_R2=$(py_median linear_r2)
+PY_ACC=$(py_median logistic_accuracy)
+LOG_MS=$(timing_median "$WORK/pylog.out" logistic)
+ML_R2=$(awk '$1 == "METRICS" { print $0 }' "$WORK/train.out" | sed -n 's/.*"r2": \([0-9.e-]*\).*/\1/p' | tail -n 1)
+ML_ACC=$(awk '$1 == "LMETRICS" { print $2 }' "$WORK/pylog.out" | tail -n 1)
+echo "   Python pull (query, fetchall, numpy matrix), runs (ms): $(awk '$1 == "PY" && $2 == "pull" { printf "%s%.0f", s, $3; s = " " }' "$WORK/py.out")"
+echo "   Python linear end to end, runs (ms): $(awk '$1 == "PY" && $2 == "linear_total" { printf "%s%.0f", s, $3; s = " " }' "$WORK/py.out")"
+echo "   Python logistic end to end, runs (ms): $(awk '$1 == "PY" && $2 == "logistic_total" { printf "%s%.0f", s, $3; s = " " }' "$WORK/py.out")"
+echo "   ml.train logistic runs (ms): $(timing_all "$WORK/pylog.out" logistic)"
+echo "   hold-out R^2: Python $PY_R2, ml.train ${ML_R2:-?}; accuracy: Python $PY_ACC, ml.train ${ML_ACC:-?}"
+
 # ---------------------------------------------------------------- summary
 TRAIN_RATIO=$(ratio "$TRAIN_MS" "$SCAN_MS")
 PRED_RATIO=$(ratio "$PRED_MS" "$SCAN_MS")
@@ -575,6 +655,15 @@ KM_RATIO=$(ratio "$KM_ITER_MS" "$SCAN_MS")
 AGGFIT_SPEEDUP=$(ratio "$AGGFIT_S_MS" "$AGGFIT_P_MS")
 AGGFIT_S_RATIO=$(ratio "$AGGFIT_S_MS" "$SCAN_MS")
 AGGFIT_P_RATIO=$(ratio "$AGGFIT_P_MS" "$PSCAN_MS")
+AGGTRAIN_SPEEDUP=$(ratio "$AGGTRAIN_S_MS" "$AGGTRAIN_P_MS")
+AGGTRAIN_S_RATIO=$(ratio "$AGGTRAIN_S_MS" "$SCAN_MS")
+AGGTRAIN_P_RATIO=$(ratio "$AGGTRAIN_P_MS" "$PSCAN_MS")
+PY_LIN_RATIO=$(ratio "$PY_LIN_MS" "$TRAIN_MS")
+PY_LOG_RATIO=$(ratio "$PY_LOG_MS" "$LOG_MS")
+# relative difference of two hold-out figures, in percent
+reldiff() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "nan" || b == "nan" || b == 0) print "nan"; else { d = (a - b) / b * 100; printf "%.2f\n", d < 0 ? -d : d } }'; }
+R2_DIFF=$(reldiff "${ML_R2:-nan}" "$PY_R2")
+ACC_DIFF=$(reldiff "${ML_ACC:-nan}" "$PY_ACC")
 
 MISSED=0
 verdict() { # value op limit
@@ -602,8 +691,7 @@ check() { # figure measured ratio op limit
     row "$1" "$2" "$4 $5" "$v"
 }
 
-echo
-say "summary ($ROWS rows x $NFEAT features; medians; $(($(date +%s) - T_START)) s in all)"
+summary() {
 row "figure" "measured" "target" "result"
 row "--------------------------------------------" "------------------------" "------------" "------"
 row "1. scan sum(c1..c20+y), no workers" "$(fig "$SCAN_MS" ms)" "-" "-"
@@ -633,6 +721,33 @@ row "9. ml.linear_fit aggregate, no workers" "$(fig "$AGGFIT_S_MS" ms)" "-" "-"
 check "   ml.linear_fit no workers / parallel" "$(fig "$AGGFIT_P_MS" ms "$AGGFIT_SPEEDUP")" "$AGGFIT_SPEEDUP" ">=" 1.5
 row "   ml.linear_fit / scan, no workers (info)" "$([[ $AGGFIT_S_RATIO == nan ]] && echo error || echo "${AGGFIT_S_RATIO}x")" "(info)" "-"
 row "   ml.linear_fit / scan, parallel (info)" "$([[ $AGGFIT_P_RATIO == nan ]] && echo error || echo "${AGGFIT_P_RATIO}x")" "(info)" "-"
+row "10. ml.train linear by aggregate, no workers" "$(fig "$AGGTRAIN_S_MS" ms "$AGGTRAIN_S_RATIO")" "(info)" "-"
+check "   no workers / parallel" "$(fig "$AGGTRAIN_P_MS" ms "$AGGTRAIN_SPEEDUP")" "$AGGTRAIN_SPEEDUP" ">=" 1.5
+check "   parallel / parallel scan" "${AGGTRAIN_P_RATIO}x" "$AGGTRAIN_P_RATIO" "<=" 1.3
+row "11. Python linear, end to end" "$(fig "$PY_LIN_MS" ms)" "-" "-"
+check "   Python / ml.train linear (2.)" "${PY_LIN_RATIO}x" "$PY_LIN_RATIO" ">=" 10
+row "   Python logistic, end to end" "$(fig "$PY_LOG_MS" ms)" "-" "-"
+row "   ml.train logistic" "$(fig "$LOG_MS" ms)" "-" "-"
+check "   Python / ml.train logistic" "${PY_LOG_RATIO}x" "$PY_LOG_RATIO" ">=" 10
+row "   Python pull alone (info)" "$(fig "$PY_PULL_MS" ms)" "(info)" "-"
+check "   hold-out R^2 vs Python, % apart" "${R2_DIFF}% (${ML_R2:-?} / $PY_R2)" "$R2_DIFF" "<=" 1
+check "   hold-out accuracy vs Python, % apart" "${ACC_DIFF}% (${ML_ACC:-?} / $PY_ACC)" "$ACC_DIFF" "<=" 1
+}
+
+echo
+say "summary ($ROWS rows x $NFEAT features; medians; $(($(date +%s) - T_START)) s in all)"
+summary >"$WORK/summary.txt"
+cat "$WORK/summary.txt"
+{
+    echo "# make bench: results"
+    echo
+    echo "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $COMMIT; $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)), PostgreSQL $PG_VERSION_STR, shared_buffers $SHARED_BUFFERS, jit $JIT; $ROWS rows x $NFEAT float8 features; medians of alternating runs. Produced by \`make bench\` (test/bench/run.sh), which describes each figure."
+    echo
+    echo '```'
+    cat "$WORK/summary.txt"
+    echo '```'
+} >"$BENCH_DIR/results.md"
+echo "== written to test/bench/results.md"
 if [[ $MISSED -ne 0 && $STRICT == 1 ]]; then
     exit 1
 fi
