@@ -348,7 +348,7 @@ moments_flush(TrainMoments *st, int side)
 static void
 moments_check_args(int p, int limit, double test_size)
 {
-	if (p < 1 || p > LINEAR_MAX_FEATURES || limit < 0 ||
+	if (p < 1 || p > LINEAR_MAX_FEATURES || limit < 0 || limit > 10 * TRAIN_STREAM_SAMPLE_ROWS ||
 		!(test_size >= 0.0 && test_size < 1.0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

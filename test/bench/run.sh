@@ -629,8 +629,9 @@ py_median() {
 PY_LIN_MS=$(py_median linear_total)
 PY_LOG_MS=$(py_median logistic_total)
 PY_PULL_MS=$(py_median pull)
-PY_R2=$(py_median linear_r2)
-PY_ACC=$(py_median logistic_accuracy)
+# the hold-out figures are the same every run: the last one, unrounded
+PY_R2=$(awk '$1 == "PY" && $2 == "linear_r2" { v = $3 } END { print (v == "" ? "nan" : v) }' "$WORK/py.out")
+PY_ACC=$(awk '$1 == "PY" && $2 == "logistic_accuracy" { v = $3 } END { print (v == "" ? "nan" : v) }' "$WORK/py.out")
 LOG_MS=$(timing_median "$WORK/pylog.out" logistic)
 ML_R2=$(awk '$1 == "METRICS" { print $0 }' "$WORK/train.out" | sed -n 's/.*"r2": \([0-9.e-]*\).*/\1/p' | tail -n 1)
 ML_ACC=$(awk '$1 == "LMETRICS" { print $2 }' "$WORK/pylog.out" | tail -n 1)
