@@ -81,6 +81,7 @@ extern void SplitRows(int64 nrows, const double *strata, int nstrata,
 					  int64 **train, int64 *ntrain,
 					  int64 **test, int64 *ntest);
 extern uint64 SplitHash(int64 ordinal, int64 seed);
+extern uint64 SplitSelectKth(uint64 *v, int64 n, int64 k);
 extern void SplitFolds(int64 nrows, const double *strata, int k, int64 seed, int *fold);
 
 /*

@@ -33,9 +33,12 @@ SplitHash(int64 ordinal, int64 seed)
 	return z ^ (z >> 31);
 }
 
-/* Returns the k-th smallest (0-based) of v[0..n-1], reordering v. */
-static uint64
-select_kth(uint64 *v, int64 n, int64 k)
+/*
+ * SplitSelectKth returns the k-th smallest (0-based) of v[0..n-1] by
+ * quickselect, reordering v.
+ */
+uint64
+SplitSelectKth(uint64 *v, int64 n, int64 k)
 {
 	int64		lo = 0;
 	int64		hi = n - 1;
@@ -121,7 +124,7 @@ SplitRows(int64 nrows, const double *strata, int nstrata, double test_size,
 			threshold[g] = 0;
 			continue;
 		}
-		threshold[g] = select_kth(grp, n, ntest_g - 1);
+		threshold[g] = SplitSelectKth(grp, n, ntest_g - 1);
 		/* rows strictly below the threshold all go to the test set */
 		for (int64 i = 0; i < n; i++)
 			if (grp[i] < threshold[g])

@@ -135,43 +135,6 @@ sample_init(RowSample *s, int width, int limit)
 	s->tau = PG_UINT64_MAX;
 }
 
-/* The k-th smallest (0-based) of v[0..n-1], reordering v. */
-static uint64
-select_kth(uint64 *v, int n, int k)
-{
-	int			lo = 0;
-	int			hi = n - 1;
-
-	while (lo < hi)
-	{
-		uint64		pivot = v[lo + (hi - lo) / 2];
-		int			i = lo;
-		int			j = hi;
-
-		while (i <= j)
-		{
-			while (v[i] < pivot)
-				i++;
-			while (v[j] > pivot)
-				j--;
-			if (i <= j)
-			{
-				uint64		t = v[i];
-
-				v[i++] = v[j];
-				v[j--] = t;
-			}
-		}
-		if (k <= j)
-			hi = j;
-		else if (k >= i)
-			lo = i;
-		else
-			break;
-	}
-	return v[k];
-}
-
 /*
  * Keeps the limit rows of the smallest hashes (ties broken by arrival) and
  * lowers tau to the largest kept.
@@ -188,7 +151,7 @@ sample_compact(RowSample *s)
 		return;
 	tmp = palloc(sizeof(uint64) * s->count);
 	memcpy(tmp, s->hash, sizeof(uint64) * s->count);
-	kth = select_kth(tmp, s->count, s->limit - 1);
+	kth = SplitSelectKth(tmp, s->count, s->limit - 1);
 	pfree(tmp);
 	for (int i = 0; i < s->count; i++)
 		below += s->hash[i] < kth;
