@@ -36,7 +36,7 @@ PG_FUNCTION_INFO_V1(ml_linear_fit_final);
  * before the row, the co-moments grow by (n - 1) / n * d d', and the means
  * by d / n.
  */
-void
+static void
 LinFitAdd(LinFitState *s, double y, const double *x)
 {
 	int			p = s->p;

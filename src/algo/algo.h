@@ -234,7 +234,6 @@ typedef struct LinFitState
 #define LF_SIZE(p)		(offsetof(LinFitState, data) + sizeof(double) * (2 * (Size) (p) + LF_PACKED(p)))
 
 extern LinFitState *LinFitNew(int p, double alpha);
-extern void LinFitAdd(LinFitState *s, double y, const double *x);
 extern void LinFitMerge(LinFitState *a, const LinFitState *b);
 extern void LinearFitMoments(AlgoModel *m, const Hyperparams *hp, const LinFitState *s,
 							 const double *center, const double *inv_scale);
