@@ -56,6 +56,13 @@
 #      Python / ml.train, linear                          target >= 10
 #      Python / ml.train, logistic                        target >= 10
 #      with the hold-out R^2 and accuracy of both side by side (within 1%).
+#  12. scaling: ml.train linear on BENCH_ROWS / 10, BENCH_ROWS and 4 x
+#      BENCH_ROWS rows, on its default path (in memory unless the rows would
+#      take more than half of ml.max_train_memory) and on the aggregate path,
+#      with parallel workers; time per row at 4 x against 1 x
+#      aggregate path                                     target <= 1.25
+#      and the private memory of one run of each path at each size; the
+#      aggregate path's does not grow with the rows: 4 x / 1 x   target <= 1.25
 #
 # The summary is also written to test/bench/results.md, with the machine's
 # CPUs, the PostgreSQL version and the commit.
@@ -83,6 +90,10 @@
 #                          /usr/bin/python3, Debian's; not a pyenv one)
 #   BENCH_PROFILE_REPS     alternating runs of ml.profile and of the aggregates
 #                          (default 3)
+#   BENCH_PY_REPS          alternating runs of the Python route and of
+#                          ml.train logistic (default 2)
+#   BENCH_SCALE_REPS       runs of each size and path of the scaling part
+#                          (default 2)
 set -euo pipefail
 
 PROG=${0##*/}
@@ -334,42 +345,62 @@ echo "   SELECT cardinality(array) (one number, folded at plan time) TPS: $(tps_
 # psql's \!, so in the same session), the peak RSS (VmHWM) reset just
 # before, and a poller sampling the backend's anonymous RSS meanwhile.
 say "memory of the training backend"
-export BENCH_WORK=$WORK BENCH_PROBE=$BENCH_DIR/memprobe.sh
-cat >"$WORK/mem.sql" <<SQL
+export BENCH_PROBE=$BENCH_DIR/memprobe.sh
+# Writes to stdout a psql script that runs PRELUDE, then SQL between memory
+# snapshots of its backend, with the poller's files in DIR.
+mem_script() { # dir prelude sql
+    cat <<SQL
 SELECT count(*) FROM ml.models \g /dev/null
+$2
 SELECT pg_backend_pid() AS bench_pid \gset
 \setenv BENCH_PID :bench_pid
+\setenv BENCH_WORK $1
 \! "\$BENCH_PROBE" snap "\$BENCH_PID" > "\$BENCH_WORK/mem.before"
 \! "\$BENCH_PROBE" reset "\$BENCH_PID" > "\$BENCH_WORK/mem.reset"
 \! "\$BENCH_PROBE" start "\$BENCH_PID" "\$BENCH_WORK"
-$TRAIN_SQL \g /dev/null
+$3 \g /dev/null
 \if :ERROR
 \echo FAILED train
 \endif
 \! "\$BENCH_PROBE" snap "\$BENCH_PID" > "\$BENCH_WORK/mem.after"
 \! "\$BENCH_PROBE" stop "\$BENCH_WORK"
 SQL
+}
+# The peak growth of the backend's private memory (MB) in a run of
+# mem_script in DIR, or nan: VmHWM minus the file and shared-memory pages
+# mapped at the end (both only grow while the backend runs) is a lower bound
+# of the anonymous peak; the poller gives another (it samples); the larger
+# one counts.  Prints "private raw poller hwm_anon".
+mem_private() { # dir
+    local d=$1
+    if grep -q '^FAILED' "$d/mem.run.out" 2>/dev/null ||
+        [[ ! -s $d/mem.before || ! -s $d/mem.after || ! -s $d/poll.out ]]; then
+        echo "nan nan nan nan"
+        return
+    fi
+    local B_RSS B_ANON B_FILE B_SHMEM A_RSS A_HWM A_ANON A_FILE A_SHMEM P_ANON P_RSS P_SAMPLES
+    read -r B_RSS _ B_ANON B_FILE B_SHMEM <"$d/mem.before"
+    read -r A_RSS A_HWM A_ANON A_FILE A_SHMEM <"$d/mem.after"
+    read -r P_ANON P_RSS P_SAMPLES <"$d/poll.out"
+    awk -v brss="$B_RSS" -v banon="$B_ANON" -v ahwm="$A_HWM" \
+        -v afile="$A_FILE" -v ashm="$A_SHMEM" -v pan="$P_ANON" 'BEGIN {
+        hwm_anon = ahwm - afile - ashm
+        peak_anon = (pan > hwm_anon) ? pan : hwm_anon
+        mb = 1024 / 1e6         # kB of /proc to MB (10^6 bytes)
+        printf "%.1f %.1f %.1f %.1f\n", (peak_anon - banon) * mb, (ahwm - brss) * mb,
+            (pan - banon) * mb, (hwm_anon - banon) * mb }'
+}
+mem_script "$WORK" "" "$TRAIN_SQL" >"$WORK/mem.sql"
 psql_section mem "$WORK/mem.sql"
 # MB are 10^6 bytes here: 1M x 20 float8 = 160 MB.
 MATRIX_MB=$(awk -v n="$ROWS" -v p="$NFEAT" 'BEGIN { printf "%.1f", n * p * 8 / 1e6 }')
-RAW_MB=nan PRIV_MB=nan
-if ! grep -q '^FAILED' "$WORK/mem.out" &&
-    [[ -s $WORK/mem.before && -s $WORK/mem.after && -s $WORK/poll.out ]]; then
+cp "$WORK/mem.out" "$WORK/mem.run.out"
+read -r PRIV_MB RAW_MB POLL_MB HWMANON_MB <<<"$(mem_private "$WORK")"
+if [[ $PRIV_MB != nan ]]; then
     read -r B_RSS _ B_ANON B_FILE B_SHMEM <"$WORK/mem.before"
     read -r A_RSS A_HWM A_ANON A_FILE A_SHMEM <"$WORK/mem.after"
     read -r P_ANON P_RSS P_SAMPLES <"$WORK/poll.out"
     HWM_RESET=$(cat "$WORK/mem.reset")
-    # VmHWM minus the file and shared-memory pages mapped at the end (both
-    # only grow while the backend runs) is a lower bound of the anonymous
-    # peak; the poller gives another (it samples); the larger one counts.
-    MEM=$(awk -v brss="$B_RSS" -v banon="$B_ANON" -v ahwm="$A_HWM" \
-        -v afile="$A_FILE" -v ashm="$A_SHMEM" -v pan="$P_ANON" 'BEGIN {
-        hwm_anon = ahwm - afile - ashm
-        peak_anon = (pan > hwm_anon) ? pan : hwm_anon
-        mb = 1024 / 1e6         # kB of /proc to MB (10^6 bytes), the unit of the target
-        printf "%.1f %.1f %.1f %.1f", (ahwm - brss) * mb, (peak_anon - banon) * mb,
-            (pan - banon) * mb, (hwm_anon - banon) * mb }')
-    read -r RAW_MB PRIV_MB POLL_MB HWMANON_MB <<<"$MEM"
     echo "   before ml.train (kB): VmRSS $B_RSS, RssAnon $B_ANON, RssFile $B_FILE, RssShmem $B_SHMEM"
     echo "   after  ml.train (kB): VmRSS $A_RSS, VmHWM $A_HWM (peak; $HWM_RESET before training)," \
         "RssAnon $A_ANON, RssFile $A_FILE, RssShmem $A_SHMEM"
@@ -641,6 +672,60 @@ echo "   Python logistic end to end, runs (ms): $(awk '$1 == "PY" && $2 == "logi
 echo "   ml.train logistic runs (ms): $(timing_all "$WORK/pylog.out" logistic)"
 echo "   hold-out R^2: Python $PY_R2, ml.train ${ML_R2:-?}; accuracy: Python $PY_ACC, ml.train ${ML_ACC:-?}"
 
+# ---------------------------------------------------------------- 12. scaling
+# ml.train linear at a tenth of, at, and at four times BENCH_ROWS rows (the
+# first rows of t, t itself, and a table t4 generated like t): its default
+# path (in memory unless the rows would take more than half of
+# ml.max_train_memory) and the aggregate path, with parallel workers; then
+# the private memory of one run of each at each size.
+SCALE_REPS=${BENCH_SCALE_REPS:-2}
+[[ $SCALE_REPS =~ ^[1-9][0-9]*$ ]] || die "BENCH_SCALE_REPS must be a positive integer, not '$SCALE_REPS'"
+S1=$((ROWS / 10)) S2=$ROWS S3=$((ROWS * 4))
+say "scaling: ml.train linear on $S1, $S2 and $S3 rows, default and aggregate path, $SCALE_REPS runs each"
+psql_run <<SQL
+CREATE TABLE t1 AS SELECT * FROM t LIMIT $S1;
+SELECT setseed(0.43) \g /dev/null
+CREATE TABLE t4 AS
+SELECT $cols, $ysum + 0.1 * (random() - 0.5) AS y
+  FROM (SELECT $feats FROM generate_series(1, $S3) OFFSET 0) s;
+VACUUM (ANALYZE) t1, t4;
+SQL
+scale_table() { case $1 in 1) echo t1 ;; 2) echo t ;; 3) echo t4 ;; esac; }
+scale_sql() { echo "SELECT * FROM ml.train('bscale$1', '$(scale_table "$1")', 'y', 'linear', deploy => 'never')"; }
+{
+    for ((i = 1; i <= SCALE_REPS; i++)); do
+        for k in 1 2 3; do
+            echo "RESET ml.aggregate_train_min_rows;"
+            timed "scale_default_$k" "$(scale_sql "$k")"
+            echo "SET ml.aggregate_train_min_rows = 0;"
+            timed "scale_agg_$k" "$(scale_sql "$k")"
+        done
+    done
+    for k in 1 2 3; do
+        echo "SELECT 'SPLIT $k ' || coalesce(metrics->>'split', 'in memory') || ' ' || n_train || ' ' || n_test FROM ml.models m JOIN ml.projects p ON p.id = m.project_id WHERE p.name = 'bscale$k' ORDER BY m.id LIMIT 1;"
+    done
+} >"$WORK/scale.sql"
+psql_section scale "$WORK/scale.sql"
+for k in 1 2 3; do
+    printf -v "SC_DEF_$k" '%s' "$(timing_median "$WORK/scale.out" "scale_default_$k")"
+    printf -v "SC_AGG_$k" '%s' "$(timing_median "$WORK/scale.out" "scale_agg_$k")"
+    echo "   $(scale_table "$k"): default path runs (ms): $(timing_all "$WORK/scale.out" "scale_default_$k");" \
+        "aggregate path: $(timing_all "$WORK/scale.out" "scale_agg_$k");" \
+        "default path's split, n_train, n_test: $(awk -v k="$k" '$1 == "SPLIT" && $2 == k { $1 = $2 = ""; print substr($0, 3) }' "$WORK/scale.out")"
+    for mode in default agg; do
+        d=$WORK/mem_${mode}_$k
+        mkdir -p "$d"
+        prelude="RESET ml.aggregate_train_min_rows;"
+        [[ $mode == agg ]] && prelude="SET ml.aggregate_train_min_rows = 0;"
+        mem_script "$d" "$prelude" "$(scale_sql "$k")" >"$d/mem.sql"
+        psql_section "mem_${mode}_$k" "$d/mem.sql"
+        cp "$WORK/mem_${mode}_$k.out" "$d/mem.run.out"
+        read -r mb _ <<<"$(mem_private "$d")"
+        printf -v "SC_MEM_${mode^^}_$k" '%s' "$mb"
+        echo "   $(scale_table "$k"), $mode path: private memory peak $mb MB"
+    done
+done
+psql_run -c "DROP TABLE t4"
 # ---------------------------------------------------------------- summary
 TRAIN_RATIO=$(ratio "$TRAIN_MS" "$SCAN_MS")
 PRED_RATIO=$(ratio "$PRED_MS" "$SCAN_MS")
@@ -665,6 +750,11 @@ PY_LOG_RATIO=$(ratio "$PY_LOG_MS" "$LOG_MS")
 reldiff() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "nan" || b == "nan" || b == 0) print "nan"; else { d = (a - b) / b * 100; printf "%.2f\n", d < 0 ? -d : d } }'; }
 R2_DIFF=$(reldiff "${ML_R2:-nan}" "$PY_R2")
 ACC_DIFF=$(reldiff "${ML_ACC:-nan}" "$PY_ACC")
+# time per row at four times the rows against time per row at BENCH_ROWS
+per_row_growth() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || a == "" || b == "" || b == 0) print "nan"; else printf "%.2f\n", (a / 4) / b }'; }
+SC_AGG_GROWTH=$(per_row_growth "$SC_AGG_3" "$SC_AGG_2")
+SC_DEF_GROWTH=$(per_row_growth "$SC_DEF_3" "$SC_DEF_2")
+SC_MEM_GROWTH=$(ratio "$SC_MEM_AGG_3" "$SC_MEM_AGG_2")
 
 MISSED=0
 verdict() { # value op limit
@@ -733,6 +823,17 @@ check "   Python / ml.train logistic" "${PY_LOG_RATIO}x" "$PY_LOG_RATIO" ">=" 10
 row "   Python pull alone (info)" "$(fig "$PY_PULL_MS" ms)" "(info)" "-"
 check "   hold-out R^2 vs Python, % apart" "${R2_DIFF}% (${ML_R2:-?} / $PY_R2)" "$R2_DIFF" "<=" 1
 check "   hold-out accuracy vs Python, % apart" "${ACC_DIFF}% (${ML_ACC:-?} / $PY_ACC)" "$ACC_DIFF" "<=" 1
+row "12. ml.train linear, default, $S1 rows" "$(fig "$SC_DEF_1" ms)" "-" "-"
+row "    default, $S2 rows" "$(fig "$SC_DEF_2" ms)" "-" "-"
+row "    default, $S3 rows" "$(fig "$SC_DEF_3" ms)" "-" "-"
+row "    default, per row at $S3 / at $S2 (info)" "${SC_DEF_GROWTH}x" "(info)" "-"
+row "    aggregate path, $S1 rows" "$(fig "$SC_AGG_1" ms)" "-" "-"
+row "    aggregate path, $S2 rows" "$(fig "$SC_AGG_2" ms)" "-" "-"
+row "    aggregate path, $S3 rows" "$(fig "$SC_AGG_3" ms)" "-" "-"
+check "    aggregate, per row at $S3 / at $S2" "${SC_AGG_GROWTH}x" "$SC_AGG_GROWTH" "<=" 1.25
+row "    memory, default: $S1 / $S2 / $S3" "${SC_MEM_DEFAULT_1:-?} / ${SC_MEM_DEFAULT_2:-?} / ${SC_MEM_DEFAULT_3:-?} MB" "(info)" "-"
+row "    memory, aggregate: $S1 / $S2 / $S3" "${SC_MEM_AGG_1:-?} / ${SC_MEM_AGG_2:-?} / ${SC_MEM_AGG_3:-?} MB" "(info)" "-"
+check "    memory, aggregate, $S3 / $S2 rows" "${SC_MEM_GROWTH}x" "$SC_MEM_GROWTH" "<=" 1.25
 }
 
 echo
