@@ -40,7 +40,10 @@ OBJS = \
 	src/train/search.o \
 	src/train/stream.o \
 	src/predict/cache.o \
-	src/predict/predict.o
+	src/predict/predict.o \
+	src/bgw/launcher.o \
+	src/bgw/worker.o \
+	src/bgw/jobs.o
 
 # The install script is built from each module's SQL, in dependency order.
 SQL_SOURCES = \
@@ -49,6 +52,7 @@ SQL_SOURCES = \
 	src/train/train.sql \
 	src/algo/aggregates.sql \
 	src/catalog/deploy.sql \
+	src/bgw/jobs.sql \
 	src/model/model.sql \
 	src/predict/predict.sql \
 	src/prep/prep.sql

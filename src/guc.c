@@ -11,7 +11,10 @@
 #include "utils/guc.h"
 
 int			ml_aggregate_train_min_rows = 10000000;
+char	   *ml_database = NULL;
 int			ml_max_train_memory = 1024 * 1024;	/* kB: 1GB */
+int			ml_max_workers = 2;
+int			ml_naptime = 5000;	/* ms */
 int			ml_threads = 0;
 
 /*
@@ -31,6 +34,15 @@ GucInit(void)
 							0,
 							NULL, NULL, NULL);
 
+	DefineCustomStringVariable("ml.database",
+							   "Database whose jobs and schedules pgmaker's background workers run.",
+							   "The launcher connects to it when pgmaker is in shared_preload_libraries; jobs queued in other databases are refused.",
+							   &ml_database,
+							   "postgres",
+							   PGC_POSTMASTER,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
 	DefineCustomIntVariable("ml.max_train_memory",
 							"Largest amount of memory the training data of one ml.train call may use.",
 							"Training reads its source into memory; past this limit it stops with an error.",
@@ -40,6 +52,28 @@ GucInit(void)
 							INT_MAX,
 							PGC_USERSET,
 							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("ml.max_workers",
+							"Largest number of job workers pgmaker's launcher runs at once.",
+							"Further jobs wait in the queue.  Each worker is one of max_worker_processes.",
+							&ml_max_workers,
+							2,
+							1,
+							ML_MAX_JOB_WORKERS,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("ml.naptime",
+							"Time between two looks of pgmaker's launcher at ml.jobs and ml.schedules.",
+							"A queued job wakes the launcher at once; a schedule falling due before the nap ends shortens it.",
+							&ml_naptime,
+							5000,
+							100,
+							3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("ml.threads",

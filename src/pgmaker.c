@@ -27,13 +27,15 @@ static const char *const task_names[] = {
 };
 
 /*
- * _PG_init registers the settings and the prediction cache callbacks.
+ * _PG_init registers the settings and the prediction cache callbacks, and
+ * when preloaded, the launcher of the background workers.
  */
 void
 _PG_init(void)
 {
 	GucInit();
 	PredictInit();
+	BgwInit();
 }
 
 /*

@@ -1,0 +1,43 @@
+/*-------------------------------------------------------------------------
+ * src/bgw/bgw.h
+ *		pgmaker's background workers: a launcher that polls ml.jobs and
+ *		ml.schedules, and one dynamic worker per part of a job.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGMAKER_BGW_H
+#define PGMAKER_BGW_H
+
+#include "postgres.h"
+
+/* What the launcher hands a job worker, in bgw_extra. */
+typedef struct JobWorkerArgs
+{
+	Oid			dboid;
+	int32		part;
+	int64		job_id;
+} JobWorkerArgs;
+
+/* true in processes of a server that preloaded pgmaker */
+extern bool BgwPreloaded;
+
+/* launcher.c */
+extern void BgwLauncherRegister(void);
+extern void BgwShmemRegister(void);
+extern void BgwWakeLauncher(void);
+extern PGDLLEXPORT void MLLauncherMain(Datum arg);
+
+/* worker.c */
+extern PGDLLEXPORT void MLJobWorkerMain(Datum arg);
+
+/* jobs.c */
+typedef struct RoleSwitch
+{
+	Oid			save_uid;
+	int			save_ctx;
+	int			guc_nest;
+} RoleSwitch;
+
+extern void BgwAsRole(Oid role, RoleSwitch *rs);
+extern void BgwRestoreRole(const RoleSwitch *rs);
+
+#endif							/* PGMAKER_BGW_H */

@@ -1,0 +1,486 @@
+/*-------------------------------------------------------------------------
+ * src/bgw/worker.c
+ *		A job worker: claims one part of a job, does it as the job's owner,
+ *		and records how it ended.
+ *
+ * The worker connects as the bootstrap superuser, which only ever runs
+ * the fixed bookkeeping statements on ml.jobs and ml.job_parts; everything
+ * the job's arguments name (the source query, the output table, ml.train)
+ * runs with the owner as current user (BgwAsRole), with the owner's
+ * privileges, and cannot switch role back.
+ *
+ * A training job is one transaction, its result and status committed with
+ * the model.  A batch prediction commits each chunk of rows together with
+ * its checkpoint (the last key written), so that a part cut short by a
+ * crash resumes after its last chunk: every key exactly once.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+#include "pgmaker.h"
+#include "bgw/bgw.h"
+
+typedef struct Job
+{
+	int64		id;
+	int32		part;
+	char	   *kind;
+	Oid			owner;
+	int64		schedule_id;
+	/* a batch prediction */
+	char	   *query;
+	char	   *into;
+	char	   *key;
+	char	   *key_type;
+	int32		chunk_rows;
+	char	   *lo;
+	char	   *hi;
+	char	   *checkpoint;
+	bool		has_total;
+	/* a training job */
+	char	   *project;
+	char	   *source;
+	char	   *options;
+} Job;
+
+static MemoryContext job_cxt;
+
+/* ---------- transactions ---------- */
+
+static void
+xact_begin(void)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+static void
+xact_commit(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+static void
+exec(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, int expected)
+{
+	int			rc;
+
+	pgstat_report_activity(STATE_RUNNING, sql);
+	rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+	if (rc != expected)
+		elog(ERROR, "pgmaker job worker: statement failed (%s): %s", SPI_result_code_string(rc), sql);
+}
+
+/* Column i (from 1) of the first result row, as text in job_cxt, or NULL. */
+static char *
+result_text(int i)
+{
+	char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i);
+
+	return v ? MemoryContextStrdup(job_cxt, v) : NULL;
+}
+
+static Datum
+text_or_null(const char *s, char *nullflag)
+{
+	*nullflag = s ? ' ' : 'n';
+	return s ? CStringGetTextDatum(s) : (Datum) 0;
+}
+
+/* ---------- claiming and finishing ---------- */
+
+/*
+ * Marks the part running, if it is still queued and its job neither
+ * ended nor is being canceled, and reads the job.
+ */
+static bool
+claim(const JobWorkerArgs *a, Job *job)
+{
+	Oid			types[3] = {INT8OID, INT4OID, INT4OID};
+	Datum		values[3] = {Int64GetDatum(a->job_id), Int32GetDatum(a->part), Int32GetDatum(MyProcPid)};
+	bool		claimed;
+
+	xact_begin();
+	exec("UPDATE ml.job_parts p SET status = 'running', pid = $3, started_at = coalesce(p.started_at, now()),"
+		 "       error = NULL"
+		 "  FROM ml.jobs j"
+		 " WHERE j.id = p.job_id AND p.job_id = $1 AND p.part = $2 AND p.status = 'queued'"
+		 "   AND j.status IN ('queued', 'running') AND NOT j.cancel_requested"
+		 " RETURNING j.kind, j.owner::oid, coalesce(j.schedule_id, 0),"
+		 "           j.args ->> 'query', j.args ->> 'into', j.args ->> 'key', j.args ->> 'key_type',"
+		 "           j.args ->> 'chunk_rows', p.lo, p.hi, p.checkpoint, p.rows_total IS NOT NULL,"
+		 "           j.args ->> 'project', j.args ->> 'source', j.args ->> 'options'",
+		 3, types, values, NULL, SPI_OK_UPDATE_RETURNING);
+	claimed = SPI_processed == 1;
+	if (claimed)
+	{
+		char	   *chunk;
+
+		memset(job, 0, sizeof(*job));
+		job->id = a->job_id;
+		job->part = a->part;
+		job->kind = result_text(1);
+		job->owner = (Oid) pg_strtoint64(result_text(2));
+		job->schedule_id = pg_strtoint64(result_text(3));
+		job->query = result_text(4);
+		job->into = result_text(5);
+		job->key = result_text(6);
+		job->key_type = result_text(7);
+		chunk = result_text(8);
+		job->chunk_rows = chunk ? pg_strtoint32(chunk) : 0;
+		job->lo = result_text(9);
+		job->hi = result_text(10);
+		job->checkpoint = result_text(11);
+		job->has_total = strcmp(result_text(12), "t") == 0;
+		job->project = result_text(13);
+		job->source = result_text(14);
+		job->options = result_text(15);
+		exec("UPDATE ml.jobs SET status = 'running', started_at = coalesce(started_at, now()), pid = $3"
+			 " WHERE id = $1 AND status IN ('queued', 'running')",
+			 3, types, values, NULL, SPI_OK_UPDATE);
+	}
+	xact_commit();
+	return claimed;
+}
+
+/*
+ * Records the end of the part (in the current transaction): status, and
+ * for an error its message, SQLSTATE, detail and hint; then settles the
+ * job's status from its parts.
+ */
+static void
+record_end(const Job *job, const char *status, ErrorData *edata)
+{
+	Oid			types[7] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[7];
+	char		nulls[7] = "       ";
+
+	values[0] = Int64GetDatum(job->id);
+	values[1] = Int32GetDatum(job->part);
+	values[2] = CStringGetTextDatum(status);
+	values[3] = text_or_null(edata ? edata->message : NULL, &nulls[3]);
+	values[4] = text_or_null(edata ? unpack_sql_state(edata->sqlerrcode) : NULL, &nulls[4]);
+	values[5] = text_or_null(edata ? edata->detail : NULL, &nulls[5]);
+	values[6] = text_or_null(edata ? edata->hint : NULL, &nulls[6]);
+	exec("UPDATE ml.job_parts SET status = $3, error = $4, finished_at = now(), pid = NULL"
+		 " WHERE job_id = $1 AND part = $2",
+		 7, types, values, nulls, SPI_OK_UPDATE);
+	if (edata != NULL)
+		exec("UPDATE ml.jobs SET result = jsonb_strip_nulls(jsonb_build_object("
+			 "         'sqlstate', $5, 'detail', $6, 'hint', $7, 'part', $2))"
+			 " WHERE id = $1 AND result IS NULL",
+			 7, types, values, nulls, SPI_OK_UPDATE);
+	exec("SELECT ml._settle_job($1)", 1, types, values, NULL, SPI_OK_SELECT);
+}
+
+/* true when the job is being canceled or has failed in another part */
+static bool
+job_stopping(const Job *job)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(job->id)};
+	bool		isnull;
+
+	exec("SELECT cancel_requested OR status NOT IN ('queued', 'running') FROM ml.jobs WHERE id = $1",
+		 1, types, values, NULL, SPI_OK_SELECT);
+	return SPI_processed == 0 ||
+		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+static void
+require_owner(const Job *job)
+{
+	if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(job->owner)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("the role that queued job %lld no longer exists", (long long) job->id)));
+}
+
+/* ---------- a training job ---------- */
+
+/* ml.train's arguments a job may pass, with their types */
+static const struct
+{
+	const char *name;
+	const char *type;
+}			train_args[] = {
+	{"target", "text"}, {"algorithm", "text"}, {"task", "text"}, {"hyperparams", "jsonb"},
+	{"preprocess", "jsonb"}, {"test_size", "float8"}, {"deploy", "text"}, {"gate", "jsonb"},
+	{"search", "text"}, {"search_params", "jsonb"},
+};
+
+static void
+run_train(Job *job)
+{
+	StringInfoData sql;
+	Oid			types[2 + lengthof(train_args)];
+	Datum		values[2 + lengthof(train_args)];
+	char		nulls[2 + lengthof(train_args)];
+	int			nargs = 2;
+	RoleSwitch	rs;
+	char	   *result;
+	char	   *model_id;
+
+	xact_begin();
+	require_owner(job);
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT to_jsonb(r)::text, r.model_id::text FROM ml.train(project => $1, source => $2");
+	types[0] = types[1] = TEXTOID;
+	values[0] = CStringGetTextDatum(job->project);
+	values[1] = CStringGetTextDatum(job->source);
+	nulls[0] = nulls[1] = ' ';
+
+	/* the options, checked when the job was queued: only ml.train's arguments */
+	if (job->options != NULL)
+	{
+		Oid			otypes[1] = {TEXTOID};
+		Datum		ovalues[1] = {CStringGetTextDatum(job->options)};
+		SPITupleTable *tt;
+
+		exec("SELECT key, value FROM jsonb_each_text($1::jsonb)", 1, otypes, ovalues, NULL, SPI_OK_SELECT);
+		tt = SPI_tuptable;
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			char	   *name = SPI_getvalue(tt->vals[r], tt->tupdesc, 1);
+			char	   *value = SPI_getvalue(tt->vals[r], tt->tupdesc, 2);
+			int			k;
+
+			for (k = 0; k < lengthof(train_args); k++)
+				if (strcmp(train_args[k].name, name) == 0)
+					break;
+			if (k == lengthof(train_args))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("unknown option \"%s\" of a training job", name)));
+			appendStringInfo(&sql, ", %s => $%d::%s", train_args[k].name, nargs + 1, train_args[k].type);
+			types[nargs] = TEXTOID;
+			values[nargs] = text_or_null(value, &nulls[nargs]);
+			nargs++;
+		}
+	}
+	appendStringInfoString(&sql, ") r");
+
+	BgwAsRole(job->owner, &rs);
+	exec(sql.data, nargs, types, values, nulls, SPI_OK_SELECT);
+	result = SPI_processed == 1 ? result_text(1) : NULL;
+	model_id = SPI_processed == 1 ? result_text(2) : NULL;
+	BgwRestoreRole(&rs);
+
+	{
+		Oid			rtypes[3] = {INT8OID, TEXTOID, TEXTOID};
+		Datum		rvalues[3];
+		char		rnulls[3] = "   ";
+
+		rvalues[0] = Int64GetDatum(job->id);
+		rvalues[1] = text_or_null(result, &rnulls[1]);
+		rvalues[2] = text_or_null(model_id, &rnulls[2]);
+		exec("UPDATE ml.jobs SET result = $2::jsonb, model_id = $3::bigint, progress = 1 WHERE id = $1",
+			 3, rtypes, rvalues, rnulls, SPI_OK_UPDATE);
+	}
+	record_end(job, "succeeded", NULL);
+	xact_commit();
+}
+
+/* ---------- a batch prediction ---------- */
+
+/* The WHERE clause of the rows after lower (if any) up to upper (if any). */
+static char *
+range_clause(const Job *job, const char *lower, const char *upper)
+{
+	const char *k = quote_identifier(job->key);
+
+	if (lower && upper)
+		return psprintf("WHERE s.%s > $1::%s AND s.%s <= $2::%s", k, job->key_type, k, job->key_type);
+	if (lower)
+		return psprintf("WHERE s.%s > $1::%s", k, job->key_type);
+	if (upper)
+		return psprintf("WHERE s.%s <= $2::%s", k, job->key_type);
+	return "";
+}
+
+static void
+run_batch(Job *job)
+{
+	Oid			types[2] = {INT8OID, INT4OID};
+	Datum		values[2] = {Int64GetDatum(job->id), Int32GetDatum(job->part)};
+	RoleSwitch	rs;
+	char	   *model_id;
+	bool		classification;
+	const char *k = quote_identifier(job->key);
+
+	/* pin the model: the first part to start takes the live one for all */
+	xact_begin();
+	require_owner(job);
+	exec("UPDATE ml.jobs j SET model_id = (SELECT d.model_id FROM ml.deployments d"
+		 "                                  WHERE d.project_id = j.project_id ORDER BY d.id DESC LIMIT 1)"
+		 " WHERE j.id = $1 AND j.model_id IS NULL",
+		 1, types, values, NULL, SPI_OK_UPDATE);
+	exec("SELECT j.model_id::text, p.task = 'classification'"
+		 "  FROM ml.jobs j LEFT JOIN ml.projects p ON p.id = j.project_id WHERE j.id = $1",
+		 1, types, values, NULL, SPI_OK_SELECT);
+	model_id = SPI_processed == 1 ? result_text(1) : NULL;
+	if (model_id == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the project of job %lld has no deployed model", (long long) job->id)));
+	classification = strcmp(result_text(2), "t") == 0;
+
+	if (!job->has_total)
+	{
+		Oid			ctypes[2] = {TEXTOID, TEXTOID};
+		Datum		cvalues[2];
+		char		cnulls[2];
+		char	   *total;
+		Oid			ttypes[3] = {INT8OID, INT4OID, INT8OID};
+		Datum		tvalues[3];
+
+		cvalues[0] = text_or_null(job->lo, &cnulls[0]);
+		cvalues[1] = text_or_null(job->hi, &cnulls[1]);
+		BgwAsRole(job->owner, &rs);
+		exec(psprintf("SELECT count(*) FROM (%s) s %s", job->query, range_clause(job, job->lo, job->hi)),
+			 2, ctypes, cvalues, cnulls, SPI_OK_SELECT);
+		total = result_text(1);
+		BgwRestoreRole(&rs);
+		tvalues[0] = values[0];
+		tvalues[1] = values[1];
+		tvalues[2] = Int64GetDatum(pg_strtoint64(total));
+		exec("UPDATE ml.job_parts SET rows_total = $3 WHERE job_id = $1 AND part = $2",
+			 3, ttypes, tvalues, NULL, SPI_OK_UPDATE);
+		exec("SELECT ml._settle_job($1)", 1, types, values, NULL, SPI_OK_SELECT);
+	}
+	xact_commit();
+
+	for (;;)
+	{
+		Oid			ctypes[2] = {TEXTOID, TEXTOID};
+		Datum		cvalues[2];
+		char		cnulls[2];
+		const char *lower = job->checkpoint ? job->checkpoint : job->lo;
+		char	   *sql;
+		int64		n;
+		char	   *last;
+
+		CHECK_FOR_INTERRUPTS();
+		xact_begin();
+		if (job_stopping(job))
+		{
+			record_end(job, "canceled", NULL);
+			xact_commit();
+			return;
+		}
+		sql = psprintf("WITH src AS (SELECT s.* FROM (%s) s %s ORDER BY s.%s LIMIT %d),"
+					   " ins AS (INSERT INTO %s (%s, prediction, label, probabilities, model_id, predicted_at)"
+					   "         SELECT s.%s, ml.predict(%s::bigint, s), %s, %s, %s, now() FROM src s"
+					   "         RETURNING %s)"
+					   " SELECT count(*), max(%s)::text FROM ins",
+					   job->query, range_clause(job, lower, job->hi), k, job->chunk_rows,
+					   job->into, k,
+					   k, model_id,
+					   classification ? psprintf("ml.predict_label(%s::bigint, s)", model_id) : "NULL",
+					   classification ? psprintf("ml.predict_proba(%s::bigint, s)", model_id) : "NULL",
+					   model_id, k, k);
+		cvalues[0] = text_or_null(lower, &cnulls[0]);
+		cvalues[1] = text_or_null(job->hi, &cnulls[1]);
+		BgwAsRole(job->owner, &rs);
+		exec(sql, 2, ctypes, cvalues, cnulls, SPI_OK_SELECT);
+		n = pg_strtoint64(result_text(1));
+		last = result_text(2);
+		BgwRestoreRole(&rs);
+
+		if (n > 0)
+		{
+			Oid			utypes[4] = {INT8OID, INT4OID, TEXTOID, INT8OID};
+			Datum		uvalues[4] = {values[0], values[1], CStringGetTextDatum(last), Int64GetDatum(n)};
+
+			exec("UPDATE ml.job_parts SET checkpoint = $3, rows_done = rows_done + $4"
+				 " WHERE job_id = $1 AND part = $2",
+				 4, utypes, uvalues, NULL, SPI_OK_UPDATE);
+			exec("SELECT ml._settle_job($1)", 1, types, values, NULL, SPI_OK_SELECT);
+			job->checkpoint = last;
+		}
+		if (n < job->chunk_rows)
+		{
+			record_end(job, "succeeded", NULL);
+			xact_commit();
+			return;
+		}
+		xact_commit();
+	}
+}
+
+/* ---------- the entry point ---------- */
+
+/*
+ * MLJobWorkerMain runs one part of a job.  An ERROR ends the part as
+ * failed (or canceled, when the job's owner canceled it) with the error
+ * recorded; a FATAL or a crash leaves the part running for the launcher to
+ * find.
+ */
+void
+MLJobWorkerMain(Datum arg)
+{
+	JobWorkerArgs a;
+	Job			job;
+
+	memcpy(&a, MyBgworkerEntry->bgw_extra, sizeof(a));
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(a.dboid, InvalidOid, 0);
+
+	job_cxt = AllocSetContextCreate(TopMemoryContext, "pgmaker job", ALLOCSET_DEFAULT_SIZES);
+	pgstat_report_appname(psprintf("pgmaker job %lld", (long long) a.job_id));
+	if (!claim(&a, &job))
+		proc_exit(0);
+
+	PG_TRY();
+	{
+		if (strcmp(job.kind, "batch_predict") == 0)
+			run_batch(&job);
+		else
+			run_train(&job);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		bool		canceled;
+
+		HOLD_INTERRUPTS();
+		MemoryContextSwitchTo(job_cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		/* also resets the role and the settings the job changed */
+		AbortCurrentTransaction();
+		RESUME_INTERRUPTS();
+		ereport(LOG,
+				(errmsg("pgmaker job %lld part %d ended with an error: %s",
+						(long long) job.id, job.part, edata->message)));
+
+		xact_begin();
+		canceled = edata->sqlerrcode == ERRCODE_QUERY_CANCELED && job_stopping(&job);
+		record_end(&job, canceled ? "canceled" : "failed", canceled ? NULL : edata);
+		xact_commit();
+	}
+	PG_END_TRY();
+	proc_exit(0);
+}
