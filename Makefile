@@ -59,7 +59,7 @@ SQL_SOURCES = \
 
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 
-REGRESS = setup linear logistic bayes_svm elastic xgboost explain export unsupervised telemetry pipeline clean profile features evaluate cv search autopilot aggregates stream deploy predict errors blob
+REGRESS = setup linear logistic bayes_svm elastic xgboost explain export unsupervised telemetry pipeline clean profile features evaluate cv search autopilot aggregates stream deploy predict errors blob jobs
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
 PG_CONFIG ?= pg_config

@@ -138,24 +138,26 @@ BEGIN
     IF timeout < interval '0' THEN
         RAISE EXCEPTION 'timeout must not be negative' USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- each look needs a new snapshot to see the worker's commits
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'ml.job_wait cannot see a job end in a % transaction', current_setting('transaction_isolation')
+            USING ERRCODE = 'active_sql_transaction',
+                  HINT = 'Call it outside an explicit transaction, or in a READ COMMITTED one.';
+    END IF;
     LOOP
         SELECT * INTO j FROM ml.job_status s WHERE s.id = job_wait.id;
         IF NOT FOUND THEN
             RAISE EXCEPTION 'job % does not exist', job_wait.id USING ERRCODE = 'undefined_object';
         END IF;
         EXIT WHEN j.status IN ('succeeded', 'failed', 'canceled');
-        IF clock_timestamp() >= deadline THEN
-            RAISE EXCEPTION 'job % did not end within %', job_wait.id, timeout
-                USING ERRCODE = 'query_canceled',
-                      DETAIL = format('It is %s, %s%% done.', j.status, round(j.progress::numeric * 100, 1));
-        END IF;
-        PERFORM pg_catalog.pg_sleep(least(0.05, greatest(extract(epoch FROM coalesce(deadline - clock_timestamp(), interval '1 second')), 0)));
+        EXIT WHEN clock_timestamp() >= deadline;
+        PERFORM pg_catalog.pg_sleep(0.05);
     END LOOP;
     RETURN j;
 END
 $$;
 COMMENT ON FUNCTION ml.job_wait(bigint, interval) IS
-'Waits until a job ends (succeeded, failed or canceled) and returns its row; with a timeout, raises an error when it has not ended by then.';
+'Waits until a job ends (succeeded, failed or canceled) and returns its row; with a timeout, returns it when the timeout passes even if it is still queued or running.';
 
 CREATE FUNCTION ml._project_for_job(project text) RETURNS bigint
 LANGUAGE plpgsql STABLE
@@ -249,15 +251,9 @@ BEGIN
                   HINT = 'A batch prediction resumes after a restart from the last key it committed: the key must identify each row.';
     END IF;
 
-    PERFORM ml._require_workers();
-
-    -- the output: created with this shape, or checked against it
+    -- the output: checked against the shape written, or created with it
     target := to_regclass("into");
-    IF target IS NULL THEN
-        EXECUTE format('CREATE TABLE %s (%I %s PRIMARY KEY, prediction float8, label text, probabilities float8[], model_id bigint NOT NULL, predicted_at timestamptz NOT NULL)',
-                       "into", key, ktype);
-        target := to_regclass("into");
-    ELSE
+    IF target IS NOT NULL THEN
         SELECT array_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum)
           INTO cols
           FROM pg_attribute a WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped;
@@ -270,6 +266,14 @@ BEGIN
                                       array_to_string(cols, ', '), array_to_string(want, ', ')),
                       HINT = 'Name a new table, which is created, or one of that shape.';
         END IF;
+    END IF;
+
+    PERFORM ml._require_workers();
+
+    IF target IS NULL THEN
+        EXECUTE format('CREATE TABLE %s (%I %s PRIMARY KEY, prediction float8, label text, probabilities float8[], model_id bigint NOT NULL, predicted_at timestamptz NOT NULL)',
+                       "into", key, ktype);
+        target := to_regclass("into");
     END IF;
     SELECT format('%I.%I', n.nspname, c.relname) INTO target_name
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = target;
