@@ -411,7 +411,7 @@ BEGIN
     IF NOT FOUND THEN
         RETURN NULL;
     END IF;
-    IF EXISTS (SELECT 1 FROM ml.job_parts p WHERE p.job_id = job AND p.status = 'failed') THEN
+    IF j.cancel_requested OR EXISTS (SELECT 1 FROM ml.job_parts p WHERE p.job_id = job AND p.status = 'failed') THEN
         UPDATE ml.job_parts SET status = 'canceled', finished_at = now() WHERE job_id = job AND status = 'queued';
     END IF;
     SELECT count(*) FILTER (WHERE p.status = 'failed'),
