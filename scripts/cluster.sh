@@ -21,7 +21,8 @@
 # Environment:
 #   PGMAKER_PRELOAD  shared_preload_libraries value (default: pgmaker);
 #                    set it to an empty string to preload nothing
-#   PGMAKER_DB       database created after start (default: pgmaker_test)
+#   PGMAKER_DB       database created after start (default: pgmaker_test), whose
+#                    jobs pgmaker's background workers run (ml.database)
 #   PG_CONFIG        pg_config to use (default: pg_config on PATH)
 #
 # When run as root, the server runs as the `postgres` OS user (created if
@@ -183,6 +184,8 @@ port = $port
 listen_addresses = ''
 unix_socket_directories = '$sockdir'
 shared_preload_libraries = '$PRELOAD'
+# pgmaker's background workers run the jobs of the cluster's database
+ml.database = '$DBNAME'
 fsync = off
 synchronous_commit = off
 full_page_writes = off

@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <cblas.h>
 
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 int			ml_aggregate_train_min_rows = 10000000;
@@ -34,14 +35,16 @@ GucInit(void)
 							0,
 							NULL, NULL, NULL);
 
-	DefineCustomStringVariable("ml.database",
-							   "Database whose jobs and schedules pgmaker's background workers run.",
-							   "The launcher connects to it when pgmaker is in shared_preload_libraries; jobs queued in other databases are refused.",
-							   &ml_database,
-							   "postgres",
-							   PGC_POSTMASTER,
-							   GUC_SUPERUSER_ONLY,
-							   NULL, NULL, NULL);
+	/* a postmaster setting can only be defined while preloading */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomStringVariable("ml.database",
+								   "Database whose jobs and schedules pgmaker's background workers run.",
+								   "The launcher connects to it when pgmaker is in shared_preload_libraries; jobs queued in other databases are refused.",
+								   &ml_database,
+								   "postgres",
+								   PGC_POSTMASTER,
+								   GUC_SUPERUSER_ONLY,
+								   NULL, NULL, NULL);
 
 	DefineCustomIntVariable("ml.max_train_memory",
 							"Largest amount of memory the training data of one ml.train call may use.",

@@ -278,4 +278,28 @@ cmp_ok($deploys_after, '>', $deploys_before + 1, 'models were promoted meanwhile
 $node->safe_psql('postgres', "SELECT ml.unschedule($sched)");
 
 $node->stop;
+
+# ---------------------------------------------------------------- without the preload
+# training and prediction work; queueing a job says what is missing
+my $plain = PostgreSQL::Test::Cluster->new('plain');
+$plain->init;
+$plain->start;
+$plain->safe_psql(
+	'postgres', q{
+	CREATE EXTENSION pgmaker;
+	CREATE TABLE src AS SELECT g AS id, g::float8 AS x, 2 * g::float8 AS y FROM generate_series(1, 20) g;
+	SELECT deployed FROM ml.train('p', 'SELECT x, y FROM src', 'y', 'linear', deploy => 'always');
+});
+is($plain->safe_psql('postgres', q{SELECT round(ml.predict('p', ARRAY[10]::float8[])::numeric, 6)}),
+	'20.000000', 'without the preload, prediction works');
+($ret, $stdout, $stderr) = $plain->psql('postgres',
+	q{\set VERBOSITY verbose
+	SELECT ml.batch_predict('p', 'src', 'out', 'id')});
+like($stderr, qr/55000: pgmaker's background workers are not running/, 'a batch prediction needs the workers');
+like($stderr, qr/HINT:  Add pgmaker to shared_preload_libraries in postgresql.conf and restart the server./,
+	'the hint says what to do');
+is($plain->safe_psql('postgres', q{SELECT to_regclass('out') IS NULL AND NOT EXISTS (SELECT 1 FROM ml.jobs)}),
+	't', 'nothing was written');
+$plain->stop;
+
 done_testing();
