@@ -525,5 +525,10 @@ BEGIN
 END
 $$;
 
+COMMENT ON FUNCTION ml._settle_job(bigint) IS 'Sets a job''s status, progress and end from its parts (internal, for the workers).';
+COMMENT ON FUNCTION ml._recover_jobs() IS 'Requeues or fails the parts a crash or restart left running (internal, for the launcher).';
+COMMENT ON FUNCTION ml._queue_schedule_run(bigint) IS 'Queues a run of a schedule as its owner (internal).';
+COMMENT ON FUNCTION ml._queue_due_schedules() IS 'Queues the runs of due schedules and moves their next run (internal, for the launcher).';
+
 REVOKE EXECUTE ON FUNCTION ml._settle_job(bigint), ml._recover_jobs(), ml._queue_schedule_run(bigint),
     ml._queue_due_schedules() FROM PUBLIC;

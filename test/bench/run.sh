@@ -63,6 +63,11 @@
 #      aggregate path                                     target <= 1.25
 #      and the private memory of one run of each path at each size; the
 #      aggregate path's does not grow with the rows: 4 x / 1 x   target <= 1.25
+#  13. ml.batch_predict of the 'bench' model over t with a bigint primary key,
+#      from queueing to the job's end, against CREATE TABLE AS SELECT id,
+#      ml.predict(...) in the session
+#      CTAS time / batch_predict time, 1 worker            target >= 0.70
+#      1 worker / 2 workers                                target >= 1.5
 #
 # The summary is also written to test/bench/results.md, with the machine's
 # CPUs, the PostgreSQL version and the commit.
@@ -93,6 +98,8 @@
 #   BENCH_PY_REPS          alternating runs of the Python route and of
 #                          ml.train logistic (default 2)
 #   BENCH_SCALE_REPS       runs of each size and path of the scaling part
+#                          (default 2)
+#   BENCH_BATCH_REPS       alternating runs of the batch prediction part
 #                          (default 2)
 set -euo pipefail
 
@@ -726,6 +733,53 @@ for k in 1 2 3; do
     done
 done
 psql_run -c "DROP TABLE t4"
+# ---------------------------------------------------------------- 13. batch prediction
+# ml.batch_predict of the 'bench' model over tk (t with a bigint primary key
+# id), from queueing to the end of the job as ml.job_wait sees it, with one
+# worker and with two, against CREATE TABLE AS SELECT id, ml.predict(...)
+# in the session; alternating, each output table dropped after its run.
+BATCH_REPS=${BENCH_BATCH_REPS:-2}
+[[ $BATCH_REPS =~ ^[1-9][0-9]*$ ]] || die "BENCH_BATCH_REPS must be a positive integer, not '$BATCH_REPS'"
+say "batch prediction: ml.batch_predict with 1 and 2 workers versus CREATE TABLE AS, $BATCH_REPS runs each"
+psql_run <<SQL
+CREATE TABLE tk AS SELECT row_number() OVER () AS id, * FROM t;
+ALTER TABLE tk ADD PRIMARY KEY (id);
+VACUUM (ANALYZE) tk;
+SQL
+batch_timed() { # label options
+    cat <<SQL
+SELECT clock_timestamp() AS bench_t0 \gset
+SELECT ml.batch_predict('bench', 'tk', 'bp_out', 'id', '$2') AS bench_job \gset
+SELECT status = 'succeeded' AS bench_ok, coalesce(error, '') AS bench_err FROM ml.job_wait(:bench_job) \gset
+\if :bench_ok
+SELECT round(extract(epoch FROM clock_timestamp() - :'bench_t0'::timestamptz) * 1000, 3) AS bench_ms \gset
+\echo TIMING $1 :bench_ms
+\else
+\echo FAILED $1
+\echo ERROR: batch job :bench_job: :bench_err
+\endif
+SELECT 'BROWS $1 ' || count(*) || ' ' || count(DISTINCT id) FROM bp_out;
+DROP TABLE bp_out;
+SQL
+}
+{
+    for ((i = 1; i <= BATCH_REPS; i++)); do
+        timed batch_ctas "CREATE TABLE bp_ctas AS SELECT id, ml.predict('bench', tk) AS prediction FROM tk"
+        echo "DROP TABLE IF EXISTS bp_ctas;"
+        batch_timed batch_1 '{}'
+        batch_timed batch_2 '{"workers": 2}'
+    done
+} >"$WORK/batch.sql"
+psql_section batch "$WORK/batch.sql"
+BATCH_CTAS_MS=$(timing_median "$WORK/batch.out" batch_ctas)
+BATCH_1_MS=$(timing_median "$WORK/batch.out" batch_1)
+BATCH_2_MS=$(timing_median "$WORK/batch.out" batch_2)
+echo "   CREATE TABLE AS runs (ms): $(timing_all "$WORK/batch.out" batch_ctas)"
+echo "   1 worker  runs (ms): $(timing_all "$WORK/batch.out" batch_1)"
+echo "   2 workers runs (ms): $(timing_all "$WORK/batch.out" batch_2)"
+echo "   rows and distinct keys written: $(awk '$1 == "BROWS" { printf "%s%s %s/%s", s, $2, $3, $4; s = ", " }' "$WORK/batch.out")"
+psql_run -c "DROP TABLE tk"
+
 # ---------------------------------------------------------------- summary
 TRAIN_RATIO=$(ratio "$TRAIN_MS" "$SCAN_MS")
 PRED_RATIO=$(ratio "$PRED_MS" "$SCAN_MS")
@@ -755,6 +809,8 @@ per_row_growth() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan"
 SC_AGG_GROWTH=$(per_row_growth "$SC_AGG_3" "$SC_AGG_2")
 SC_DEF_GROWTH=$(per_row_growth "$SC_DEF_3" "$SC_DEF_2")
 SC_MEM_GROWTH=$(ratio "$SC_MEM_AGG_3" "$SC_MEM_AGG_2")
+BATCH_RATIO=$(ratio "$BATCH_CTAS_MS" "$BATCH_1_MS")
+BATCH_SPEEDUP=$(ratio "$BATCH_1_MS" "$BATCH_2_MS")
 
 MISSED=0
 verdict() { # value op limit
@@ -834,6 +890,9 @@ check "    aggregate, per row at $S3 / at $S2" "${SC_AGG_GROWTH}x" "$SC_AGG_GROW
 row "    memory, default: $S1 / $S2 / $S3" "${SC_MEM_DEFAULT_1:-?} / ${SC_MEM_DEFAULT_2:-?} / ${SC_MEM_DEFAULT_3:-?} MB" "(info)" "-"
 row "    memory, aggregate: $S1 / $S2 / $S3" "${SC_MEM_AGG_1:-?} / ${SC_MEM_AGG_2:-?} / ${SC_MEM_AGG_3:-?} MB" "(info)" "-"
 check "    memory, aggregate, $S3 / $S2 rows" "${SC_MEM_GROWTH}x" "$SC_MEM_GROWTH" "<=" 1.25
+row "13. CREATE TABLE AS SELECT id, ml.predict" "$(fig "$BATCH_CTAS_MS" ms)" "-" "-"
+check "    ml.batch_predict, 1 worker: CTAS / it" "$(fig "$BATCH_1_MS" ms "$BATCH_RATIO")" "$BATCH_RATIO" ">=" 0.70
+check "    2 workers: 1 worker / 2 workers" "$(fig "$BATCH_2_MS" ms "$BATCH_SPEEDUP")" "$BATCH_SPEEDUP" ">=" 1.5
 }
 
 echo

@@ -8,7 +8,7 @@
 
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgmaker;
-SELECT plan(45);
+SELECT plan(60);
 
 SELECT has_schema('ml');
 SELECT has_table('ml', 'projects', 'ml.projects exists');
@@ -20,6 +20,11 @@ SELECT has_table('ml', 'runs', 'ml.runs exists');
 SELECT has_table('ml', 'trials', 'ml.trials exists');
 SELECT has_view('ml', 'overview', 'ml.overview exists');
 SELECT has_view('ml', 'leaderboard', 'ml.leaderboard exists');
+SELECT has_table('ml', 'jobs', 'ml.jobs exists');
+SELECT has_table('ml', 'job_parts', 'ml.job_parts exists');
+SELECT has_table('ml', 'schedules', 'ml.schedules exists');
+SELECT has_view('ml', 'job_status', 'ml.job_status exists');
+SELECT has_view('ml', 'schedule_status', 'ml.schedule_status exists');
 
 SELECT columns_are('ml', 'projects', ARRAY['id', 'name', 'task', 'target', 'owner', 'created_at']);
 SELECT columns_are('ml', 'models', ARRAY['id', 'project_id', 'run_id', 'algorithm', 'hyperparams', 'preprocess',
@@ -39,7 +44,8 @@ SELECT set_eq(
     $$SELECT c::regclass::text FROM pg_extension e, unnest(e.extconfig) c WHERE e.extname = 'pgmaker'$$,
     ARRAY['ml.projects', 'ml.projects_id_seq', 'ml.models', 'ml.models_id_seq',
           'ml.deployments', 'ml.deployments_id_seq', 'ml.promotions', 'ml.promotions_id_seq',
-          'ml.runs', 'ml.runs_id_seq', 'ml.trials', 'ml.trials_id_seq', 'ml.training_log'],
+          'ml.runs', 'ml.runs_id_seq', 'ml.trials', 'ml.trials_id_seq', 'ml.training_log',
+          'ml.schedules', 'ml.schedules_id_seq'],
     'catalog tables and sequences are registered with pg_extension_config_dump');
 
 -- the SQL API
@@ -59,6 +65,13 @@ SELECT has_function('ml', 'deploy', ARRAY['text', 'text']);
 SELECT has_function('ml', 'deploy', ARRAY['text', 'bigint']);
 SELECT function_returns('ml', 'predict_proba', ARRAY['text', 'jsonb'], 'double precision[]');
 SELECT function_returns('ml', 'labels', ARRAY['text'], 'text[]');
+SELECT function_returns('ml', 'batch_predict', ARRAY['text', 'text', 'text', 'text', 'jsonb'], 'bigint');
+SELECT function_returns('ml', 'train_job', ARRAY['text', 'text', 'jsonb'], 'bigint');
+SELECT function_returns('ml', 'schedule_retrain', ARRAY['text', 'interval', 'text', 'jsonb'], 'bigint');
+SELECT function_returns('ml', 'unschedule', ARRAY['bigint'], 'boolean');
+SELECT function_returns('ml', 'run_schedule', ARRAY['bigint'], 'bigint');
+SELECT function_returns('ml', 'job_wait', ARRAY['bigint', 'interval'], 'ml.job_status');
+SELECT function_returns('ml', 'cancel_job', ARRAY['bigint'], 'boolean');
 
 -- prediction is STABLE and PARALLEL SAFE; training is VOLATILE
 SELECT is(
@@ -90,6 +103,10 @@ SELECT ok(has_table_privilege('public', 'ml.models', 'SELECT'), 'PUBLIC may read
 SELECT ok(NOT has_table_privilege('public', 'ml.models', 'INSERT'), 'PUBLIC may not write ml.models');
 SELECT ok(NOT has_table_privilege('public', 'ml.deployments', 'INSERT'), 'PUBLIC may not write ml.deployments');
 SELECT ok(NOT has_table_privilege('public', 'ml.promotions', 'INSERT'), 'PUBLIC may not write ml.promotions');
+SELECT ok(NOT has_any_column_privilege('public', 'ml.jobs', 'INSERT, UPDATE'), 'PUBLIC may not write ml.jobs');
+SELECT ok(NOT has_column_privilege('public', 'ml.jobs', 'args', 'SELECT'), 'PUBLIC may not read the arguments of jobs');
+SELECT ok(NOT has_function_privilege('public', 'ml._settle_job(bigint)', 'EXECUTE'),
+    'PUBLIC may not run the workers'' bookkeeping');
 
 -- the ml.* settings exist and the prefix is reserved
 SELECT is(current_setting('ml.max_train_memory'), '1GB', 'ml.max_train_memory defaults to 1GB');
