@@ -300,7 +300,7 @@ ml_cancel_job(PG_FUNCTION_ARGS)
 	if (strcmp(status, "queued") == 0 || strcmp(status, "running") == 0)
 	{
 		exec("UPDATE ml.jobs SET cancel_requested = true WHERE id = $1", 1, types, values, NULL, SPI_OK_UPDATE);
-		exec("UPDATE ml.job_parts SET status = 'canceled', finished_at = now() WHERE job_id = $1 AND status = 'queued'",
+		exec("UPDATE ml.job_parts SET status = 'canceled', finished_at = clock_timestamp() WHERE job_id = $1 AND status = 'queued'",
 			 1, types, values, NULL, SPI_OK_UPDATE);
 		exec("SELECT pid FROM ml.job_parts WHERE job_id = $1 AND status = 'running' AND pid IS NOT NULL",
 			 1, types, values, NULL, SPI_OK_SELECT);

@@ -187,6 +187,7 @@ DECLARE
     q text;
     ktype regtype;
     target regclass;
+    rel regclass;
     target_name text;
     nworkers int := 1;
     chunk int := 10000;
@@ -240,15 +241,26 @@ BEGIN
 
     q := ml._source_query(source);
     ktype := ml._column_type(q, key);
-    EXECUTE format('SELECT s.%1$I::text FROM (%2$s) s GROUP BY s.%1$I HAVING count(*) > 1 OR s.%1$I IS NULL LIMIT 1', key, q)
-       INTO dup;
-    GET DIAGNOSTICS ndup = ROW_COUNT;
-    IF ndup > 0 THEN
-        RAISE EXCEPTION 'key "%" of the source is not unique', key
-            USING ERRCODE = 'unique_violation',
-                  DETAIL = CASE WHEN dup IS NULL THEN 'It is NULL in at least one row.'
-                                ELSE format('The value %s appears more than once.', dup) END,
-                  HINT = 'A batch prediction resumes after a restart from the last key it committed: the key must identify each row.';
+    -- a table's unique index on the key, NOT NULL, proves it; else count
+    BEGIN
+        rel := to_regclass(source);
+    EXCEPTION WHEN OTHERS THEN
+        rel := NULL;
+    END;
+    IF rel IS NULL OR NOT EXISTS (
+            SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+             WHERE i.indrelid = rel AND i.indisunique AND i.indisvalid AND i.indnatts = 1
+               AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = key AND a.attnotnull) THEN
+        EXECUTE format('SELECT s.%1$I::text FROM (%2$s) s GROUP BY s.%1$I HAVING count(*) > 1 OR s.%1$I IS NULL LIMIT 1', key, q)
+           INTO dup;
+        GET DIAGNOSTICS ndup = ROW_COUNT;
+        IF ndup > 0 THEN
+            RAISE EXCEPTION 'key "%" of the source is not unique', key
+                USING ERRCODE = 'unique_violation',
+                      DETAIL = CASE WHEN dup IS NULL THEN 'It is NULL in at least one row.'
+                                    ELSE format('The value %s appears more than once.', dup) END,
+                      HINT = 'A batch prediction resumes after a restart from the last key it committed: the key must identify each row.';
+        END IF;
     END IF;
 
     -- the output: checked against the shape written, or created with it
@@ -271,7 +283,7 @@ BEGIN
     PERFORM ml._require_workers();
 
     IF target IS NULL THEN
-        EXECUTE format('CREATE TABLE %s (%I %s PRIMARY KEY, prediction float8, label text, probabilities float8[], model_id bigint NOT NULL, predicted_at timestamptz NOT NULL)',
+        EXECUTE format('CREATE TABLE %s (%I %s NOT NULL, prediction float8, label text, probabilities float8[], model_id bigint NOT NULL, predicted_at timestamptz NOT NULL)',
                        "into", key, ktype);
         target := to_regclass("into");
     END IF;
@@ -412,7 +424,7 @@ BEGIN
         RETURN NULL;
     END IF;
     IF j.cancel_requested OR EXISTS (SELECT 1 FROM ml.job_parts p WHERE p.job_id = job AND p.status = 'failed') THEN
-        UPDATE ml.job_parts SET status = 'canceled', finished_at = now() WHERE job_id = job AND status = 'queued';
+        UPDATE ml.job_parts SET status = 'canceled', finished_at = clock_timestamp() WHERE job_id = job AND status = 'queued';
     END IF;
     SELECT count(*) FILTER (WHERE p.status = 'failed'),
            count(*) FILTER (WHERE p.status IN ('queued', 'running')),
@@ -435,7 +447,7 @@ BEGIN
                            WHEN j.kind = 'batch_predict' AND all_totals AND total > 0
                            THEN least(1, done::float8 / total)
                            ELSE j.progress END,
-           finished_at = CASE WHEN n_busy = 0 THEN coalesce(j.finished_at, now()) END,
+           finished_at = CASE WHEN n_busy = 0 THEN coalesce(j.finished_at, clock_timestamp()) END,
            pid = CASE WHEN n_busy = 0 THEN NULL ELSE j.pid END
      WHERE id = job;
     IF j.schedule_id IS NOT NULL THEN
@@ -462,7 +474,7 @@ BEGIN
         UPDATE ml.job_parts p
            SET status = CASE WHEN j.kind = 'batch_predict' THEN 'queued' ELSE 'failed' END,
                error = CASE WHEN j.kind = 'batch_predict' THEN NULL ELSE 'server restarted' END,
-               finished_at = CASE WHEN j.kind = 'batch_predict' THEN NULL ELSE now() END,
+               finished_at = CASE WHEN j.kind = 'batch_predict' THEN NULL ELSE clock_timestamp() END,
                pid = NULL, attempts = 0
           FROM ml.jobs j
          WHERE j.id = p.job_id AND p.status = 'running'

@@ -237,7 +237,7 @@ reap(WorkerSlot *slot)
 		"                    WHEN p.status = 'running' THEN 'the job worker exited before the part ended'"
 		"                    ELSE 'no job worker could be started' END,"
 		"       finished_at = CASE WHEN j.kind = 'batch_predict' AND p.attempts < " CppAsString2(MAX_ATTEMPTS)
-		"                          THEN NULL ELSE now() END,"
+		"                          THEN NULL ELSE clock_timestamp() END,"
 		"       pid = NULL"
 		"  FROM ml.jobs j"
 		" WHERE j.id = p.job_id AND p.job_id = $1 AND p.part = $2"

@@ -121,7 +121,7 @@ claim(const JobWorkerArgs *a, Job *job)
 	bool		claimed;
 
 	xact_begin();
-	exec("UPDATE ml.job_parts p SET status = 'running', pid = $3, started_at = coalesce(p.started_at, now()),"
+	exec("UPDATE ml.job_parts p SET status = 'running', pid = $3, started_at = coalesce(p.started_at, clock_timestamp()),"
 		 "       error = NULL"
 		 "  FROM ml.jobs j"
 		 " WHERE j.id = p.job_id AND p.job_id = $1 AND p.part = $2 AND p.status = 'queued'"
@@ -155,7 +155,7 @@ claim(const JobWorkerArgs *a, Job *job)
 		job->project = result_text(13);
 		job->source = result_text(14);
 		job->options = result_text(15);
-		exec("UPDATE ml.jobs SET status = 'running', started_at = coalesce(started_at, now()), pid = $3"
+		exec("UPDATE ml.jobs SET status = 'running', started_at = coalesce(started_at, clock_timestamp()), pid = $3"
 			 " WHERE id = $1 AND status IN ('queued', 'running')",
 			 3, types, values, NULL, SPI_OK_UPDATE);
 	}
@@ -182,7 +182,7 @@ record_end(const Job *job, const char *status, ErrorData *edata)
 	values[4] = text_or_null(edata ? unpack_sql_state(edata->sqlerrcode) : NULL, &nulls[4]);
 	values[5] = text_or_null(edata ? edata->detail : NULL, &nulls[5]);
 	values[6] = text_or_null(edata ? edata->hint : NULL, &nulls[6]);
-	exec("UPDATE ml.job_parts SET status = $3, error = $4, finished_at = now(), pid = NULL"
+	exec("UPDATE ml.job_parts SET status = $3, error = $4, finished_at = clock_timestamp(), pid = NULL"
 		 " WHERE job_id = $1 AND part = $2",
 		 7, types, values, nulls, SPI_OK_UPDATE);
 	if (edata != NULL)
