@@ -52,6 +52,14 @@ SELECT feature, value, round(contribution::numeric, 3) AS contribution
  ORDER BY abs(contribution) DESC;
 
 \echo
+\echo '== Batch prediction in a background worker: every row into a table, in checkpointed chunks'
+CREATE TABLE patients AS SELECT row_number() OVER () AS patient_id, * FROM breast_cancer;
+ALTER TABLE patients ADD PRIMARY KEY (patient_id);
+SELECT ml.batch_predict('cancer', 'patients', 'cancer_scores', 'patient_id', '{"chunk_rows": 200}') AS job \gset
+SELECT kind, project, status, rows_done, rows_total, progress FROM ml.job_wait(:job, '60 seconds');
+SELECT label, count(*) AS rows FROM cancer_scores GROUP BY label ORDER BY label;
+
+\echo
 \echo '== Catalog views'
 SELECT * FROM ml.overview;
 SELECT * FROM ml.leaderboard;

@@ -37,7 +37,10 @@ typedef struct RoleSwitch
 	int			guc_nest;
 } RoleSwitch;
 
-extern void BgwAsRole(Oid role, RoleSwitch *rs);
+/* the search_path of statements on the extension's own tables */
+#define BGW_CATALOG_PATH "pg_catalog, pg_temp"
+
+extern void BgwAsRole(Oid role, const char *search_path, RoleSwitch *rs);
 extern void BgwRestoreRole(const RoleSwitch *rs);
 
 #endif							/* PGMAKER_BGW_H */

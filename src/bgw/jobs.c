@@ -45,17 +45,21 @@ PG_FUNCTION_INFO_V1(ml_run_schedule);
 /* ---------- acting as another role ---------- */
 
 /*
- * BgwAsRole makes role the current user until BgwRestoreRole, in a
- * security context that forbids SET ROLE and SET SESSION AUTHORIZATION;
- * settings changed meanwhile are undone by BgwRestoreRole.  An error
- * rolls both back with the transaction.
+ * BgwAsRole makes role the current user until BgwRestoreRole, with
+ * search_path set to the given one, in a security-restricted context that
+ * forbids SET ROLE, SET SESSION AUTHORIZATION and temporary objects; the
+ * settings changed meanwhile are undone by BgwRestoreRole.  An error rolls
+ * both back with the transaction.
  */
 void
-BgwAsRole(Oid role, RoleSwitch *rs)
+BgwAsRole(Oid role, const char *search_path, RoleSwitch *rs)
 {
 	GetUserIdAndSecContext(&rs->save_uid, &rs->save_ctx);
-	SetUserIdAndSecContext(role, rs->save_ctx | SECURITY_LOCAL_USERID_CHANGE);
+	SetUserIdAndSecContext(role, rs->save_ctx | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
 	rs->guc_nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", search_path, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 }
 
 void
@@ -90,10 +94,20 @@ exec(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, i
 
 /* ---------- after commit: wake the launcher, cancel workers ---------- */
 
-static bool wake_pending = false;
-static int	ncancel = 0;
-static pid_t cancel_pids[ML_MAX_JOB_WORKERS * 4];
-static bool callback_registered = false;
+/*
+ * What to do when the transaction commits, each entry with the
+ * subtransaction that asked for it: a rolled-back savepoint drops its own.
+ */
+typedef struct PendingAction
+{
+	SubTransactionId subid;
+	bool		wake;
+	pid_t		cancel_pid;
+} PendingAction;
+
+static PendingAction pending[ML_MAX_JOB_WORKERS * 4];
+static int	npending = 0;
+static bool callbacks_registered = false;
 
 static void
 jobs_xact_callback(XactEvent event, void *arg)
@@ -102,21 +116,26 @@ jobs_xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
-			for (int i = 0; i < ncancel; i++)
 			{
-				/* only a live backend, which a job worker's pid still is */
-				if (BackendPidGetProc(cancel_pids[i]) != NULL)
-					(void) kill(cancel_pids[i], SIGINT);
+				bool		wake = false;
+
+				for (int i = 0; i < npending; i++)
+				{
+					/* only a job worker, which the pid still is */
+					if (pending[i].cancel_pid > 0 && BackendPidGetProc(pending[i].cancel_pid) != NULL)
+						(void) kill(pending[i].cancel_pid, SIGINT);
+					wake |= pending[i].wake;
+				}
+				if (wake)
+					BgwWakeLauncher();
+				npending = 0;
 			}
-			if (wake_pending)
-				BgwWakeLauncher();
-			wake_pending = false;
-			ncancel = 0;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
-			wake_pending = false;
-			ncancel = 0;
+		case XACT_EVENT_PREPARE:
+			/* a prepared transaction's jobs wait for the launcher's nap */
+			npending = 0;
 			break;
 		default:
 			break;
@@ -124,17 +143,44 @@ jobs_xact_callback(XactEvent event, void *arg)
 }
 
 static void
+jobs_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					  SubTransactionId parentSubid, void *arg)
+{
+	int			keep = 0;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
+		return;
+	for (int i = 0; i < npending; i++)
+	{
+		if (pending[i].subid == mySubid)
+		{
+			if (event == SUBXACT_EVENT_ABORT_SUB)
+				continue;
+			pending[i].subid = parentSubid;
+		}
+		pending[keep++] = pending[i];
+	}
+	npending = keep;
+}
+
+static void
 at_commit(bool wake, pid_t cancel_pid)
 {
-	if (!callback_registered)
+	if (!callbacks_registered)
 	{
 		RegisterXactCallback(jobs_xact_callback, NULL);
-		callback_registered = true;
+		RegisterSubXactCallback(jobs_subxact_callback, NULL);
+		callbacks_registered = true;
 	}
-	if (wake)
-		wake_pending = true;
-	if (cancel_pid > 0 && ncancel < lengthof(cancel_pids))
-		cancel_pids[ncancel++] = cancel_pid;
+	if (npending == lengthof(pending))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many jobs queued or canceled in one transaction"),
+				 errhint("Commit every %d jobs.", (int) lengthof(pending))));
+	pending[npending].subid = GetCurrentSubTransactionId();
+	pending[npending].wake = wake;
+	pending[npending].cancel_pid = cancel_pid;
+	npending++;
 }
 
 /* ---------- checks ---------- */
@@ -203,9 +249,9 @@ Datum
 ml_queue_job(PG_FUNCTION_ARGS)
 {
 	Oid			owner = GetUserId();
-	Oid			types[5] = {TEXTOID, INT8OID, INT8OID, JSONBOID, OIDOID};
-	Datum		values[5];
-	char		nulls[5] = "     ";
+	Oid			types[6] = {TEXTOID, INT8OID, INT8OID, JSONBOID, OIDOID, TEXTOID};
+	Datum		values[6];
+	char		nulls[6] = "      ";
 	Oid			ptypes[2] = {INT8OID, TEXTARRAYOID};
 	Datum		pvalues[2];
 	char		pnulls[2] = "  ";
@@ -217,19 +263,28 @@ ml_queue_job(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("kind and args of a job must not be NULL")));
+	/* a schedule's runs are queued by the launcher or ml.run_schedule */
+	if (!PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a job queued by a role belongs to no schedule"),
+				 errhint("Use ml.run_schedule to run a schedule now.")));
+	DirectFunctionCall1(ml_require_workers, (Datum) 0);
 	for (int i = 0; i < 4; i++)
 	{
 		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
 		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
 	}
 	values[4] = ObjectIdGetDatum(owner);
+	/* the job resolves names as its owner did when queueing it */
+	values[5] = CStringGetTextDatum(GetConfigOption("search_path", false, false));
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	BgwAsRole(extension_owner(), &rs);
+	BgwAsRole(extension_owner(), BGW_CATALOG_PATH, &rs);
 	exec("INSERT INTO ml.jobs (kind, project_id, schedule_id, args, owner)"
-		 " VALUES ($1, $2, $3, $4, $5::regrole) RETURNING id",
-		 5, types, values, nulls, SPI_OK_INSERT_RETURNING);
+		 " VALUES ($1, $2, $3, $4 || jsonb_build_object('search_path', $6), $5::regrole) RETURNING id",
+		 6, types, values, nulls, SPI_OK_INSERT_RETURNING);
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	pvalues[0] = Int64GetDatum(id);
 	pnulls[1] = PG_ARGISNULL(4) ? 'n' : ' ';
@@ -294,7 +349,7 @@ ml_cancel_job(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	BgwAsRole(extension_owner(), &rs);
+	BgwAsRole(extension_owner(), BGW_CATALOG_PATH, &rs);
 	lock_owned("SELECT owner::oid, status FROM ml.jobs WHERE id = $1 FOR UPDATE", id, caller, "job", "cancel");
 	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	if (strcmp(status, "queued") == 0 || strcmp(status, "running") == 0)
@@ -302,7 +357,9 @@ ml_cancel_job(PG_FUNCTION_ARGS)
 		exec("UPDATE ml.jobs SET cancel_requested = true WHERE id = $1", 1, types, values, NULL, SPI_OK_UPDATE);
 		exec("UPDATE ml.job_parts SET status = 'canceled', finished_at = clock_timestamp() WHERE job_id = $1 AND status = 'queued'",
 			 1, types, values, NULL, SPI_OK_UPDATE);
-		exec("SELECT pid FROM ml.job_parts WHERE job_id = $1 AND status = 'running' AND pid IS NOT NULL",
+		exec("SELECT p.pid FROM ml.job_parts p WHERE p.job_id = $1 AND p.status = 'running'"
+			 "   AND p.pid IN (SELECT a.pid FROM pg_catalog.pg_stat_activity a"
+			 "                  WHERE a.backend_type = 'pgmaker job worker')",
 			 1, types, values, NULL, SPI_OK_SELECT);
 		for (uint64 r = 0; r < SPI_processed; r++)
 			at_commit(false, DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull)));
@@ -323,21 +380,36 @@ ml_cancel_job(PG_FUNCTION_ARGS)
 Datum
 ml_add_schedule(PG_FUNCTION_ARGS)
 {
-	Oid			types[5] = {INT8OID, INTERVALOID, TEXTOID, JSONBOID, OIDOID};
-	Datum		values[5];
+	Oid			types[6] = {INT8OID, INTERVALOID, TEXTOID, JSONBOID, OIDOID, TEXTOID};
+	Datum		values[6];
+	Oid			caller = GetUserId();
 	RoleSwitch	rs;
 	bool		isnull;
 	int64		id;
+	Oid			powner;
 
+	DirectFunctionCall1(ml_require_workers, (Datum) 0);
 	for (int i = 0; i < 4; i++)
 		values[i] = PG_GETARG_DATUM(i);
-	values[4] = ObjectIdGetDatum(GetUserId());
+	values[4] = ObjectIdGetDatum(caller);
+	values[5] = CStringGetTextDatum(GetConfigOption("search_path", false, false));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	BgwAsRole(extension_owner(), &rs);
-	exec("INSERT INTO ml.schedules (project_id, every, source, options, owner, next_run)"
-		 " VALUES ($1, $2, $3, $4, $5::regrole, now() + $2) RETURNING id",
-		 5, types, values, NULL, SPI_OK_INSERT_RETURNING);
+	BgwAsRole(extension_owner(), BGW_CATALOG_PATH, &rs);
+	exec("SELECT owner::oid FROM ml.projects WHERE id = $1", 1, types, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("project %lld does not exist", (long long) DatumGetInt64(values[0]))));
+	powner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (!has_privs_of_role(caller, powner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be a member of role \"%s\" to change project %lld",
+						GetUserNameFromId(powner, false), (long long) DatumGetInt64(values[0]))));
+	exec("INSERT INTO ml.schedules (project_id, every, source, options, owner, search_path, next_run)"
+		 " VALUES ($1, $2, $3, $4, $5::regrole, $6, now() + $2) RETURNING id",
+		 6, types, values, NULL, SPI_OK_INSERT_RETURNING);
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	BgwRestoreRole(&rs);
 	SPI_finish();
@@ -357,7 +429,7 @@ ml_unschedule(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	BgwAsRole(extension_owner(), &rs);
+	BgwAsRole(extension_owner(), BGW_CATALOG_PATH, &rs);
 	lock_owned("SELECT owner::oid FROM ml.schedules WHERE id = $1 FOR UPDATE", id, caller, "schedule", "remove");
 	exec("DELETE FROM ml.schedules WHERE id = $1", 1, types, values, NULL, SPI_OK_DELETE);
 	BgwRestoreRole(&rs);
@@ -382,7 +454,7 @@ ml_run_schedule(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	BgwAsRole(extension_owner(), &rs);
+	BgwAsRole(extension_owner(), BGW_CATALOG_PATH, &rs);
 	lock_owned("SELECT owner::oid FROM ml.schedules WHERE id = $1 FOR UPDATE", id, caller, "schedule", "run");
 	exec("SELECT ml._queue_schedule_run($1)", 1, types, values, NULL, SPI_OK_SELECT);
 	job_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));

@@ -12,6 +12,7 @@ CREATE TABLE ml.schedules (
     source      text NOT NULL,
     options     jsonb NOT NULL DEFAULT '{}',
     owner       regrole NOT NULL,
+    search_path text,
     enabled     boolean NOT NULL DEFAULT true,
     next_run    timestamptz NOT NULL,
     last_run    timestamptz,
@@ -406,6 +407,7 @@ SELECT pg_catalog.pg_extension_config_dump('ml.schedules_id_seq', '');
 -- canceled or succeeded.  A schedule's run reports to its schedule.
 CREATE FUNCTION ml._settle_job(job bigint) RETURNS text
 LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     j ml.jobs;
@@ -460,11 +462,14 @@ BEGIN
 END
 $$;
 
--- Run once by the launcher when it starts: a part left running by a worker
--- that no longer exists (the server restarted or crashed) is queued again
--- from its checkpoint for a batch prediction, and fails for a training job.
-CREATE FUNCTION ml._recover_jobs() RETURNS int
+-- Run by the launcher: a part left running by a worker that no longer
+-- exists (the server restarted or crashed, or an earlier launcher's worker
+-- died) and that was claimed before the launcher started (so none of its
+-- own workers) is queued again from its checkpoint for a batch prediction,
+-- up to 5 starts, and fails with reason otherwise.
+CREATE FUNCTION ml._recover_jobs(before timestamptz, reason text) RETURNS int
 LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     r record;
@@ -472,12 +477,12 @@ DECLARE
 BEGIN
     FOR r IN
         UPDATE ml.job_parts p
-           SET status = CASE WHEN j.kind = 'batch_predict' THEN 'queued' ELSE 'failed' END,
-               error = CASE WHEN j.kind = 'batch_predict' THEN NULL ELSE 'server restarted' END,
-               finished_at = CASE WHEN j.kind = 'batch_predict' THEN NULL ELSE clock_timestamp() END,
-               pid = NULL, attempts = 0
+           SET status = CASE WHEN j.kind = 'batch_predict' AND p.attempts < 5 THEN 'queued' ELSE 'failed' END,
+               error = CASE WHEN j.kind = 'batch_predict' AND p.attempts < 5 THEN NULL ELSE reason END,
+               finished_at = CASE WHEN j.kind = 'batch_predict' AND p.attempts < 5 THEN NULL ELSE clock_timestamp() END,
+               pid = NULL
           FROM ml.jobs j
-         WHERE j.id = p.job_id AND p.status = 'running'
+         WHERE j.id = p.job_id AND p.status = 'running' AND p.started_at < before
            AND (p.pid IS NULL OR p.pid NOT IN (SELECT a.pid FROM pg_catalog.pg_stat_activity a
                                                 WHERE a.backend_type = 'pgmaker job worker'))
         RETURNING p.job_id
@@ -492,17 +497,19 @@ $$;
 -- Queues a run of a schedule as its owner.
 CREATE FUNCTION ml._queue_schedule_run(schedule bigint) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     s record;
     jid bigint;
 BEGIN
-    SELECT sc.id, sc.project_id, sc.source, sc.options, sc.owner, p.name AS project INTO s
+    SELECT sc.id, sc.project_id, sc.source, sc.options, sc.owner, sc.search_path, p.name AS project INTO s
       FROM ml.schedules sc JOIN ml.projects p ON p.id = sc.project_id
      WHERE sc.id = schedule;
     INSERT INTO ml.jobs (kind, project_id, schedule_id, args, owner)
     VALUES ('train', s.project_id, s.id,
-            jsonb_build_object('project', s.project, 'source', s.source, 'options', s.options), s.owner)
+            jsonb_build_object('project', s.project, 'source', s.source, 'options', s.options,
+                               'search_path', s.search_path), s.owner)
     RETURNING id INTO jid;
     INSERT INTO ml.job_parts (job_id, part) VALUES (jid, 0);
     UPDATE ml.schedules SET last_run = now(), last_job_id = jid, last_status = 'queued' WHERE id = schedule;
@@ -515,6 +522,7 @@ $$;
 -- still queued or running is not doubled.
 CREATE FUNCTION ml._queue_due_schedules() RETURNS int
 LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     s record;
@@ -538,9 +546,9 @@ END
 $$;
 
 COMMENT ON FUNCTION ml._settle_job(bigint) IS 'Sets a job''s status, progress and end from its parts (internal, for the workers).';
-COMMENT ON FUNCTION ml._recover_jobs() IS 'Requeues or fails the parts a crash or restart left running (internal, for the launcher).';
+COMMENT ON FUNCTION ml._recover_jobs(timestamptz, text) IS 'Requeues or fails the parts that workers which no longer exist left running (internal, for the launcher).';
 COMMENT ON FUNCTION ml._queue_schedule_run(bigint) IS 'Queues a run of a schedule as its owner (internal).';
 COMMENT ON FUNCTION ml._queue_due_schedules() IS 'Queues the runs of due schedules and moves their next run (internal, for the launcher).';
 
-REVOKE EXECUTE ON FUNCTION ml._settle_job(bigint), ml._recover_jobs(), ml._queue_schedule_run(bigint),
+REVOKE EXECUTE ON FUNCTION ml._settle_job(bigint), ml._recover_jobs(timestamptz, text), ml._queue_schedule_run(bigint),
     ml._queue_due_schedules() FROM PUBLIC;

@@ -33,6 +33,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
 #include "pgmaker.h"
 #include "bgw/bgw.h"
@@ -64,8 +65,11 @@ typedef struct WorkerSlot
 
 static WorkerSlot slots[ML_MAX_JOB_WORKERS];
 
-/* Parts a worker could not be started for: retried this many times. */
-#define MAX_ATTEMPTS 3
+/* when this launcher started: a part claimed before has no slot here */
+static TimestampTz started_at;
+
+/* A part is started at most this many times (restarts included). */
+#define MAX_ATTEMPTS 5
 
 /* ---------- shared memory ---------- */
 
@@ -321,9 +325,20 @@ launcher_tick(bool *recovered)
 		tick_end();
 		return nap;
 	}
-	if (!*recovered)
+	/*
+	 * Parts left running by workers that no longer exist: at the first look
+	 * those of a restart or crash; later those of workers an earlier
+	 * launcher started and that died since (this launcher's own are reaped
+	 * below).
+	 */
 	{
-		run("SELECT ml._recover_jobs()", 0, NULL, NULL, SPI_OK_SELECT);
+		Oid			types[2] = {TIMESTAMPTZOID, TEXTOID};
+		Datum		values[2];
+
+		values[0] = TimestampTzGetDatum(started_at);
+		values[1] = CStringGetTextDatum(*recovered ? "the job worker exited before the part ended"
+										: "server restarted");
+		run("SELECT ml._recover_jobs($1, $2)", 2, types, values, SPI_OK_SELECT);
 		*recovered = true;
 	}
 
@@ -376,7 +391,7 @@ launcher_tick(bool *recovered)
 	}
 
 	/* sleep until the next schedule falls due, if sooner than the nap */
-	run("SELECT extract(epoch FROM min(next_run) - now()) * 1000 FROM ml.schedules WHERE enabled",
+	run("SELECT (extract(epoch FROM min(next_run) - now()) * 1000)::float8 FROM ml.schedules WHERE enabled",
 		0, NULL, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 1)
 	{
@@ -385,7 +400,7 @@ launcher_tick(bool *recovered)
 
 		if (!isnull)
 		{
-			double		ms = DatumGetFloat8(DirectFunctionCall1(numeric_float8, d));
+			double		ms = DatumGetFloat8(d);
 
 			if (ms < nap)
 				nap = ms < 10 ? 10 : (long) ceil(ms);
@@ -410,7 +425,10 @@ MLLauncherMain(Datum arg)
 	BackgroundWorkerUnblockSignals();
 
 	BackgroundWorkerInitializeConnection(ml_database, NULL, 0);
+	/* the bookkeeping resolves no name through a schema others can write */
+	SetConfigOption("search_path", BGW_CATALOG_PATH, PGC_SUSET, PGC_S_SESSION);
 	pgstat_report_appname("pgmaker launcher");
+	started_at = GetCurrentTimestamp();
 
 	SpinLockAcquire(&bgw_shared->mutex);
 	bgw_shared->launcher_pid = MyProcPid;

@@ -26,6 +26,7 @@
 #include "storage/ipc.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -54,6 +55,8 @@ typedef struct Job
 	char	   *project;
 	char	   *source;
 	char	   *options;
+	/* the owner's search_path when the job was queued */
+	char	   *search_path;
 } Job;
 
 static MemoryContext job_cxt;
@@ -100,6 +103,13 @@ result_text(int i)
 	return v ? MemoryContextStrdup(job_cxt, v) : NULL;
 }
 
+/* An integer the bookkeeping statements returned as text. */
+static int64
+text_int64(const char *s)
+{
+	return DatumGetInt64(DirectFunctionCall1(int8in, CStringGetDatum(s)));
+}
+
 static Datum
 text_or_null(const char *s, char *nullflag)
 {
@@ -129,7 +139,8 @@ claim(const JobWorkerArgs *a, Job *job)
 		 " RETURNING j.kind, j.owner::oid, coalesce(j.schedule_id, 0),"
 		 "           j.args ->> 'query', j.args ->> 'into', j.args ->> 'key', j.args ->> 'key_type',"
 		 "           j.args ->> 'chunk_rows', p.lo, p.hi, p.checkpoint, p.rows_total IS NOT NULL,"
-		 "           j.args ->> 'project', j.args ->> 'source', j.args ->> 'options'",
+		 "           j.args ->> 'project', j.args ->> 'source', j.args ->> 'options',"
+		 "           j.args ->> 'search_path'",
 		 3, types, values, NULL, SPI_OK_UPDATE_RETURNING);
 	claimed = SPI_processed == 1;
 	if (claimed)
@@ -140,14 +151,14 @@ claim(const JobWorkerArgs *a, Job *job)
 		job->id = a->job_id;
 		job->part = a->part;
 		job->kind = result_text(1);
-		job->owner = (Oid) pg_strtoint64(result_text(2));
-		job->schedule_id = pg_strtoint64(result_text(3));
+		job->owner = (Oid) text_int64(result_text(2));
+		job->schedule_id = text_int64(result_text(3));
 		job->query = result_text(4);
 		job->into = result_text(5);
 		job->key = result_text(6);
 		job->key_type = result_text(7);
 		chunk = result_text(8);
-		job->chunk_rows = chunk ? pg_strtoint32(chunk) : 0;
+		job->chunk_rows = chunk ? (int32) text_int64(chunk) : 0;
 		job->lo = result_text(9);
 		job->hi = result_text(10);
 		job->checkpoint = result_text(11);
@@ -155,6 +166,9 @@ claim(const JobWorkerArgs *a, Job *job)
 		job->project = result_text(13);
 		job->source = result_text(14);
 		job->options = result_text(15);
+		job->search_path = result_text(16);
+		if (job->search_path == NULL)
+			job->search_path = "\"$user\", public";
 		exec("UPDATE ml.jobs SET status = 'running', started_at = coalesce(started_at, clock_timestamp()), pid = $3"
 			 " WHERE id = $1 AND status IN ('queued', 'running')",
 			 3, types, values, NULL, SPI_OK_UPDATE);
@@ -281,7 +295,7 @@ run_train(Job *job)
 	}
 	appendStringInfoString(&sql, ") r");
 
-	BgwAsRole(job->owner, &rs);
+	BgwAsRole(job->owner, job->search_path, &rs);
 	exec(sql.data, nargs, types, values, nulls, SPI_OK_SELECT);
 	result = SPI_processed == 1 ? result_text(1) : NULL;
 	model_id = SPI_processed == 1 ? result_text(2) : NULL;
@@ -357,14 +371,14 @@ run_batch(Job *job)
 
 		cvalues[0] = text_or_null(job->lo, &cnulls[0]);
 		cvalues[1] = text_or_null(job->hi, &cnulls[1]);
-		BgwAsRole(job->owner, &rs);
+		BgwAsRole(job->owner, job->search_path, &rs);
 		exec(psprintf("SELECT count(*) FROM (%s) s %s", job->query, range_clause(job, job->lo, job->hi)),
 			 2, ctypes, cvalues, cnulls, SPI_OK_SELECT);
 		total = result_text(1);
 		BgwRestoreRole(&rs);
 		tvalues[0] = values[0];
 		tvalues[1] = values[1];
-		tvalues[2] = Int64GetDatum(pg_strtoint64(total));
+		tvalues[2] = Int64GetDatum(text_int64(total));
 		exec("UPDATE ml.job_parts SET rows_total = $3 WHERE job_id = $1 AND part = $2",
 			 3, ttypes, tvalues, NULL, SPI_OK_UPDATE);
 		exec("SELECT ml._settle_job($1)", 1, types, values, NULL, SPI_OK_SELECT);
@@ -402,9 +416,9 @@ run_batch(Job *job)
 					   model_id, k, k);
 		cvalues[0] = text_or_null(lower, &cnulls[0]);
 		cvalues[1] = text_or_null(job->hi, &cnulls[1]);
-		BgwAsRole(job->owner, &rs);
+		BgwAsRole(job->owner, job->search_path, &rs);
 		exec(sql, 2, ctypes, cvalues, cnulls, SPI_OK_SELECT);
-		n = pg_strtoint64(result_text(1));
+		n = text_int64(result_text(1));
 		last = result_text(2);
 		BgwRestoreRole(&rs);
 
@@ -447,6 +461,8 @@ MLJobWorkerMain(Datum arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(a.dboid, InvalidOid, 0);
+	/* the bookkeeping resolves no name through a schema others can write */
+	SetConfigOption("search_path", BGW_CATALOG_PATH, PGC_SUSET, PGC_S_SESSION);
 
 	job_cxt = AllocSetContextCreate(TopMemoryContext, "pgmaker job", ALLOCSET_DEFAULT_SIZES);
 	pgstat_report_appname(psprintf("pgmaker job %lld", (long long) a.job_id));
@@ -465,13 +481,13 @@ MLJobWorkerMain(Datum arg)
 		ErrorData  *edata;
 		bool		canceled;
 
+		/* a second cancel must not interrupt the recording of the first */
 		HOLD_INTERRUPTS();
 		MemoryContextSwitchTo(job_cxt);
 		edata = CopyErrorData();
 		FlushErrorState();
 		/* also resets the role and the settings the job changed */
 		AbortCurrentTransaction();
-		RESUME_INTERRUPTS();
 		ereport(LOG,
 				(errmsg("pgmaker job %lld part %d ended with an error: %s",
 						(long long) job.id, job.part, edata->message)));
@@ -480,6 +496,7 @@ MLJobWorkerMain(Datum arg)
 		canceled = edata->sqlerrcode == ERRCODE_QUERY_CANCELED && job_stopping(&job);
 		record_end(&job, canceled ? "canceled" : "failed", canceled ? NULL : edata);
 		xact_commit();
+		RESUME_INTERRUPTS();
 	}
 	PG_END_TRY();
 	proc_exit(0);

@@ -173,6 +173,13 @@ $job = $node->safe_psql('postgres',
 wait_until("SELECT rows_done >= 50 FROM ml.jobs WHERE id = $job", 'the slow job makes progress');
 ($ret, $stdout, $stderr) = $node->psql('postgres', "SELECT ml.cancel_job($job)", extra_params => [ '-U', 'alice' ]);
 like($stderr, qr/must be a member of role "postgres" to cancel job $job/, 'another role cannot cancel it');
+is( $node->safe_psql(
+		'postgres', "SELECT status || ' ' || (args IS NULL) || ' ' || (eta IS NOT NULL) FROM ml.job_status WHERE id = $job",
+		extra_params => [ '-U', 'alice' ]),
+	'running true true',
+	'another role sees the job running with an estimate, not its arguments');
+is($node->safe_psql('postgres', "SELECT status FROM ml.job_wait($job, '100 milliseconds')"),
+	'running', 'a wait that times out returns the running job');
 is($node->safe_psql('postgres', "SELECT ml.cancel_job($job)"), 't', 'its owner cancels it');
 is(wait_job($job), 'canceled|', 'the job ends canceled');
 is( $node->safe_psql(
@@ -193,7 +200,7 @@ is(wait_job($job, 180), 'succeeded|', 'the job resumes after the crash and succe
 is( $node->safe_psql('postgres', q{SELECT count(*) || ' ' || count(DISTINCT id) FROM out6}),
 	'3000 3000', 'every key exactly once after the crash');
 is( $node->safe_psql('postgres', "SELECT attempts FROM ml.job_parts WHERE job_id = $job"),
-	'1', 'the part started again once after the restart');
+	'2', 'the part was started twice: before the crash and after');
 
 # ---------------------------------------------------------------- restart with jobs queued and running
 my $batch = $node->safe_psql('postgres',
