@@ -40,6 +40,10 @@ typedef struct RoleSwitch
 /* the search_path of statements on the extension's own tables */
 #define BGW_CATALOG_PATH "pg_catalog, pg_temp"
 
+extern void BgwXactBegin(void);
+extern void BgwXactCommit(bool force_stats);
+extern void BgwRun(const char *sql, int nargs, Oid *types, Datum *values,
+				   const char *nulls, int expected);
 extern void BgwAsRole(Oid role, const char *search_path, RoleSwitch *rs);
 extern void BgwRestoreRole(const RoleSwitch *rs);
 

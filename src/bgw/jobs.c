@@ -20,6 +20,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "storage/procarray.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -28,6 +29,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/plancache.h"
+#include "utils/snapmgr.h"
 
 #include "pgmaker.h"
 #include "bgw/bgw.h"
@@ -67,6 +69,49 @@ BgwRestoreRole(const RoleSwitch *rs)
 {
 	AtEOXact_GUC(false, rs->guc_nest);
 	SetUserIdAndSecContext(rs->save_uid, rs->save_ctx);
+}
+
+/* ---------- the transactions of the launcher and the job workers ---------- */
+
+/* BgwXactBegin starts a transaction with SPI and a snapshot. */
+void
+BgwXactBegin(void)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+/*
+ * BgwXactCommit commits it and reports the statistics (at once when
+ * force_stats) and the process idle.
+ */
+void
+BgwXactCommit(bool force_stats)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(force_stats);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
+ * BgwRun runs one bookkeeping statement of a background process, shown as
+ * its activity; another result than expected cannot happen.
+ */
+void
+BgwRun(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, int expected)
+{
+	int			rc;
+
+	pgstat_report_activity(STATE_RUNNING, sql);
+	rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+	if (rc != expected)
+		elog(ERROR, "pgmaker background worker: statement failed (%s): %s",
+			 SPI_result_code_string(rc), sql);
 }
 
 /* The owner of the extension, who owns its tables. */

@@ -183,37 +183,6 @@ BgwLauncherRegister(void)
 
 /* ---------- one look at the tables ---------- */
 
-static void
-tick_begin(void)
-{
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	PushActiveSnapshot(GetTransactionSnapshot());
-}
-
-static void
-tick_end(void)
-{
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	pgstat_report_stat(true);
-	pgstat_report_activity(STATE_IDLE, NULL);
-}
-
-static void
-run(const char *sql, int nargs, Oid *types, Datum *values, int expected)
-{
-	int			rc;
-
-	pgstat_report_activity(STATE_RUNNING, sql);
-	rc = SPI_execute_with_args(sql, nargs, types, values, NULL, false, 0);
-	if (rc != expected)
-		elog(ERROR, "pgmaker launcher: \"%s\" failed: %s", sql, SPI_result_code_string(rc));
-}
-
 /* true when this database has pgmaker */
 static bool
 extension_ready(void)
@@ -233,7 +202,7 @@ reap(WorkerSlot *slot)
 	Oid			types[2] = {INT8OID, INT4OID};
 	Datum		values[2] = {Int64GetDatum(slot->job_id), Int32GetDatum(slot->part)};
 
-	run("UPDATE ml.job_parts p"
+	BgwRun("UPDATE ml.job_parts p"
 		"   SET status = CASE WHEN j.kind = 'batch_predict' AND p.attempts < " CppAsString2(MAX_ATTEMPTS)
 		"                     THEN 'queued' ELSE 'failed' END,"
 		"       error = CASE WHEN j.kind = 'batch_predict' AND p.attempts < " CppAsString2(MAX_ATTEMPTS)
@@ -245,10 +214,9 @@ reap(WorkerSlot *slot)
 		"       pid = NULL"
 		"  FROM ml.jobs j"
 		" WHERE j.id = p.job_id AND p.job_id = $1 AND p.part = $2"
-		"   AND (p.status = 'running' OR (p.status = 'queued' AND p.attempts >= " CppAsString2(MAX_ATTEMPTS) "))",
-		2, types, values, SPI_OK_UPDATE);
+		"   AND (p.status = 'running' OR (p.status = 'queued' AND p.attempts >= " CppAsString2(MAX_ATTEMPTS) "))", 2, types, values, NULL, SPI_OK_UPDATE);
 	if (SPI_processed > 0)
-		run("SELECT ml._settle_job($1)", 1, types, values, SPI_OK_SELECT);
+		BgwRun("SELECT ml._settle_job($1)", 1, types, values, NULL, SPI_OK_SELECT);
 	pfree(slot->handle);
 	slot->handle = NULL;
 }
@@ -319,10 +287,10 @@ launcher_tick(bool *recovered)
 	long		nap = ml_naptime;
 	int			running = 0;
 
-	tick_begin();
+	BgwXactBegin();
 	if (!extension_ready())
 	{
-		tick_end();
+		BgwXactCommit(true);
 		return nap;
 	}
 	/*
@@ -338,7 +306,7 @@ launcher_tick(bool *recovered)
 		values[0] = TimestampTzGetDatum(started_at);
 		values[1] = CStringGetTextDatum(*recovered ? "the job worker exited before the part ended"
 										: "server restarted");
-		run("SELECT ml._recover_jobs($1, $2)", 2, types, values, SPI_OK_SELECT);
+		BgwRun("SELECT ml._recover_jobs($1, $2)", 2, types, values, NULL, SPI_OK_SELECT);
 		*recovered = true;
 	}
 
@@ -354,14 +322,13 @@ launcher_tick(bool *recovered)
 			running++;
 	}
 
-	run("SELECT ml._queue_due_schedules()", 0, NULL, NULL, SPI_OK_SELECT);
+	BgwRun("SELECT ml._queue_due_schedules()", 0, NULL, NULL, NULL, SPI_OK_SELECT);
 
 	if (running < ml_max_workers)
 	{
-		run("SELECT p.job_id, p.part FROM ml.job_parts p JOIN ml.jobs j ON j.id = p.job_id"
+		BgwRun("SELECT p.job_id, p.part FROM ml.job_parts p JOIN ml.jobs j ON j.id = p.job_id"
 			" WHERE p.status = 'queued' AND j.status IN ('queued', 'running') AND NOT j.cancel_requested"
-			" ORDER BY j.id, p.part",
-			0, NULL, NULL, SPI_OK_SELECT);
+			" ORDER BY j.id, p.part", 0, NULL, NULL, NULL, SPI_OK_SELECT);
 		if (SPI_processed > 0)
 		{
 			SPITupleTable *tt = SPI_tuptable;
@@ -383,16 +350,14 @@ launcher_tick(bool *recovered)
 						free_slot = i;
 				if (free_slot < 0 || !start_worker(&slots[free_slot], job_id, part))
 					break;
-				run("UPDATE ml.job_parts SET attempts = attempts + 1 WHERE job_id = $1 AND part = $2",
-					2, types, values, SPI_OK_UPDATE);
+				BgwRun("UPDATE ml.job_parts SET attempts = attempts + 1 WHERE job_id = $1 AND part = $2", 2, types, values, NULL, SPI_OK_UPDATE);
 				running++;
 			}
 		}
 	}
 
 	/* sleep until the next schedule falls due, if sooner than the nap */
-	run("SELECT (extract(epoch FROM min(next_run) - now()) * 1000)::float8 FROM ml.schedules WHERE enabled",
-		0, NULL, NULL, SPI_OK_SELECT);
+	BgwRun("SELECT (extract(epoch FROM min(next_run) - now()) * 1000)::float8 FROM ml.schedules WHERE enabled", 0, NULL, NULL, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 1)
 	{
 		bool		isnull;
@@ -406,7 +371,7 @@ launcher_tick(bool *recovered)
 				nap = ms < 10 ? 10 : (long) ceil(ms);
 		}
 	}
-	tick_end();
+	BgwXactCommit(true);
 	return nap;
 }
 

@@ -61,39 +61,6 @@ typedef struct Job
 
 static MemoryContext job_cxt;
 
-/* ---------- transactions ---------- */
-
-static void
-xact_begin(void)
-{
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	PushActiveSnapshot(GetTransactionSnapshot());
-}
-
-static void
-xact_commit(void)
-{
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	pgstat_report_stat(false);
-	pgstat_report_activity(STATE_IDLE, NULL);
-}
-
-static void
-exec(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, int expected)
-{
-	int			rc;
-
-	pgstat_report_activity(STATE_RUNNING, sql);
-	rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
-	if (rc != expected)
-		elog(ERROR, "pgmaker job worker: statement failed (%s): %s", SPI_result_code_string(rc), sql);
-}
-
 /* Column i (from 1) of the first result row, as text in job_cxt, or NULL. */
 static char *
 result_text(int i)
@@ -130,8 +97,8 @@ claim(const JobWorkerArgs *a, Job *job)
 	Datum		values[3] = {Int64GetDatum(a->job_id), Int32GetDatum(a->part), Int32GetDatum(MyProcPid)};
 	bool		claimed;
 
-	xact_begin();
-	exec("UPDATE ml.job_parts p SET status = 'running', pid = $3, started_at = coalesce(p.started_at, clock_timestamp()),"
+	BgwXactBegin();
+	BgwRun("UPDATE ml.job_parts p SET status = 'running', pid = $3, started_at = coalesce(p.started_at, clock_timestamp()),"
 		 "       error = NULL"
 		 "  FROM ml.jobs j"
 		 " WHERE j.id = p.job_id AND p.job_id = $1 AND p.part = $2 AND p.status = 'queued'"
@@ -169,11 +136,11 @@ claim(const JobWorkerArgs *a, Job *job)
 		job->search_path = result_text(16);
 		if (job->search_path == NULL)
 			job->search_path = "\"$user\", public";
-		exec("UPDATE ml.jobs SET status = 'running', started_at = coalesce(started_at, clock_timestamp()), pid = $3"
+		BgwRun("UPDATE ml.jobs SET status = 'running', started_at = coalesce(started_at, clock_timestamp()), pid = $3"
 			 " WHERE id = $1 AND status IN ('queued', 'running')",
 			 3, types, values, NULL, SPI_OK_UPDATE);
 	}
-	xact_commit();
+	BgwXactCommit(false);
 	return claimed;
 }
 
@@ -196,15 +163,15 @@ record_end(const Job *job, const char *status, ErrorData *edata)
 	values[4] = text_or_null(edata ? unpack_sql_state(edata->sqlerrcode) : NULL, &nulls[4]);
 	values[5] = text_or_null(edata ? edata->detail : NULL, &nulls[5]);
 	values[6] = text_or_null(edata ? edata->hint : NULL, &nulls[6]);
-	exec("UPDATE ml.job_parts SET status = $3, error = $4, finished_at = clock_timestamp(), pid = NULL"
+	BgwRun("UPDATE ml.job_parts SET status = $3, error = $4, finished_at = clock_timestamp(), pid = NULL"
 		 " WHERE job_id = $1 AND part = $2",
 		 7, types, values, nulls, SPI_OK_UPDATE);
 	if (edata != NULL)
-		exec("UPDATE ml.jobs SET result = jsonb_strip_nulls(jsonb_build_object("
+		BgwRun("UPDATE ml.jobs SET result = jsonb_strip_nulls(jsonb_build_object("
 			 "         'sqlstate', $5, 'detail', $6, 'hint', $7, 'part', $2))"
 			 " WHERE id = $1 AND result IS NULL",
 			 7, types, values, nulls, SPI_OK_UPDATE);
-	exec("SELECT ml._settle_job($1)", 1, types, values, NULL, SPI_OK_SELECT);
+	BgwRun("SELECT ml._settle_job($1)", 1, types, values, NULL, SPI_OK_SELECT);
 }
 
 /* true when the job is being canceled or has failed in another part */
@@ -215,7 +182,7 @@ job_stopping(const Job *job)
 	Datum		values[1] = {Int64GetDatum(job->id)};
 	bool		isnull;
 
-	exec("SELECT cancel_requested OR status NOT IN ('queued', 'running') FROM ml.jobs WHERE id = $1",
+	BgwRun("SELECT cancel_requested OR status NOT IN ('queued', 'running') FROM ml.jobs WHERE id = $1",
 		 1, types, values, NULL, SPI_OK_SELECT);
 	return SPI_processed == 0 ||
 		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -255,7 +222,7 @@ run_train(Job *job)
 	char	   *result;
 	char	   *model_id;
 
-	xact_begin();
+	BgwXactBegin();
 	require_owner(job);
 
 	initStringInfo(&sql);
@@ -272,7 +239,7 @@ run_train(Job *job)
 		Datum		ovalues[1] = {CStringGetTextDatum(job->options)};
 		SPITupleTable *tt;
 
-		exec("SELECT key, value FROM jsonb_each_text($1::jsonb)", 1, otypes, ovalues, NULL, SPI_OK_SELECT);
+		BgwRun("SELECT key, value FROM jsonb_each_text($1::jsonb)", 1, otypes, ovalues, NULL, SPI_OK_SELECT);
 		tt = SPI_tuptable;
 		for (uint64 r = 0; r < SPI_processed; r++)
 		{
@@ -296,7 +263,7 @@ run_train(Job *job)
 	appendStringInfoString(&sql, ") r");
 
 	BgwAsRole(job->owner, job->search_path, &rs);
-	exec(sql.data, nargs, types, values, nulls, SPI_OK_SELECT);
+	BgwRun(sql.data, nargs, types, values, nulls, SPI_OK_SELECT);
 	result = SPI_processed == 1 ? result_text(1) : NULL;
 	model_id = SPI_processed == 1 ? result_text(2) : NULL;
 	BgwRestoreRole(&rs);
@@ -309,11 +276,11 @@ run_train(Job *job)
 		rvalues[0] = Int64GetDatum(job->id);
 		rvalues[1] = text_or_null(result, &rnulls[1]);
 		rvalues[2] = text_or_null(model_id, &rnulls[2]);
-		exec("UPDATE ml.jobs SET result = $2::jsonb, model_id = $3::bigint, progress = 1 WHERE id = $1",
+		BgwRun("UPDATE ml.jobs SET result = $2::jsonb, model_id = $3::bigint, progress = 1 WHERE id = $1",
 			 3, rtypes, rvalues, rnulls, SPI_OK_UPDATE);
 	}
 	record_end(job, "succeeded", NULL);
-	xact_commit();
+	BgwXactCommit(false);
 }
 
 /* ---------- a batch prediction ---------- */
@@ -344,13 +311,13 @@ run_batch(Job *job)
 	const char *k = quote_identifier(job->key);
 
 	/* pin the model: the first part to start takes the live one for all */
-	xact_begin();
+	BgwXactBegin();
 	require_owner(job);
-	exec("UPDATE ml.jobs j SET model_id = (SELECT d.model_id FROM ml.deployments d"
+	BgwRun("UPDATE ml.jobs j SET model_id = (SELECT d.model_id FROM ml.deployments d"
 		 "                                  WHERE d.project_id = j.project_id ORDER BY d.id DESC LIMIT 1)"
 		 " WHERE j.id = $1 AND j.model_id IS NULL",
 		 1, types, values, NULL, SPI_OK_UPDATE);
-	exec("SELECT j.model_id::text, p.task = 'classification'"
+	BgwRun("SELECT j.model_id::text, p.task = 'classification'"
 		 "  FROM ml.jobs j LEFT JOIN ml.projects p ON p.id = j.project_id WHERE j.id = $1",
 		 1, types, values, NULL, SPI_OK_SELECT);
 	model_id = SPI_processed == 1 ? result_text(1) : NULL;
@@ -372,18 +339,18 @@ run_batch(Job *job)
 		cvalues[0] = text_or_null(job->lo, &cnulls[0]);
 		cvalues[1] = text_or_null(job->hi, &cnulls[1]);
 		BgwAsRole(job->owner, job->search_path, &rs);
-		exec(psprintf("SELECT count(*) FROM (%s) s %s", job->query, range_clause(job, job->lo, job->hi)),
+		BgwRun(psprintf("SELECT count(*) FROM (%s) s %s", job->query, range_clause(job, job->lo, job->hi)),
 			 2, ctypes, cvalues, cnulls, SPI_OK_SELECT);
 		total = result_text(1);
 		BgwRestoreRole(&rs);
 		tvalues[0] = values[0];
 		tvalues[1] = values[1];
 		tvalues[2] = Int64GetDatum(text_int64(total));
-		exec("UPDATE ml.job_parts SET rows_total = $3 WHERE job_id = $1 AND part = $2",
+		BgwRun("UPDATE ml.job_parts SET rows_total = $3 WHERE job_id = $1 AND part = $2",
 			 3, ttypes, tvalues, NULL, SPI_OK_UPDATE);
-		exec("SELECT ml._settle_job($1)", 1, types, values, NULL, SPI_OK_SELECT);
+		BgwRun("SELECT ml._settle_job($1)", 1, types, values, NULL, SPI_OK_SELECT);
 	}
-	xact_commit();
+	BgwXactCommit(false);
 
 	for (;;)
 	{
@@ -396,11 +363,11 @@ run_batch(Job *job)
 		char	   *last;
 
 		CHECK_FOR_INTERRUPTS();
-		xact_begin();
+		BgwXactBegin();
 		if (job_stopping(job))
 		{
 			record_end(job, "canceled", NULL);
-			xact_commit();
+			BgwXactCommit(false);
 			return;
 		}
 		sql = psprintf("WITH src AS (SELECT s.* FROM (%s) s %s ORDER BY s.%s LIMIT %d),"
@@ -417,7 +384,7 @@ run_batch(Job *job)
 		cvalues[0] = text_or_null(lower, &cnulls[0]);
 		cvalues[1] = text_or_null(job->hi, &cnulls[1]);
 		BgwAsRole(job->owner, job->search_path, &rs);
-		exec(sql, 2, ctypes, cvalues, cnulls, SPI_OK_SELECT);
+		BgwRun(sql, 2, ctypes, cvalues, cnulls, SPI_OK_SELECT);
 		n = text_int64(result_text(1));
 		last = result_text(2);
 		BgwRestoreRole(&rs);
@@ -427,19 +394,19 @@ run_batch(Job *job)
 			Oid			utypes[4] = {INT8OID, INT4OID, TEXTOID, INT8OID};
 			Datum		uvalues[4] = {values[0], values[1], CStringGetTextDatum(last), Int64GetDatum(n)};
 
-			exec("UPDATE ml.job_parts SET checkpoint = $3, rows_done = rows_done + $4"
+			BgwRun("UPDATE ml.job_parts SET checkpoint = $3, rows_done = rows_done + $4"
 				 " WHERE job_id = $1 AND part = $2",
 				 4, utypes, uvalues, NULL, SPI_OK_UPDATE);
-			exec("SELECT ml._settle_job($1)", 1, types, values, NULL, SPI_OK_SELECT);
+			BgwRun("SELECT ml._settle_job($1)", 1, types, values, NULL, SPI_OK_SELECT);
 			job->checkpoint = last;
 		}
 		if (n < job->chunk_rows)
 		{
 			record_end(job, "succeeded", NULL);
-			xact_commit();
+			BgwXactCommit(false);
 			return;
 		}
-		xact_commit();
+		BgwXactCommit(false);
 	}
 }
 
@@ -492,10 +459,10 @@ MLJobWorkerMain(Datum arg)
 				(errmsg("pgmaker job %lld part %d ended with an error: %s",
 						(long long) job.id, job.part, edata->message)));
 
-		xact_begin();
+		BgwXactBegin();
 		canceled = edata->sqlerrcode == ERRCODE_QUERY_CANCELED && job_stopping(&job);
 		record_end(&job, canceled ? "canceled" : "failed", canceled ? NULL : edata);
-		xact_commit();
+		BgwXactCommit(false);
 		RESUME_INTERRUPTS();
 	}
 	PG_END_TRY();
