@@ -43,7 +43,10 @@ OBJS = \
 	src/predict/predict.o \
 	src/bgw/launcher.o \
 	src/bgw/worker.o \
-	src/bgw/jobs.o
+	src/bgw/jobs.o \
+	src/http/http.o \
+	src/http/s3.o \
+	src/http/load.o
 
 # The install script is built from each module's SQL, in dependency order.
 SQL_SOURCES = \
@@ -53,6 +56,7 @@ SQL_SOURCES = \
 	src/algo/aggregates.sql \
 	src/catalog/deploy.sql \
 	src/bgw/jobs.sql \
+	src/http/http.sql \
 	src/model/model.sql \
 	src/predict/predict.sql \
 	src/prep/prep.sql
@@ -65,7 +69,7 @@ REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 PG_CONFIG ?= pg_config
 PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
 	-Wno-missing-field-initializers
-SHLIB_LINK = -lxgboost -llinear -lopenblas -llapacke -lm
+SHLIB_LINK = -lxgboost -llinear -lopenblas -llapacke -lcurl -lz -lm
 
 EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql results regression.diffs regression.out
 

@@ -4,6 +4,7 @@
  *-------------------------------------------------------------------------
  */
 #include "pgmaker.h"
+#include "http/http.h"
 
 #include <limits.h>
 #include <cblas.h>
@@ -13,6 +14,9 @@
 
 int			ml_aggregate_train_min_rows = 10000000;
 char	   *ml_database = NULL;
+char	   *ml_http_allow = NULL;
+int			ml_http_max_bytes = 1024 * 1024;	/* kB: 1GB */
+int			ml_http_timeout = 30000;	/* ms */
 int			ml_max_train_memory = 1024 * 1024;	/* kB: 1GB */
 int			ml_max_workers = 2;
 int			ml_naptime = 5000;	/* ms */
@@ -45,6 +49,37 @@ GucInit(void)
 								   PGC_POSTMASTER,
 								   GUC_SUPERUSER_ONLY,
 								   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("ml.http_allow",
+							   "URL prefixes that roles other than superusers may fetch, separated by commas.",
+							   "Empty: only superusers reach the network.  A prefix naming only a host matches that host exactly.",
+							   &ml_http_allow,
+							   "",
+							   PGC_SUSET,
+							   GUC_LIST_INPUT,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("ml.http_max_bytes",
+							"Largest response body pgmaker downloads in one transfer.",
+							"A larger response stops the transfer with an error.",
+							&ml_http_max_bytes,
+							1024 * 1024,
+							1,
+							INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("ml.http_timeout",
+							"Longest wait for a connection or for the next bytes of a transfer.",
+							"A transfer that stalls longer fails; statement_timeout bounds the whole statement.",
+							&ml_http_timeout,
+							30000,
+							100,
+							INT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("ml.max_train_memory",
 							"Largest amount of memory the training data of one ml.train call may use.",
