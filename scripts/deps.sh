@@ -76,6 +76,9 @@ WANTED=(
     liblapacke-dev
     libxgboost-dev
     liblinear-dev
+    libcurl4-openssl-dev
+    zlib1g-dev
+    python3-botocore
     python3-xgboost
     python3-numpy
     python3-psycopg2

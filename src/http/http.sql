@@ -44,7 +44,7 @@ BEGIN
     END IF;
     INSERT INTO ml.credentials AS c (owner, name, secret)
     VALUES (current_user::regrole, set_credentials.name, set_credentials.secret)
-    ON CONFLICT (owner, name)
+    ON CONFLICT ON CONSTRAINT credentials_pkey
     DO UPDATE SET secret = EXCLUDED.secret, updated_at = now();
 END
 $$;
