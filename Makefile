@@ -46,7 +46,8 @@ OBJS = \
 	src/bgw/jobs.o \
 	src/http/http.o \
 	src/http/s3.o \
-	src/http/load.o
+	src/http/load.o \
+	src/http/alerts.o
 
 # The install script is built from each module's SQL, in dependency order.
 SQL_SOURCES = \
@@ -57,6 +58,7 @@ SQL_SOURCES = \
 	src/catalog/deploy.sql \
 	src/bgw/jobs.sql \
 	src/http/http.sql \
+	src/http/alerts.sql \
 	src/model/model.sql \
 	src/predict/predict.sql \
 	src/prep/prep.sql

@@ -29,6 +29,9 @@ extern PGDLLEXPORT void MLLauncherMain(Datum arg);
 /* worker.c */
 extern PGDLLEXPORT void MLJobWorkerMain(Datum arg);
 
+/* src/http/alerts.c: posts pending alert deliveries, then exits */
+extern PGDLLEXPORT void MLAlertSenderMain(Datum arg);
+
 /* jobs.c */
 typedef struct RoleSwitch
 {
@@ -44,6 +47,8 @@ extern void BgwXactBegin(void);
 extern void BgwXactCommit(bool force_stats);
 extern void BgwRun(const char *sql, int nargs, Oid *types, Datum *values,
 				   const char *nulls, int expected);
+extern Oid	BgwExtensionOwner(void);
+extern void BgwWakeLauncherAtCommit(void);
 extern void BgwAsRole(Oid role, const char *search_path, RoleSwitch *rs);
 extern void BgwRestoreRole(const RoleSwitch *rs);
 

@@ -114,9 +114,9 @@ BgwRun(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls,
 			 SPI_result_code_string(rc), sql);
 }
 
-/* The owner of the extension, who owns its tables. */
-static Oid
-extension_owner(void)
+/* BgwExtensionOwner is the owner of the extension, who owns its tables. */
+Oid
+BgwExtensionOwner(void)
 {
 	bool		isnull;
 	Datum		d;
@@ -228,6 +228,21 @@ at_commit(bool wake, pid_t cancel_pid)
 	npending++;
 }
 
+/*
+ * BgwWakeLauncherAtCommit wakes the launcher when the transaction commits
+ * (once, however often it is asked).
+ */
+void
+BgwWakeLauncherAtCommit(void)
+{
+	SubTransactionId subid = GetCurrentSubTransactionId();
+
+	for (int i = 0; i < npending; i++)
+		if (pending[i].wake && pending[i].subid == subid)
+			return;
+	at_commit(true, 0);
+}
+
 /* ---------- checks ---------- */
 
 Datum
@@ -326,7 +341,7 @@ ml_queue_job(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	BgwAsRole(extension_owner(), BGW_CATALOG_PATH, &rs);
+	BgwAsRole(BgwExtensionOwner(), BGW_CATALOG_PATH, &rs);
 	exec("INSERT INTO ml.jobs (kind, project_id, schedule_id, args, owner)"
 		 " VALUES ($1, $2, $3, $4 || jsonb_build_object('search_path', $6), $5::regrole) RETURNING id",
 		 6, types, values, nulls, SPI_OK_INSERT_RETURNING);
@@ -394,7 +409,7 @@ ml_cancel_job(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	BgwAsRole(extension_owner(), BGW_CATALOG_PATH, &rs);
+	BgwAsRole(BgwExtensionOwner(), BGW_CATALOG_PATH, &rs);
 	lock_owned("SELECT owner::oid, status FROM ml.jobs WHERE id = $1 FOR UPDATE", id, caller, "job", "cancel");
 	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	if (strcmp(status, "queued") == 0 || strcmp(status, "running") == 0)
@@ -440,7 +455,7 @@ ml_add_schedule(PG_FUNCTION_ARGS)
 	values[5] = CStringGetTextDatum(GetConfigOption("search_path", false, false));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	BgwAsRole(extension_owner(), BGW_CATALOG_PATH, &rs);
+	BgwAsRole(BgwExtensionOwner(), BGW_CATALOG_PATH, &rs);
 	exec("SELECT owner::oid FROM ml.projects WHERE id = $1", 1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		ereport(ERROR,
@@ -474,7 +489,7 @@ ml_unschedule(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	BgwAsRole(extension_owner(), BGW_CATALOG_PATH, &rs);
+	BgwAsRole(BgwExtensionOwner(), BGW_CATALOG_PATH, &rs);
 	lock_owned("SELECT owner::oid FROM ml.schedules WHERE id = $1 FOR UPDATE", id, caller, "schedule", "remove");
 	exec("DELETE FROM ml.schedules WHERE id = $1", 1, types, values, NULL, SPI_OK_DELETE);
 	BgwRestoreRole(&rs);
@@ -499,7 +514,7 @@ ml_run_schedule(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	BgwAsRole(extension_owner(), BGW_CATALOG_PATH, &rs);
+	BgwAsRole(BgwExtensionOwner(), BGW_CATALOG_PATH, &rs);
 	lock_owned("SELECT owner::oid FROM ml.schedules WHERE id = $1 FOR UPDATE", id, caller, "schedule", "run");
 	exec("SELECT ml._queue_schedule_run($1)", 1, types, values, NULL, SPI_OK_SELECT);
 	job_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));

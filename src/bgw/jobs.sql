@@ -404,7 +404,8 @@ SELECT pg_catalog.pg_extension_config_dump('ml.schedules_id_seq', '');
 -- Sets a job's status, progress and end from its parts: failed as soon as
 -- one part failed (its queued parts are canceled, its running ones stop at
 -- their next chunk), running while a part is queued or running, then
--- canceled or succeeded.  A schedule's run reports to its schedule.
+-- canceled or succeeded.  A schedule's run reports to its schedule; a job
+-- that fails raises a job_failed alert.
 CREATE FUNCTION ml._settle_job(job bigint) RETURNS text
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -452,6 +453,14 @@ BEGIN
            finished_at = CASE WHEN n_busy = 0 THEN coalesce(j.finished_at, clock_timestamp()) END,
            pid = CASE WHEN n_busy = 0 THEN NULL ELSE j.pid END
      WHERE id = job;
+    IF st = 'failed' AND j.status <> 'failed' THEN
+        PERFORM ml._raise_alert('job_failed', 'error', j.project_id, j.owner,
+                                format('%s job %s failed: %s', j.kind, job,
+                                       coalesce(j.error, err, 'unknown error')),
+                                jsonb_build_object('job_id', job, 'job_kind', j.kind,
+                                                   'schedule_id', j.schedule_id,
+                                                   'error', coalesce(j.error, err)));
+    END IF;
     IF j.schedule_id IS NOT NULL THEN
         UPDATE ml.schedules s
            SET last_status = st, last_job_id = job,

@@ -65,6 +65,9 @@ typedef struct WorkerSlot
 
 static WorkerSlot slots[ML_MAX_JOB_WORKERS];
 
+/* the alert sender, while it runs */
+static BackgroundWorkerHandle *alert_sender = NULL;
+
 /* when this launcher started: a part claimed before has no slot here */
 static TimestampTz started_at;
 
@@ -278,8 +281,73 @@ start_worker(WorkerSlot *slot, int64 job_id, int32 part)
 }
 
 /*
+ * Starts the alert sender (src/http/alerts.c) when a delivery is due and
+ * it does not run; it exits once nothing is due.
+ */
+static void
+start_alert_sender_if_due(void)
+{
+	BackgroundWorker w;
+	MemoryContext old;
+	pid_t		pid;
+
+	if (alert_sender != NULL)
+	{
+		if (GetBackgroundWorkerPid(alert_sender, &pid) != BGWH_STOPPED)
+			return;
+		pfree(alert_sender);
+		alert_sender = NULL;
+	}
+	BgwRun("SELECT 1 FROM ml.alert_deliveries WHERE status = 'pending' AND next_attempt_at <= now() LIMIT 1",
+		   0, NULL, NULL, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return;
+
+	memset(&w, 0, sizeof(w));
+	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	w.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(w.bgw_library_name, BGW_MAXLEN, "pgmaker");
+	snprintf(w.bgw_function_name, BGW_MAXLEN, "MLAlertSenderMain");
+	snprintf(w.bgw_name, BGW_MAXLEN, "pgmaker alert sender");
+	snprintf(w.bgw_type, BGW_MAXLEN, "pgmaker alert sender");
+	w.bgw_notify_pid = MyProcPid;
+	memcpy(w.bgw_extra, &MyDatabaseId, sizeof(Oid));
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	if (!RegisterDynamicBackgroundWorker(&w, &alert_sender))
+	{
+		alert_sender = NULL;
+		ereport(LOG,
+				(errmsg("pgmaker launcher could not start the alert sender: no background worker slot is free"),
+				 errhint("Raise max_worker_processes; alerts wait meanwhile.")));
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/* Shortens *nap to the milliseconds until the first value of query (epoch ms from now). */
+static void
+nap_until(const char *query, long *nap)
+{
+	BgwRun(query, 0, NULL, NULL, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+		{
+			double		ms = DatumGetFloat8(d);
+
+			if (ms < *nap)
+				*nap = ms < 10 ? 10 : (long) ceil(ms);
+		}
+	}
+}
+
+/*
  * One look: reap stopped workers, queue due schedules, start workers for
- * queued parts.  Returns the milliseconds to sleep.
+ * queued parts and the alert sender for due alerts.  Returns the
+ * milliseconds to sleep.
  */
 static long
 launcher_tick(bool *recovered)
@@ -356,21 +424,14 @@ launcher_tick(bool *recovered)
 		}
 	}
 
-	/* sleep until the next schedule falls due, if sooner than the nap */
-	BgwRun("SELECT (extract(epoch FROM min(next_run) - now()) * 1000)::float8 FROM ml.schedules WHERE enabled", 0, NULL, NULL, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 1)
-	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	start_alert_sender_if_due();
 
-		if (!isnull)
-		{
-			double		ms = DatumGetFloat8(d);
-
-			if (ms < nap)
-				nap = ms < 10 ? 10 : (long) ceil(ms);
-		}
-	}
+	/* sleep until the next schedule or alert delivery falls due, if sooner than the nap */
+	nap_until("SELECT (extract(epoch FROM min(next_run) - now()) * 1000)::float8 FROM ml.schedules WHERE enabled",
+			  &nap);
+	if (alert_sender == NULL)
+		nap_until("SELECT (extract(epoch FROM min(next_attempt_at) - now()) * 1000)::float8"
+				  "  FROM ml.alert_deliveries WHERE status = 'pending' AND next_attempt_at > now()", &nap);
 	BgwXactCommit(true);
 	return nap;
 }

@@ -1,0 +1,171 @@
+# test/t/008_alerts.pl
+#
+# Alerts on a server that preloads pgmaker: NOTIFY ml_alerts at once, and
+# webhook deliveries by the alert sender after commit, with the channel's
+# headers, retries with backoff, the channel owner's network rights, a
+# failed job's alert, and row-level security on channels and alerts.  The
+# webhooks are routes of the loopback fixture server
+# (test/fixtures/http_fixture.py), which records what it receives.
+
+use strict;
+use warnings;
+
+use HTTP::Tiny;
+use JSON::PP;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep);
+
+my $tmp = PostgreSQL::Test::Utils::tempdir;
+my $port_file = "$tmp/port";
+my $fixture_pid = fork();
+die "fork: $!" unless defined $fixture_pid;
+if ($fixture_pid == 0)
+{
+	exec('python3', 'fixtures/http_fixture.py', '--data-dir', $tmp, '--port-file', $port_file)
+	  or die "exec: $!";
+}
+for (my $i = 0; $i < 100 && !-e $port_file; $i++) { usleep(100_000); }
+open my $pf, '<', $port_file or die "fixture did not start";
+my $port = <$pf>;
+close $pf;
+my $base = "http://127.0.0.1:$port";
+
+my $node = PostgreSQL::Test::Cluster->new('alerts');
+$node->init;
+$node->append_conf(
+	'postgresql.conf', qq{
+shared_preload_libraries = 'pgmaker'
+ml.database = 'postgres'
+ml.naptime = '1s'
+ml.http_allow = '$base/hook/plain/'
+max_worker_processes = 16
+});
+$node->start;
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION pgmaker;
+	CREATE ROLE plain LOGIN;
+	CREATE ROLE other LOGIN;
+	GRANT CREATE ON SCHEMA public TO plain;
+	CREATE TABLE t AS SELECT g::float8 AS x, (g % 7)::float8 AS z FROM generate_series(1, 50) g;
+});
+
+sub sql { return $node->safe_psql('postgres', $_[0]); }
+
+sub err
+{
+	my ($sql, $role) = @_;
+	my ($ret, $out, $stderr) = $node->psql('postgres',
+		($role ? "SET ROLE $role; " : '') . $sql,
+		extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+	return $ret == 0 ? "no error" : $stderr;
+}
+
+sub hook_log
+{
+	my ($name) = @_;
+	my $res = HTTP::Tiny->new->get("$base/hook/$name/log");
+	die "fixture log: $res->{status}" unless $res->{success};
+	return decode_json($res->{content});
+}
+
+# Polls a query until it returns want (at most 60 s); returns what it saw.
+sub wait_for
+{
+	my ($query, $want) = @_;
+	my $got = '';
+	for (my $i = 0; $i < 600; $i++)
+	{
+		$got = sql($query);
+		return $got if $got eq $want;
+		usleep(100_000);
+	}
+	return $got;
+}
+
+# ---------- channels ----------
+
+sql(qq{SELECT ml.create_alert_channel('ops', '$base/hook/ops', '{"Authorization": "Bearer t0k"}')});
+sql(qq{SELECT ml.create_alert_channel('flaky', '$base/hook/fail-2')});
+sql(qq{SELECT ml.create_alert_channel('broken', '$base/nowhere')});
+like(err(qq{SELECT ml.create_alert_channel('ops', '$base/hook/x')}),
+	qr/42710: alert channel "ops" already exists/, 'a channel name is taken once');
+like(err(qq{SELECT ml.create_alert_channel('x', '$base/hook/x', '{"X-A": "1\\r\\nX-B: 2"}')}),
+	qr/22023: header "X-A" must not contain a line break/, 'headers cannot inject lines');
+like(err(qq{SELECT ml.create_alert_channel('x', '$base/hook/x', '{"Bad Name": "1"}')}),
+	qr/22023: invalid header name "Bad Name"/, 'header names are checked');
+like(err(q{SELECT ml.create_alert_channel('x', 'file:///etc/passwd')}),
+	qr/22023: alert channel URL must be an http:\/\/ or https:\/\/ URL/, 'only http(s) channels');
+like(err(qq{SELECT ml.create_alert_channel('x', '$base/hook/ops')}, 'plain'),
+	qr/42501: URL "[^"]+\/hook\/ops" is not allowed by ml.http_allow/,
+	'a plain role needs ml.http_allow for its channel');
+sql(qq{SET ROLE plain; SELECT ml.create_alert_channel('mine', '$base/hook/plain/mine')});
+is(sql(q{SET ROLE other; SELECT count(*) FROM ml.alert_channels}), '0',
+	'another role sees no channel (and no header)');
+is(sql(q{SET ROLE plain; SELECT string_agg(name, ',') FROM ml.alert_channels}), 'mine',
+	'a role sees its own channels only');
+like(err(q{SELECT ml.test_alert_channel('ops')}, 'plain'), qr/42704: alert channel "ops" does not exist/,
+	'a role cannot test another role\'s channel');
+
+# ---------- NOTIFY and delivery ----------
+
+my ($ret, $out, $stderr) = $node->psql('postgres',
+	q{LISTEN ml_alerts; SELECT ml.test_alert_channel('ops');});
+like($out, qr/Asynchronous notification "ml_alerts" with payload "\{.*"kind": "test".*"message": "test alert for channel ops"/,
+	'the alert is notified on ml_alerts');
+is(wait_for(q{SELECT delivery || ' ' || attempts || ' ' || http_status FROM ml.alert_status WHERE channel = 'ops'},
+		'delivered 1 200'), 'delivered 1 200', 'the webhook received the alert');
+my $log = hook_log('ops');
+is(scalar(@$log), 1, 'posted once');
+my $body = decode_json($log->[0]{body});
+is($body->{kind} . '|' . $body->{details}{channel} . '|' . $body->{severity}, 'test|ops|info',
+	'the body is the alert as JSON');
+is($log->[0]{headers}{Authorization}, 'Bearer t0k', 'with the channel\'s headers');
+like($log->[0]{headers}{'Content-Type'}, qr{^application/json}, 'as application/json');
+is(scalar(@{ hook_log('plain/mine') }), 0, 'another role\'s channel received nothing');
+
+sql(q{SELECT ml.test_alert_channel('flaky')});
+is(wait_for(q{SELECT delivery || ' ' || attempts FROM ml.alert_status WHERE channel = 'flaky'}, 'delivered 3'),
+	'delivered 3', 'a webhook that fails twice gets the alert at the third attempt');
+is(scalar(@{ hook_log('fail-2') }), 3, 'three posts reached it');
+is(sql(q{SELECT (delivered_at - raised_at) >= interval '6 seconds' FROM ml.alert_status WHERE channel = 'flaky'}),
+	't', 'the attempts were spaced 2 and 4 seconds apart');
+
+sql(q{SELECT ml.test_alert_channel('broken')});
+is(wait_for(q{SELECT delivery || ' ' || attempts || ' ' || last_error FROM ml.alert_status WHERE channel = 'broken'},
+		'pending 2 HTTP status 404'), 'pending 2 HTTP status 404', 'a failing webhook is retried, its error kept');
+is(sql(q{SELECT next_attempt_at > now() + interval '1 second' FROM ml.alert_deliveries WHERE channel = 'broken'}),
+	't', 'the next attempt waits');
+
+# the owner's network rights apply when the alert is sent, not the worker's
+sql(q{SET ROLE plain; UPDATE ml.alert_channels SET url = 'http://127.0.0.1:1/elsewhere' WHERE name = 'mine'});
+sql(qq{SET ROLE plain; SELECT ml.test_alert_channel('mine')});
+is(wait_for(q{SELECT attempts > 0 FROM ml.alert_status WHERE channel = 'mine'}, 't'), 't', 'attempted');
+like(sql(q{SELECT last_error FROM ml.alert_status WHERE channel = 'mine'}),
+	qr/URL "http:\/\/127.0.0.1:1\/elsewhere" is not allowed by ml.http_allow/,
+	'a channel changed to a URL outside ml.http_allow is refused at sending');
+
+# ---------- a failed job raises an alert ----------
+
+sql(q{CREATE VIEW boom AS SELECT x, 1 / (z - z) AS y FROM t});
+my $job = sql(q{SELECT ml.train_job('boomp', 'boom', '{"target": "y", "algorithm": "linear"}')});
+is(wait_for(qq{SELECT status FROM ml.jobs WHERE id = $job}, 'failed'), 'failed', 'the job failed');
+is(sql(qq{SELECT kind || '|' || severity || '|' || (details->>'job_id') FROM ml.alerts WHERE kind = 'job_failed'}),
+	"job_failed|error|$job", 'a job_failed alert was raised');
+like(sql(q{SELECT message FROM ml.alerts WHERE kind = 'job_failed'}), qr/train job \d+ failed: division by zero/,
+	'its message says why');
+is(wait_for(q{SELECT count(*) FROM ml.alert_status WHERE kind = 'job_failed' AND delivery = 'delivered'}, '2'),
+	'2', 'delivered to both working channels of the owner');
+ok((grep { decode_json($_->{body})->{kind} eq 'job_failed' } @{ hook_log('ops') }), 'the webhook got it');
+is(sql(q{SET ROLE other; SELECT count(*) FROM ml.alerts}), '0', 'another role sees none of the alerts');
+like(err(q{INSERT INTO ml.alerts (kind, severity, owner, message) VALUES ('x', 'info', 'other', 'm')}, 'other'),
+	qr/42501: permission denied for table alerts/, 'roles do not write alerts');
+
+is(sql(q{SELECT ml.drop_alert_channel('broken'), ml.drop_alert_channel('broken')}), 't|f', 'drop_alert_channel');
+is(sql(q{SELECT count(*) FROM ml.alert_deliveries WHERE channel = 'broken'}), '0', 'its deliveries went with it');
+
+$node->stop;
+kill 'TERM', $fixture_pid;
+waitpid($fixture_pid, 0);
+done_testing();
