@@ -31,6 +31,7 @@ OBJS = \
 	src/algo/pca.o \
 	src/algo/ensemble.o \
 	src/algo/aggregates.o \
+	src/algo/endpoint.o \
 	src/model/blob.o \
 	src/model/export.o \
 	src/model/xgb_document.o \

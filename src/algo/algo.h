@@ -261,6 +261,7 @@ extern const AlgoSpec xgboost_algo;
 extern const AlgoSpec random_forest_algo;
 extern const AlgoSpec kmeans_algo;
 extern const AlgoSpec pca_algo;
+extern const AlgoSpec endpoint_algo;
 
 /* XGBoost's own model formats (xgboost.c), for export and import. */
 extern bool XgbModelSave(const AlgoModel *m, const char *format, StringInfo out);

@@ -103,6 +103,12 @@ hp_set(const AlgoSpec *spec, const HyperparamSpec *ps, HyperparamValue *out,
 				if (v->type != jbvString)
 					hp_type_error(spec, ps, JsonbValueTypeName(v));
 				s = JsonbValueToCString(v);
+				if (ps->choices == NULL)
+				{
+					/* free text, such as a URL */
+					out->str = s;
+					break;
+				}
 				choices = pstrdup(ps->choices);
 				for (tok = strtok_r(choices, "|", &save); tok && !ok;
 					 tok = strtok_r(NULL, "|", &save))

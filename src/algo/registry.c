@@ -25,6 +25,7 @@ static const AlgoSpec *const algorithms[] = {
 	&random_forest_algo,
 	&kmeans_algo,
 	&pca_algo,
+	&endpoint_algo,
 	&ensemble_algo,
 };
 

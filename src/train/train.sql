@@ -82,3 +82,58 @@ CREATE AGGREGATE ml._train_moments(y float8, x float8[], seed int8, test_size fl
 );
 COMMENT ON AGGREGATE ml._train_moments(float8, float8[], int8, float8, int4, float8) IS
 'What ml.train reads of a source on its aggregate path (internal): least-squares co-moments of the training and hold-out rows, chosen by a hash of each row''s values, and a sample of each.';
+
+-- Checks ml.register_endpoint's options and turns them into ml.train's arguments.
+CREATE FUNCTION ml._endpoint_train_args(url text, options jsonb,
+    OUT source text, OUT target text, OUT task text, OUT hyperparams jsonb,
+    OUT preprocess jsonb, OUT test_size float8, OUT deploy text, OUT gate jsonb)
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    k text;
+BEGIN
+    IF url IS NULL THEN
+        RAISE EXCEPTION 'url must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    options := coalesce(options, '{}');
+    IF jsonb_typeof(options) <> 'object' THEN
+        RAISE EXCEPTION 'options must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR k IN SELECT jsonb_object_keys(options) LOOP
+        IF k NOT IN ('source', 'target', 'task', 'content_type', 'batch_size', 'preprocess',
+                     'test_size', 'deploy', 'gate') THEN
+            RAISE EXCEPTION 'unknown option "%"', k USING ERRCODE = 'invalid_parameter_value',
+                HINT = 'ml.register_endpoint takes source, target, task, content_type, batch_size, preprocess, test_size, deploy and gate.';
+        END IF;
+    END LOOP;
+    IF options->>'source' IS NULL THEN
+        RAISE EXCEPTION 'ml.register_endpoint needs the option "source"'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'The container is evaluated on the hold-out rows of the source, as a trained model is, before the gate decides whether it goes live.';
+    END IF;
+    source := options->>'source';
+    target := options->>'target';
+    task := options->>'task';
+    hyperparams := jsonb_strip_nulls(jsonb_build_object('url', url,
+                                                        'content_type', options->'content_type',
+                                                        'batch_size', options->'batch_size'));
+    preprocess := coalesce(options->'preprocess', '{}');
+    test_size := coalesce((options->>'test_size')::float8, 0.25);
+    deploy := coalesce(options->>'deploy', 'auto');
+    gate := coalesce(options->'gate', '{}');
+END
+$$;
+COMMENT ON FUNCTION ml._endpoint_train_args(text, jsonb) IS 'The ml.train arguments of ml.register_endpoint (internal).';
+
+CREATE FUNCTION ml.register_endpoint(project text, url text, options jsonb DEFAULT '{}')
+RETURNS TABLE (project text, model_id bigint, algorithm text, metrics jsonb, deployed boolean)
+LANGUAGE sql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+AS $$
+SELECT t.*
+  FROM ml._endpoint_train_args($2, $3) a,
+       LATERAL ml.train($1, a.source, a.target, 'endpoint', a.task, a.hyperparams, a.preprocess,
+                        a.test_size, a.deploy, a.gate) t
+$$;
+COMMENT ON FUNCTION ml.register_endpoint(text, text, jsonb) IS
+'Registers a model served by an HTTP container speaking the SageMaker protocol (GET /ping, POST /invocations): it is evaluated on the hold-out rows of options.source, gated, deployed and rolled back like a trained model, and ml.predict calls it.';

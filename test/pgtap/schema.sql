@@ -8,7 +8,7 @@
 
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgmaker;
-SELECT plan(60);
+SELECT plan(80);
 
 SELECT has_schema('ml');
 SELECT has_table('ml', 'projects', 'ml.projects exists');
@@ -25,6 +25,11 @@ SELECT has_table('ml', 'job_parts', 'ml.job_parts exists');
 SELECT has_table('ml', 'schedules', 'ml.schedules exists');
 SELECT has_view('ml', 'job_status', 'ml.job_status exists');
 SELECT has_view('ml', 'schedule_status', 'ml.schedule_status exists');
+SELECT has_table('ml', 'credentials', 'ml.credentials exists');
+SELECT has_table('ml', 'alert_channels', 'ml.alert_channels exists');
+SELECT has_table('ml', 'alerts', 'ml.alerts exists');
+SELECT has_table('ml', 'alert_deliveries', 'ml.alert_deliveries exists');
+SELECT has_view('ml', 'alert_status', 'ml.alert_status exists');
 
 SELECT columns_are('ml', 'projects', ARRAY['id', 'name', 'task', 'target', 'owner', 'created_at']);
 SELECT columns_are('ml', 'models', ARRAY['id', 'project_id', 'run_id', 'algorithm', 'hyperparams', 'preprocess',
@@ -45,7 +50,7 @@ SELECT set_eq(
     ARRAY['ml.projects', 'ml.projects_id_seq', 'ml.models', 'ml.models_id_seq',
           'ml.deployments', 'ml.deployments_id_seq', 'ml.promotions', 'ml.promotions_id_seq',
           'ml.runs', 'ml.runs_id_seq', 'ml.trials', 'ml.trials_id_seq', 'ml.training_log',
-          'ml.schedules', 'ml.schedules_id_seq'],
+          'ml.schedules', 'ml.schedules_id_seq', 'ml.credentials', 'ml.alert_channels'],
     'catalog tables and sequences are registered with pg_extension_config_dump');
 
 -- the SQL API
@@ -72,6 +77,11 @@ SELECT function_returns('ml', 'unschedule', ARRAY['bigint'], 'boolean');
 SELECT function_returns('ml', 'run_schedule', ARRAY['bigint'], 'bigint');
 SELECT function_returns('ml', 'job_wait', ARRAY['bigint', 'interval'], 'ml.job_status');
 SELECT function_returns('ml', 'cancel_job', ARRAY['bigint'], 'boolean');
+SELECT function_returns('ml', 'load', ARRAY['text', 'text', 'text', 'jsonb'], 'bigint');
+SELECT function_returns('ml', 'set_credentials', ARRAY['text', 'jsonb'], 'void');
+SELECT function_returns('ml', 'create_alert_channel', ARRAY['text', 'text', 'jsonb'], 'void');
+SELECT function_returns('ml', 'test_alert_channel', ARRAY['text'], 'bigint');
+SELECT has_function('ml', 'register_endpoint', ARRAY['text', 'text', 'jsonb']);
 
 -- prediction is STABLE and PARALLEL SAFE; training is VOLATILE
 SELECT is(
@@ -108,8 +118,26 @@ SELECT ok(NOT has_column_privilege('public', 'ml.jobs', 'args', 'SELECT'), 'PUBL
 SELECT ok(NOT has_function_privilege('public', 'ml._settle_job(bigint)', 'EXECUTE'),
     'PUBLIC may not run the workers'' bookkeeping');
 
+-- secrets and alerts: row-level security keeps each row to its owner role
+SELECT ok((SELECT relrowsecurity FROM pg_class WHERE oid = 'ml.credentials'::regclass),
+    'ml.credentials has row-level security');
+SELECT ok((SELECT relrowsecurity FROM pg_class WHERE oid = 'ml.alert_channels'::regclass),
+    'ml.alert_channels has row-level security');
+SELECT ok((SELECT relrowsecurity FROM pg_class WHERE oid = 'ml.alerts'::regclass),
+    'ml.alerts has row-level security');
+SELECT ok(NOT has_table_privilege('public', 'ml.alerts', 'INSERT'), 'PUBLIC may not write ml.alerts');
+SELECT ok(NOT has_table_privilege('public', 'ml.alert_deliveries', 'UPDATE'),
+    'PUBLIC may not write ml.alert_deliveries');
+SELECT ok(NOT has_function_privilege('public', 'ml._raise_alert(text, text, bigint, regrole, text, jsonb, text)', 'EXECUTE'),
+    'PUBLIC may not raise alerts directly');
+
 -- the ml.* settings exist and the prefix is reserved
 SELECT is(current_setting('ml.max_train_memory'), '1GB', 'ml.max_train_memory defaults to 1GB');
+SELECT is(current_setting('ml.http_allow'), '', 'ml.http_allow defaults to empty: no network for plain roles');
+SELECT is(current_setting('ml.http_timeout'), '30s', 'ml.http_timeout defaults to 30s');
+SELECT is(current_setting('ml.http_max_bytes'), '1GB', 'ml.http_max_bytes defaults to 1GB');
+SELECT is((SELECT context FROM pg_settings WHERE name = 'ml.http_allow'), 'superuser',
+    'ml.http_allow is superuser-only');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -262,6 +262,40 @@ like(err(q{SELECT ml.set_credentials('k', '[1]')}), qr/22023: credentials secret
 	'credentials: the secret is an object');
 is(sql("SELECT ml.drop_credentials('wrong'), ml.drop_credentials('wrong')"), 't|f', 'drop_credentials');
 
+# ---------- models served by a container (SageMaker protocol) ----------
+
+sql(q{CREATE TABLE lin AS SELECT g::float8 AS x, 2 * g::float8 + 1 AS y FROM generate_series(1, 200) g});
+is(sql(qq{SELECT algorithm, round((metrics->>'r2')::numeric, 9), round((metrics->>'rmse')::numeric, 9), deployed
+            FROM ml.register_endpoint('ep', '$base', '{"source": "lin", "target": "y", "batch_size": 7}')}),
+	'endpoint|1.000000000|0.000000000|t',
+	'endpoint: evaluated on the hold-out rows (posted 7 at a time) and deployed');
+is(sql(q{SELECT string_agg(ml.predict('ep', l)::text, ',' ORDER BY x) FROM lin l WHERE x <= 4}), '3,5,7,9',
+	'endpoint: ml.predict calls the container (CSV)');
+is(sql(qq{SELECT deployed FROM ml.register_endpoint('ep', '$base',
+            '{"source": "lin", "target": "y", "content_type": "application/json", "deploy": "always"}')}),
+	't', 'endpoint: a JSON container as a new version');
+is(sql(q{SELECT ml.model_info(live_model)->>'content_type' FROM ml.overview WHERE project = 'ep'}), 'application/json',
+	'endpoint: the live version speaks JSON');
+is(sql(q{SELECT string_agg(ml.predict('ep', l)::text, ',' ORDER BY x) FROM lin l WHERE x <= 4}), '3,5,7,9',
+	'endpoint: ml.predict with JSON');
+sql(q{SELECT ml.deploy('ep', (SELECT min(m.id) FROM ml.models m JOIN ml.projects p ON p.id = m.project_id WHERE p.name = 'ep'))});
+is(sql(q{SELECT ml.model_info(live_model)->>'content_type' FROM ml.overview WHERE project = 'ep'}), 'text/csv', 'endpoint: rolled back like any model');
+like(err(qq{SELECT * FROM ml.register_endpoint('ep_bad', '$base/bad', '{"source": "lin", "target": "y"}')}),
+	qr/08000: endpoint "[^"]+\/bad" returned 99 predictions for 100 rows/, 'endpoint: a wrong number of predictions');
+is(sql(q{SELECT count(*) FROM ml.projects WHERE name = 'ep_bad'}), '0', 'endpoint: the failed registration left nothing');
+like(err(qq{SELECT * FROM ml.register_endpoint('ep_down', '$base/nothing', '{"source": "lin", "target": "y"}')}),
+	qr/08000: endpoint "[^"]+\/nothing" is not ready: GET \/ping answered HTTP status 404/, 'endpoint: not ready');
+like(err(qq{SELECT * FROM ml.register_endpoint('ep_x', '$base', '{"target": "y"}')}),
+	qr/22023: ml.register_endpoint needs the option "source"/, 'endpoint: a source is needed');
+like(err(qq{SELECT * FROM ml.register_endpoint('ep_x', '$base', '{"source": "lin", "colour": 1}')}),
+	qr/22023: unknown option "colour"/, 'endpoint: unknown option');
+like(err(q{SELECT * FROM ml.register_endpoint('ep_x', 'ftp://x', '{"source": "lin", "target": "y"}')}),
+	qr/22023: endpoint URL must be an http:\/\/ or https:\/\/ URL/, 'endpoint: http(s) only');
+sql(q{GRANT SELECT ON lin TO plain});
+like(err(q{SELECT ml.predict('ep', l) FROM lin l LIMIT 1}, 'plain'),
+	qr/42501: URL "[^"]+\/invocations" is not allowed by ml.http_allow/,
+	'endpoint: a role outside ml.http_allow cannot reach the container through ml.predict');
+
 $node->stop;
 kill 'TERM', $fixture_pid;
 waitpid($fixture_pid, 0);
