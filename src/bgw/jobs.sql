@@ -214,9 +214,9 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     FOR opt IN SELECT jsonb_object_keys(options) LOOP
-        IF opt NOT IN ('workers', 'chunk_rows') THEN
+        IF opt NOT IN ('workers', 'chunk_rows', 'batch_size') THEN
             RAISE EXCEPTION 'unknown option "%" of ml.batch_predict', opt
-                USING ERRCODE = 'invalid_parameter_value', HINT = 'Valid options are workers and chunk_rows.';
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'Valid options are workers, chunk_rows and batch_size.';
         END IF;
     END LOOP;
     IF options ? 'workers' THEN
@@ -238,6 +238,11 @@ BEGIN
             RAISE EXCEPTION 'option "chunk_rows" must be an integer between 1 and 10000000' USING ERRCODE = 'invalid_parameter_value';
         END IF;
         chunk := (options ->> 'chunk_rows')::int;
+    END IF;
+    IF options ? 'batch_size' AND (jsonb_typeof(options -> 'batch_size') <> 'number'
+            OR (options ->> 'batch_size')::numeric <> trunc((options ->> 'batch_size')::numeric)
+            OR (options ->> 'batch_size')::numeric NOT BETWEEN 1 AND 100000) THEN
+        RAISE EXCEPTION 'option "batch_size" must be an integer between 1 and 100000' USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
     q := ml._source_query(source);
@@ -302,7 +307,7 @@ BEGIN
     RETURN ml._queue_job('batch_predict', pid, NULL,
                          jsonb_build_object('source', source, 'query', q, 'into', target_name, 'key', key,
                                             'key_type', format_type(ktype, NULL), 'chunk_rows', chunk,
-                                            'workers', nworkers),
+                                            'workers', nworkers, 'batch_size', options -> 'batch_size'),
                          bounds);
 END
 $$;

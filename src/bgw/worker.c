@@ -308,6 +308,8 @@ run_batch(Job *job)
 	RoleSwitch	rs;
 	char	   *model_id;
 	bool		classification;
+	bool		batched;
+	char	   *batch_size;
 	const char *k = quote_identifier(job->key);
 
 	/* pin the model: the first part to start takes the live one for all */
@@ -317,8 +319,11 @@ run_batch(Job *job)
 		 "                                  WHERE d.project_id = j.project_id ORDER BY d.id DESC LIMIT 1)"
 		 " WHERE j.id = $1 AND j.model_id IS NULL",
 		 1, types, values, NULL, SPI_OK_UPDATE);
-	BgwRun("SELECT j.model_id::text, p.task = 'classification'"
-		 "  FROM ml.jobs j LEFT JOIN ml.projects p ON p.id = j.project_id WHERE j.id = $1",
+	BgwRun("SELECT j.model_id::text, p.task = 'classification',"
+		 "       m.algorithm = 'endpoint' OR j.args ->> 'batch_size' IS NOT NULL,"
+		 "       coalesce(j.args ->> 'batch_size', '0')"
+		 "  FROM ml.jobs j LEFT JOIN ml.projects p ON p.id = j.project_id"
+		 "  LEFT JOIN ml.models m ON m.id = j.model_id WHERE j.id = $1",
 		 1, types, values, NULL, SPI_OK_SELECT);
 	model_id = SPI_processed == 1 ? result_text(1) : NULL;
 	if (model_id == NULL)
@@ -326,6 +331,9 @@ run_batch(Job *job)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the project of job %lld has no deployed model", (long long) job->id)));
 	classification = strcmp(result_text(2), "t") == 0;
+	batched = strcmp(result_text(3), "t") == 0;
+	/* an integer (checked when queued), kept past this transaction */
+	batch_size = MemoryContextStrdup(job_cxt, psprintf(INT64_FORMAT, text_int64(result_text(4))));
 
 	if (!job->has_total)
 	{
@@ -370,17 +378,40 @@ run_batch(Job *job)
 			BgwXactCommit(false);
 			return;
 		}
-		sql = psprintf("WITH src AS (SELECT s.* FROM (%s) s %s ORDER BY s.%s LIMIT %d),"
-					   " ins AS (INSERT INTO %s (%s, prediction, label, probabilities, model_id, predicted_at)"
-					   "         SELECT s.%s, ml.predict(%s::bigint, s), %s, %s, %s, now() FROM src s"
-					   "         RETURNING %s)"
-					   " SELECT count(*), max(%s)::text FROM ins",
-					   job->query, range_clause(job, lower, job->hi), k, job->chunk_rows,
-					   job->into, k,
-					   k, model_id,
-					   classification ? psprintf("ml.predict_label(%s::bigint, s)", model_id) : "NULL",
-					   classification ? psprintf("ml.predict_proba(%s::bigint, s)", model_id) : "NULL",
-					   model_id, k, k);
+		if (batched)
+		{
+			/*
+			 * A model served by a container (or a job given batch_size):
+			 * the chunk's rows go to the model as one array, batch_size
+			 * rows per request, instead of one call per row.
+			 */
+			sql = psprintf("WITH src AS (SELECT s.* FROM (%s) s %s ORDER BY s.%s LIMIT %d),"
+						   " b AS (SELECT array_agg(s ORDER BY s.%s) AS r, array_agg(s.%s ORDER BY s.%s) AS keys FROM src s),"
+						   " ins AS (INSERT INTO %s (%s, prediction, label, probabilities, model_id, predicted_at)"
+						   "         SELECT b.keys[p.ord], p.prediction, %s, %s, %s, now()"
+						   "           FROM b, ml._predict_batch(%s::bigint, b.r, %s) p"
+						   "          WHERE b.r IS NOT NULL"
+						   "         RETURNING %s)"
+						   " SELECT count(*), max(%s)::text FROM ins",
+						   job->query, range_clause(job, lower, job->hi), k, job->chunk_rows,
+						   k, k, k,
+						   job->into, k,
+						   classification ? "p.label" : "NULL",
+						   classification ? "p.probabilities" : "NULL",
+						   model_id, model_id, batch_size, k, k);
+		}
+		else
+			sql = psprintf("WITH src AS (SELECT s.* FROM (%s) s %s ORDER BY s.%s LIMIT %d),"
+						   " ins AS (INSERT INTO %s (%s, prediction, label, probabilities, model_id, predicted_at)"
+						   "         SELECT s.%s, ml.predict(%s::bigint, s), %s, %s, %s, now() FROM src s"
+						   "         RETURNING %s)"
+						   " SELECT count(*), max(%s)::text FROM ins",
+						   job->query, range_clause(job, lower, job->hi), k, job->chunk_rows,
+						   job->into, k,
+						   k, model_id,
+						   classification ? psprintf("ml.predict_label(%s::bigint, s)", model_id) : "NULL",
+						   classification ? psprintf("ml.predict_proba(%s::bigint, s)", model_id) : "NULL",
+						   model_id, k, k);
 		cvalues[0] = text_or_null(lower, &cnulls[0]);
 		cvalues[1] = text_or_null(job->hi, &cnulls[1]);
 		BgwAsRole(job->owner, job->search_path, &rs);

@@ -35,6 +35,7 @@
 PG_FUNCTION_INFO_V1(ml_predict);
 PG_FUNCTION_INFO_V1(ml_predict_label);
 PG_FUNCTION_INFO_V1(ml_predict_proba);
+PG_FUNCTION_INFO_V1(ml_predict_batch);
 PG_FUNCTION_INFO_V1(ml_labels);
 PG_FUNCTION_INFO_V1(ml_model_info);
 PG_FUNCTION_INFO_V1(ml_explain);
@@ -104,6 +105,18 @@ typedef struct PredictCall
 	double	   *array_buf;
 } PredictCall;
 
+/* A new prediction state in cxt. */
+static PredictCall *
+predict_call_new(MemoryContext cxt, bool by_model, InputForm form)
+{
+	PredictCall *pc = MemoryContextAllocZero(cxt, sizeof(PredictCall));
+
+	pc->map_cxt = AllocSetContextCreate(cxt, "pgmaker prediction mapping", ALLOCSET_SMALL_SIZES);
+	pc->by_model = by_model;
+	pc->form = form;
+	return pc;
+}
+
 /* Sets up the per-call-site state on the first call. */
 static PredictCall *
 predict_call(FunctionCallInfo fcinfo)
@@ -115,16 +128,9 @@ predict_call(FunctionCallInfo fcinfo)
 		Oid			addr_type = get_fn_expr_argtype(fcinfo->flinfo, 0);
 		Oid			input_type = get_fn_expr_argtype(fcinfo->flinfo, 1);
 
-		pc = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(PredictCall));
-		pc->map_cxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "pgmaker prediction mapping",
-											ALLOCSET_SMALL_SIZES);
-		pc->by_model = addr_type == INT8OID;
-		if (input_type == JSONBOID)
-			pc->form = INPUT_JSONB;
-		else if (input_type == FLOAT8ARRAYOID)
-			pc->form = INPUT_ARRAY;
-		else
-			pc->form = INPUT_RECORD;
+		pc = predict_call_new(fcinfo->flinfo->fn_mcxt, addr_type == INT8OID,
+							  input_type == JSONBOID ? INPUT_JSONB :
+							  input_type == FLOAT8ARRAYOID ? INPUT_ARRAY : INPUT_RECORD);
 		fcinfo->flinfo->fn_extra = pc;
 	}
 	return pc;
@@ -402,9 +408,8 @@ map_record(FunctionCallInfo fcinfo, PredictCall *pc, Model *m, Oid tuptype,
  * returns true.
  */
 static bool
-read_record(FunctionCallInfo fcinfo, PredictCall *pc, Model *m)
+read_record(FunctionCallInfo fcinfo, PredictCall *pc, Model *m, HeapTupleHeader rec)
 {
-	HeapTupleHeader rec = PG_GETARG_HEAPTUPLEHEADER(1);
 	Oid			tuptype = HeapTupleHeaderGetTypeId(rec);
 	int32		tuptypmod = HeapTupleHeaderGetTypMod(rec);
 	const Pipeline *pl = m->pipeline;
@@ -682,7 +687,7 @@ predict_row(FunctionCallInfo fcinfo)
 	switch (pc->form)
 	{
 		case INPUT_RECORD:
-			transformed = read_record(fcinfo, pc, m);
+			transformed = read_record(fcinfo, pc, m, PG_GETARG_HEAPTUPLEHEADER(1));
 			break;
 		case INPUT_ARRAY:
 			transformed = read_array(fcinfo, pc, m);
@@ -759,6 +764,131 @@ ml_predict_proba(PG_FUNCTION_ARGS)
 		d[c] = Float8GetDatum(pc->out[c]);
 	PG_RETURN_ARRAYTYPE_P(construct_array(d, m->nclasses, FLOAT8OID, 8,
 										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/* What ml._predict_batch computed, handed out one row per call. */
+typedef struct PredictBatch
+{
+	Model	   *model;
+	int			n;
+	double	   *out;			/* n x outputs, row-major */
+} PredictBatch;
+
+/*
+ * ml_predict_batch is ml._predict_batch(model_id, rows, batch_size): the
+ * predictions of an array of rows, predicted batch_size rows per call of
+ * the model (all at once when 0), so that a model served by a container
+ * gets whole batches.  Returns (ord, prediction, label, probabilities),
+ * ord counting the rows from 1; label and probabilities only for
+ * classification.  STRICT: no rows for a NULL array.
+ */
+Datum
+ml_predict_batch(PG_FUNCTION_ARGS)
+{
+	FuncCallContext *funcctx;
+	PredictBatch *pb;
+
+	if (SRF_IS_FIRSTCALL())
+	{
+		MemoryContext old;
+		PredictCall *pc;
+		Model	   *m;
+		ArrayType  *arr;
+		Oid			elemtype;
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+		int			batch = PG_GETARG_INT32(2);
+		int			p;
+		int			width;
+		double	   *X;
+		TupleDesc	tupdesc;
+
+		if (batch < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("batch_size must not be negative")));
+		funcctx = SRF_FIRSTCALL_INIT();
+		old = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
+		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "ml._predict_batch must return a row");
+		funcctx->tuple_desc = BlessTupleDesc(tupdesc);
+
+		/* fn_extra holds the SRF's state: this call's own prediction state */
+		pc = predict_call_new(funcctx->multi_call_memory_ctx, true, INPUT_RECORD);
+		m = predict_model(fcinfo, pc);
+		arr = PG_GETARG_ARRAYTYPE_P(1);
+		elemtype = ARR_ELEMTYPE(arr);
+		if (!type_is_rowtype(elemtype))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("rows must be an array of rows, not %s", format_type_be(ARR_ELEMTYPE(arr)))));
+		get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+		deconstruct_array(arr, elemtype, typlen, typbyval, typalign, &elems, &nulls, &n);
+
+		p = m->pipeline->nfeatures;
+		width = ModelOutputs(m);
+		X = palloc(sizeof(double) * Max((int64) n * p, 1));
+		for (int i = 0; i < n; i++)
+		{
+			if (nulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("row %d of rows is NULL", i + 1)));
+			if (!read_record(fcinfo, pc, m, DatumGetHeapTupleHeader(elems[i])))
+				PipelineTransformValues(m->pipeline, pc->values, pc->x);
+			else if (m->pipeline->ninteractions > 0)
+				PipelineTransformInteractions(m->pipeline, pc->x, 1, 1);
+			for (int j = 0; j < p; j++)
+				X[i + (int64) j * n] = pc->x[j];
+			CHECK_FOR_INTERRUPTS();
+		}
+
+		pb = palloc(sizeof(PredictBatch));
+		pb->model = m;
+		pb->n = n;
+		pb->out = palloc(sizeof(double) * Max((int64) n * width, 1));
+		if (batch == 0)
+			batch = Max(n, 1);
+		for (int from = 0; from < n; from += batch)
+			ModelPredictBlock(m, X + from, Min(batch, n - from), n, pb->out + (int64) from * width);
+		funcctx->user_fctx = pb;
+		MemoryContextSwitchTo(old);
+	}
+
+	funcctx = SRF_PERCALL_SETUP();
+	pb = funcctx->user_fctx;
+	if (funcctx->call_cntr < (uint64) pb->n)
+	{
+		int			i = (int) funcctx->call_cntr;
+		Model	   *m = pb->model;
+		const double *o = pb->out + (int64) i * ModelOutputs(m);
+		Datum		values[4];
+		bool		isnull[4] = {false, false, false, false};
+
+		values[0] = Int32GetDatum(i + 1);
+		values[1] = Float8GetDatum(ModelPredictValue(m, o));
+		if (m->task == ML_TASK_CLASSIFICATION)
+		{
+			Datum	   *d = palloc(sizeof(Datum) * m->nclasses);
+
+			values[2] = CStringGetTextDatum(m->labels[ModelPredictClass(m, o)]);
+			for (int c = 0; c < m->nclasses; c++)
+				d[c] = Float8GetDatum(o[c]);
+			if (m->fitted->spec->scores_only)
+				isnull[3] = true;
+			else
+				values[3] = PointerGetDatum(construct_array(d, m->nclasses, FLOAT8OID, 8,
+															FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		}
+		else
+			isnull[2] = isnull[3] = true;
+		SRF_RETURN_NEXT(funcctx, HeapTupleGetDatum(heap_form_tuple(funcctx->tuple_desc, values, isnull)));
+	}
+	SRF_RETURN_DONE(funcctx);
 }
 
 /*

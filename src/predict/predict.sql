@@ -153,3 +153,8 @@ CREATE FUNCTION ml.transform(project text, source text)
 RETURNS TABLE (ordinal bigint, features float8[], names text[])
 AS 'MODULE_PATHNAME', 'ml_transform' LANGUAGE C STABLE STRICT PARALLEL UNSAFE;
 COMMENT ON FUNCTION ml.transform(text, text) IS 'The features the project''s live model sees for every row of a source (a table, view or query), with their names, in the source''s order.';
+
+CREATE FUNCTION ml._predict_batch(model_id bigint, "rows" anyarray, batch_size int DEFAULT 0)
+RETURNS TABLE (ord int, prediction float8, label text, probabilities float8[])
+AS 'MODULE_PATHNAME', 'ml_predict_batch' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ml._predict_batch(bigint, anyarray, int) IS 'Predicts an array of rows with a model, batch_size rows per call of the model (0: all at once); used by batch prediction jobs for models served by a container (internal).';

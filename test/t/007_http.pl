@@ -291,6 +291,19 @@ like(err(qq{SELECT * FROM ml.register_endpoint('ep_x', '$base', '{"source": "lin
 	qr/22023: unknown option "colour"/, 'endpoint: unknown option');
 like(err(q{SELECT * FROM ml.register_endpoint('ep_x', 'ftp://x', '{"source": "lin", "target": "y"}')}),
 	qr/22023: endpoint URL must be an http:\/\/ or https:\/\/ URL/, 'endpoint: http(s) only');
+# ml._predict_batch (the batch jobs' path) agrees with the per-row functions
+sql(q{SELECT * FROM ml.train('iris_cls', 'iris', 'species', 'logistic')});
+is(sql(q{SELECT count(*), count(*) FILTER (WHERE b.label = ml.predict_label('iris_cls', r.i)
+                                          AND b.probabilities = ml.predict_proba('iris_cls', r.i)
+                                          AND b.prediction = ml.predict('iris_cls', r.i))
+           FROM (SELECT array_agg(i ORDER BY sepal_length, sepal_width, petal_length, petal_width) AS a FROM iris i) x,
+                ml._predict_batch((SELECT live_model FROM ml.overview WHERE project = 'iris_cls'), x.a, 16) b,
+                LATERAL (SELECT x.a[b.ord] AS i) r}),
+	'150|150', '_predict_batch: labels, probabilities and values as ml.predict_* give them');
+like(err(q{SELECT * FROM ml._predict_batch(1, ARRAY[1, 2])}), qr/42804: rows must be an array of rows, not integer/,
+	'_predict_batch: rows only');
+is(sql(q{SELECT count(*) FROM ml._predict_batch(1, NULL::iris[])}), '0', '_predict_batch: NULL rows, no rows');
+
 sql(q{GRANT SELECT ON lin TO plain});
 like(err(q{SELECT ml.predict('ep', l) FROM lin l LIMIT 1}, 'plain'),
 	qr/42501: URL "[^"]+\/invocations" is not allowed by ml.http_allow/,

@@ -165,6 +165,19 @@ like(err(q{INSERT INTO ml.alerts (kind, severity, owner, message) VALUES ('x', '
 is(sql(q{SELECT ml.drop_alert_channel('broken'), ml.drop_alert_channel('broken')}), 't|f', 'drop_alert_channel');
 is(sql(q{SELECT count(*) FROM ml.alert_deliveries WHERE channel = 'broken'}), '0', 'its deliveries went with it');
 
+# ---------- a batch prediction by a container gets whole batches ----------
+
+sql(q{CREATE TABLE lin AS SELECT g AS id, g::float8 AS x, 2 * g::float8 + 1 AS y FROM generate_series(1, 300) g});
+sql(qq{SELECT * FROM ml.register_endpoint('ep', '$base', '{"source": "lin", "target": "y", "batch_size": 1000}')});
+my $before = scalar(@{ decode_json(HTTP::Tiny->new->get("$base/invocations/log")->{content}) });
+my $bjob = sql(q{SELECT ml.batch_predict('ep', 'lin', 'lin_pred', 'id', '{"chunk_rows": 100, "batch_size": 40}')});
+is(wait_for(qq{SELECT status FROM ml.jobs WHERE id = $bjob}, 'succeeded'), 'succeeded', 'batch prediction by a container');
+is(sql(q{SELECT count(*), count(*) FILTER (WHERE prediction = 2 * id + 1) FROM lin_pred}), '300|300',
+	'every row predicted, by the container');
+my @sizes = @{ decode_json(HTTP::Tiny->new->get("$base/invocations/log")->{content}) };
+is(join(',', @sizes[$before .. $#sizes]), '40,40,20,40,40,20,40,40,20',
+	'the rows went 40 at a time, per chunk of 100');
+
 $node->stop;
 kill 'TERM', $fixture_pid;
 waitpid($fixture_pid, 0);
