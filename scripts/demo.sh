@@ -71,9 +71,14 @@ echo "demo: loading the sample data sets (test/data/load.sql)"
 "$BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -f test/data/load.sql ||
     fail "loading the data sets failed"
 
+# a copy the server can read, for the ml.load step (a file:// URL)
+cp test/data/seattle_weather.csv "$CLUSTER_DIR/seattle_weather.csv" &&
+    chmod a+r "$CLUSTER_DIR/seattle_weather.csv" || fail "could not copy the data for ml.load"
+
 echo
 echo "demo: running $DEMO_SQL"
-"$BINDIR/psql" -X -v ON_ERROR_STOP=1 --echo-queries -f "$DEMO_SQL" ||
+"$BINDIR/psql" -X -v ON_ERROR_STOP=1 -v load_url="file://$CLUSTER_DIR/seattle_weather.csv" \
+    --echo-queries -f "$DEMO_SQL" ||
     fail "$DEMO_SQL failed"
 
 echo

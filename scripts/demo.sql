@@ -14,6 +14,12 @@
 CREATE EXTENSION pgmaker;
 
 \echo
+\echo '== Fetch a data set from a URL into a new table, its column types inferred (a file:// URL: superusers only)'
+SELECT ml.load(:'load_url', 'weather_loaded') AS rows_loaded;
+SELECT column_name, data_type FROM information_schema.columns
+ WHERE table_name = 'weather_loaded' ORDER BY ordinal_position;
+
+\echo
 \echo '== Profile a table before training on it'
 SELECT column_name, kind, count, nulls, "distinct", round(mean::numeric, 2) AS mean, warnings
   FROM ml.profile('cars');

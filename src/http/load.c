@@ -793,7 +793,7 @@ digits(const char **p, int n, int *out)
 	return true;
 }
 
-/* YYYY-MM-DD with a real day of month; *p is moved past it. */
+/* YYYY-MM-DD (or YYYY/MM/DD) with a real day of month; *p is moved past it. */
 static bool
 parse_iso_date(const char **p)
 {
@@ -801,11 +801,12 @@ parse_iso_date(const char **p)
 	int			y,
 				m,
 				d;
+	char		sep;
 
-	if (!digits(p, 4, &y) || **p != '-')
+	if (!digits(p, 4, &y) || (**p != '-' && **p != '/'))
 		return false;
-	(*p)++;
-	if (!digits(p, 2, &m) || **p != '-')
+	sep = *(*p)++;
+	if (!digits(p, 2, &m) || **p != sep)
 		return false;
 	(*p)++;
 	if (!digits(p, 2, &d))
