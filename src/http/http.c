@@ -314,12 +314,22 @@ http_header(char *line, size_t size, size_t nitems, void *arg)
 	return n;
 }
 
+/*
+ * http_interrupted: a cancel or termination is pending and may be acted
+ * on now (not while interrupts are held, as during a job's bookkeeping).
+ */
+static bool
+http_interrupted(void)
+{
+	return (QueryCancelPending || ProcDiePending) && INTERRUPTS_CAN_BE_PROCESSED();
+}
+
 static int
 http_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow,
 			  curl_off_t ultotal, curl_off_t ulnow)
 {
 	/* reading the flags set by the signal handlers is safe here */
-	return (QueryCancelPending || ProcDiePending) ? 1 : 0;
+	return http_interrupted() ? 1 : 0;
 }
 
 /* ---------- handles ---------- */
@@ -553,8 +563,15 @@ http_pump(HttpStream *s, bool (*ready) (HttpStream *s))
 		}
 		if (curl_multi_poll(backend_multi, NULL, 0, HTTP_POLL_MS, NULL) != CURLM_OK)
 			http_fail(s, ERRCODE_SYSTEM_ERROR, "libcurl failed", NULL);
-		if (QueryCancelPending || ProcDiePending)
+		if (http_interrupted())
+		{
 			http_release(s);
+			CHECK_FOR_INTERRUPTS();
+			/* a cancel that CHECK_FOR_INTERRUPTS did not raise still ends it */
+			ereport(ERROR,
+					(errcode(ERRCODE_QUERY_CANCELED),
+					 errmsg("canceling the transfer of \"%s\"", HttpUrlForDisplay(s->url))));
+		}
 		CHECK_FOR_INTERRUPTS();
 	}
 }
