@@ -8,7 +8,9 @@
 
 #include <math.h>
 
+#include "common/jsonapi.h"
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
 #include "utils/jsonb.h"
@@ -312,6 +314,31 @@ JbConcat(Jsonb *a, Jsonb *b)
 		return b;
 	return DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(a),
 											  JsonbPGetDatum(b)));
+}
+
+/*
+ * JsonParseText parses text as JSON in the database's encoding, with the
+ * semantic actions of sem (NULL: none); false when it is not valid.
+ */
+bool
+JsonParseText(char *text, int len, JsonSemAction *sem)
+{
+	JsonParseErrorType rc;
+
+	if (sem == NULL)
+		sem = &nullSemAction;
+#if PG_VERSION_NUM >= 170000
+	{
+		JsonLexContext lex;
+
+		makeJsonLexContextCstringLen(&lex, text, len, GetDatabaseEncoding(), true);
+		rc = pg_parse_json(&lex, sem);
+		freeJsonLexContext(&lex);
+	}
+#else
+	rc = pg_parse_json(makeJsonLexContextCstringLen(text, len, GetDatabaseEncoding(), true), sem);
+#endif
+	return rc == JSON_SUCCESS;
 }
 
 /*

@@ -63,6 +63,22 @@ extern Jsonb *JbFinishArray(struct JsonbParseState **st);
 extern Jsonb *JbParse(const char *text);
 extern Jsonb *JbConcat(Jsonb *a, Jsonb *b);
 
+/*
+ * JSON parsed with semantic actions (common/jsonapi.h), which return a
+ * status since PostgreSQL 16: declare them ML_JSON_ACTION and end them
+ * with ML_JSON_ACTION_DONE.  JsonParseText runs a parse (sem NULL: only
+ * checks the text) and returns whether it succeeded; it never raises.
+ */
+#if PG_VERSION_NUM >= 160000
+#define ML_JSON_ACTION JsonParseErrorType
+#define ML_JSON_ACTION_DONE return JSON_SUCCESS
+#else
+#define ML_JSON_ACTION void
+#define ML_JSON_ACTION_DONE return
+#endif
+struct JsonSemAction;
+extern bool JsonParseText(char *text, int len, struct JsonSemAction *sem);
+
 /* Seconds from start (a TimestampTz) to now. */
 extern double SecondsSince(int64 start);
 

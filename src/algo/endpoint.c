@@ -218,18 +218,9 @@ parse_text_answer(Answer *a, char *text)
 /*
  * JSON: the predictions are the elements of the first array found (the
  * top-level array, or the value of "predictions"); an element is a number
- * or an array of numbers.  The semantic actions return a status since
- * PostgreSQL 16.
+ * or an array of numbers.
  */
-#if PG_VERSION_NUM >= 160000
-#define JSON_ACTION JsonParseErrorType
-#define JSON_ACTION_DONE return JSON_SUCCESS
-#else
-#define JSON_ACTION void
-#define JSON_ACTION_DONE return
-#endif
-
-static JSON_ACTION
+static ML_JSON_ACTION
 answer_array_start(void *state)
 {
 	Answer	   *a = (Answer *) state;
@@ -239,10 +230,10 @@ answer_array_start(void *state)
 		a->predictions_depth = a->depth;
 	else if (a->depth > a->predictions_depth + 1)
 		a->bad = true, a->why = "a prediction nests arrays";
-	JSON_ACTION_DONE;
+	ML_JSON_ACTION_DONE;
 }
 
-static JSON_ACTION
+static ML_JSON_ACTION
 answer_array_end(void *state)
 {
 	Answer	   *a = (Answer *) state;
@@ -250,51 +241,39 @@ answer_array_end(void *state)
 	if (a->predictions_depth > 0 && a->depth == a->predictions_depth + 1 && !a->bad)
 		answer_end_prediction(a);
 	a->depth--;
-	JSON_ACTION_DONE;
+	ML_JSON_ACTION_DONE;
 }
 
-static JSON_ACTION
+static ML_JSON_ACTION
 answer_scalar(void *state, char *token, JsonTokenType tokentype)
 {
 	Answer	   *a = (Answer *) state;
 
 	if (a->predictions_depth == 0 || a->depth < a->predictions_depth || a->bad)
-		JSON_ACTION_DONE;
+		ML_JSON_ACTION_DONE;
 	if (tokentype != JSON_TOKEN_NUMBER)
 	{
 		a->bad = true;
 		a->why = "a prediction is not a number";
-		JSON_ACTION_DONE;
+		ML_JSON_ACTION_DONE;
 	}
 	answer_number(a, strtod(token, NULL));
 	if (a->depth == a->predictions_depth)
 		answer_end_prediction(a);
-	JSON_ACTION_DONE;
+	ML_JSON_ACTION_DONE;
 }
 
 static void
 parse_json_answer(Answer *a, char *text, int len)
 {
 	JsonSemAction sem;
-	JsonParseErrorType rc;
 
 	memset(&sem, 0, sizeof(sem));
 	sem.semstate = a;
 	sem.array_start = answer_array_start;
 	sem.array_end = answer_array_end;
 	sem.scalar = answer_scalar;
-#if PG_VERSION_NUM >= 170000
-	{
-		JsonLexContext lex;
-
-		makeJsonLexContextCstringLen(&lex, text, len, PG_UTF8, true);
-		rc = pg_parse_json(&lex, &sem);
-		freeJsonLexContext(&lex);
-	}
-#else
-	rc = pg_parse_json(makeJsonLexContextCstringLen(text, len, PG_UTF8, true), &sem);
-#endif
-	if (rc != JSON_SUCCESS)
+	if (!JsonParseText(text, len, &sem))
 		answer_fail(a, "the body is not valid JSON");
 	if (a->bad)
 		answer_fail(a, a->why);

@@ -551,52 +551,43 @@ read_line(LoadState *ls, Record *r)
 
 /*
  * The top-level keys of a JSON object, in the order written (jsonb sorts
- * them), by a parse with semantic actions.  Since PostgreSQL 16 the
- * actions return a status.
+ * them), by a parse with semantic actions.
  */
-#if PG_VERSION_NUM >= 160000
-#define JSON_ACTION JsonParseErrorType
-#define JSON_ACTION_DONE return JSON_SUCCESS
-#else
-#define JSON_ACTION void
-#define JSON_ACTION_DONE return
-#endif
-
 typedef struct KeyCollector
 {
 	int			depth;
 	List	   *keys;
 } KeyCollector;
 
-static JSON_ACTION
+static ML_JSON_ACTION
 keys_object_start(void *state)
 {
 	((KeyCollector *) state)->depth++;
-	JSON_ACTION_DONE;
+	ML_JSON_ACTION_DONE;
 }
 
-static JSON_ACTION
+static ML_JSON_ACTION
 keys_object_end(void *state)
 {
 	((KeyCollector *) state)->depth--;
-	JSON_ACTION_DONE;
+	ML_JSON_ACTION_DONE;
 }
 
-static JSON_ACTION
+static ML_JSON_ACTION
 keys_field_start(void *state, char *fname, bool isnull)
 {
 	KeyCollector *kc = (KeyCollector *) state;
 	ListCell   *lc;
 
 	if (kc->depth != 1)
-		JSON_ACTION_DONE;
+		ML_JSON_ACTION_DONE;
 	foreach(lc, kc->keys)
 	{
 		if (strcmp((char *) lfirst(lc), fname) == 0)
-			JSON_ACTION_DONE;
+			ML_JSON_ACTION_DONE;
 	}
 	kc->keys = lappend(kc->keys, pstrdup(fname));
-	JSON_ACTION_DONE;
+	ML_JSON_ACTION_DONE;
 }
 
 /* Appends the line's new top-level keys to *keys; false if it is not JSON. */
@@ -605,46 +596,16 @@ json_collect_keys(char *text, int len, List **keys)
 {
 	KeyCollector kc = {0, *keys};
 	JsonSemAction sem;
-	JsonParseErrorType rc;
+	bool		ok;
 
 	memset(&sem, 0, sizeof(sem));
 	sem.semstate = &kc;
 	sem.object_start = keys_object_start;
 	sem.object_end = keys_object_end;
 	sem.object_field_start = keys_field_start;
-#if PG_VERSION_NUM >= 170000
-	{
-		JsonLexContext lex;
-
-		makeJsonLexContextCstringLen(&lex, text, len, GetDatabaseEncoding(), true);
-		rc = pg_parse_json(&lex, &sem);
-		freeJsonLexContext(&lex);
-	}
-#else
-	rc = pg_parse_json(makeJsonLexContextCstringLen(text, len, GetDatabaseEncoding(), true), &sem);
-#endif
+	ok = JsonParseText(text, len, &sem);
 	*keys = kc.keys;
-	return rc == JSON_SUCCESS;
-}
-
-/* Is the line one valid JSON value?  (Never raises.) */
-static bool
-json_valid(char *text, int len)
-{
-	JsonParseErrorType rc;
-
-#if PG_VERSION_NUM >= 170000
-	JsonLexContext lex;
-
-	makeJsonLexContextCstringLen(&lex, text, len, GetDatabaseEncoding(), false);
-	rc = pg_parse_json(&lex, &nullSemAction);
-	freeJsonLexContext(&lex);
-#else
-	JsonLexContext *lex = makeJsonLexContextCstringLen(text, len, GetDatabaseEncoding(), false);
-
-	rc = pg_parse_json(lex, &nullSemAction);
-#endif
-	return rc == JSON_SUCCESS;
+	return ok;
 }
 
 /* The text of a JSON object member, as a column value (NULL for null). */
@@ -674,7 +635,7 @@ json_record(LoadState *ls, Record *r, List **keys)
 	bool	   *seen;
 	char	   *key = NULL;
 
-	if (!json_valid(r->raw.data, r->raw.len))
+	if (!JsonParseText(r->raw.data, r->raw.len, NULL))
 		return pstrdup("not valid JSON");
 	jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(r->raw.data)));
 	if (!JB_ROOT_IS_OBJECT(jb) || JB_ROOT_IS_SCALAR(jb))
