@@ -17,6 +17,8 @@
  *
  * Redirects are followed here, not by libcurl, so that every hop is checked
  * against the access rules; a redirect never leads to a file:// URL.
+ * file:// URLs (superusers only) are read with plain read(2): libcurl's
+ * file transfers cannot pause, so they would buffer a whole file.
  *
  * Invariants: the libcurl callbacks only touch the HttpStream (no palloc,
  * no ereport); every path that raises releases the easy handle first, and
@@ -24,6 +26,9 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -50,6 +55,8 @@ struct HttpStream
 	bool		in_multi;
 	MemoryContextCallback cb;
 
+	int			fd;				/* a file:// URL's file, or -1 */
+	bool		file_eof;
 	char	   *url;			/* current URL (palloc'd) */
 	Oid			role;
 	int			timeout_ms;
@@ -337,6 +344,11 @@ http_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow,
 static void
 http_release(HttpStream *s)
 {
+	if (s->fd >= 0)
+	{
+		close(s->fd);
+		s->fd = -1;
+	}
 	if (s->easy)
 	{
 		if (s->in_multi)
@@ -620,6 +632,86 @@ http_status_error(HttpStream *s)
 			 body.len > 0 ? errdetail("The response began: %s", body.data) : 0));
 }
 
+/* Opens a file:// URL (superusers only): its decoded local path. */
+static void
+http_open_file(HttpStream *s, const HttpRequest *req)
+{
+	CURLU	   *u;
+	char	   *path = NULL;
+	char	   *host = NULL;
+	char	   *local;
+
+	HttpCheckAllowed(s->url, s->role);
+	if (req->body != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot post to \"%s\"", s->url)));
+	u = curl_url();
+	if (u == NULL ||
+		curl_url_set(u, CURLUPART_URL, s->url, 0) != CURLUE_OK ||
+		curl_url_get(u, CURLUPART_PATH, &path, CURLU_URLDECODE) != CURLUE_OK)
+	{
+		if (u)
+			curl_url_cleanup(u);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid URL \"%s\"", s->url)));
+	}
+	(void) curl_url_get(u, CURLUPART_HOST, &host, 0);
+	local = pstrdup(path);
+	curl_free(path);
+	if (host != NULL && host[0] != '\0' && pg_strcasecmp(host, "localhost") != 0)
+	{
+		curl_free(host);
+		curl_url_cleanup(u);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("file URL \"%s\" names another host", s->url),
+				 errhint("Write file:///path for a file on the database server.")));
+	}
+	curl_free(host);
+	curl_url_cleanup(u);
+
+	s->fd = open(local, O_RDONLY | PG_BINARY, 0);
+	if (s->fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\": %m", local)));
+	s->status = 200;
+}
+
+/* Reads a file:// URL's next bytes into the buffer; false at its end. */
+static bool
+http_fill_from_file(HttpStream *s)
+{
+	ssize_t		n;
+
+	if (s->buf == NULL)
+	{
+		s->buf = malloc(HTTP_BUFFER_HIGH);
+		if (s->buf == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory")));
+		s->buf_cap = HTTP_BUFFER_HIGH;
+	}
+	CHECK_FOR_INTERRUPTS();
+	n = read(s->fd, s->buf, s->buf_cap);
+	if (n < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read \"%s\": %m", s->url)));
+	s->buf_len = n;
+	s->buf_pos = 0;
+	s->total += n;
+	if (s->max_bytes > 0 && s->total > s->max_bytes)
+	{
+		s->too_big = true;
+		http_check_result(s);
+	}
+	return n > 0;
+}
+
 static HttpStream *
 http_open(const HttpRequest *req, bool fail_on_status)
 {
@@ -631,9 +723,16 @@ http_open(const HttpRequest *req, bool fail_on_status)
 	s->timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : ml_http_timeout;
 	s->max_bytes = (size_t) ml_http_max_bytes * 1024;
 	s->url = pstrdup(req->url);
+	s->fd = -1;
 	s->cb.func = http_release_callback;
 	s->cb.arg = s;
 	MemoryContextRegisterResetCallback(CurrentMemoryContext, &s->cb);
+
+	if (pg_strncasecmp(s->url, "file://", 7) == 0)
+	{
+		http_open_file(s, req);
+		return s;
+	}
 
 	for (int hops = 0;; hops++)
 	{
@@ -710,9 +809,14 @@ HttpRead(HttpStream *s, char *buf, size_t len)
 {
 	size_t		n;
 
-	if (s->easy == NULL)
+	if (s->fd >= 0)
+	{
+		if (!ready_data(s) && !http_fill_from_file(s))
+			return 0;
+	}
+	else if (s->easy == NULL)
 		return 0;
-	if (!ready_data(s))
+	else if (!ready_data(s))
 	{
 		s->buf_len = s->buf_pos = 0;
 		if (s->paused)

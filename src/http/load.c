@@ -6,14 +6,17 @@
  * when it starts with a gzip header, and split into records here: a CSV
  * record (quoted fields may span lines) or one JSON object per line.  The
  * first records (option "sample_rows") are kept to infer the column types
- * of a table to create; every record is checked against the target
- * columns (field count, and the text of integer, float, numeric, boolean,
- * date and timestamp columns), so that a malformed line is reported with
- * its line number or, with "on_error": "skip", left out and counted.  The
- * records that pass are handed to PostgreSQL's own COPY FROM (a data
- * source callback), which converts, checks constraints, fires triggers,
- * maintains indexes and routes partitions exactly as COPY does.  CSV
- * records are passed on byte for byte; JSON objects are rewritten as CSV.
+ * of a table to create.  Everything then goes to PostgreSQL's own COPY
+ * FROM (a data source callback), which converts, checks constraints, fires
+ * triggers, maintains indexes and routes partitions exactly as COPY does.
+ * A CSV body without "on_error": "skip" is passed on byte for byte (the
+ * bytes read for the sample are kept and replayed first), so COPY's errors
+ * name the file's own line numbers.  Otherwise every record is checked
+ * against the target columns (field count, and the text of integer,
+ * float, numeric, boolean, date and timestamp columns), so that a
+ * malformed line is reported with its line number or, with "on_error":
+ * "skip", left out and counted; CSV records that pass are handed on as
+ * read, JSON objects rewritten as CSV.
  *
  * Memory: the sample, one record and a 64 kB output buffer; nothing grows
  * with the size of the file.  Everything happens in the caller's
@@ -155,6 +158,17 @@ typedef struct LoadState
 	bool		header_pending; /* the header still to pass to COPY */
 	StringInfoData header_raw;
 
+	/*
+	 * CSV without "on_error": "skip" goes to COPY byte for byte: the bytes
+	 * read for the header and the sample are kept (tee), then the rest of
+	 * the body follows as it is read.
+	 */
+	bool		passthrough;
+	bool		teeing;
+	StringInfoData tee;
+	size_t		tee_from;		/* bytes of ibuf before this are in tee */
+	int			tee_pos;		/* handed to COPY so far */
+
 	/* what COPY reads */
 	StringInfoData out;
 	int			outpos;
@@ -192,6 +206,11 @@ fill_input(LoadState *ls)
 {
 	if (ls->eof)
 		return false;
+	if (ls->teeing)
+	{
+		appendBinaryStringInfo(&ls->tee, ls->ibuf + ls->tee_from, ls->ilen - ls->tee_from);
+		ls->tee_from = 0;
+	}
 	ls->ipos = ls->ilen = 0;
 	if (!ls->gzip)
 	{
@@ -1071,6 +1090,23 @@ load_source_cb(void *outbuf, int minread, int maxread)
 	LoadState  *ls = active_load;
 	int			n;
 
+	if (ls->passthrough)
+	{
+		if (ls->tee_pos < ls->tee.len)
+		{
+			n = Min(maxread, ls->tee.len - ls->tee_pos);
+			memcpy(outbuf, ls->tee.data + ls->tee_pos, n);
+			ls->tee_pos += n;
+			return n;
+		}
+		if (ls->ipos >= ls->ilen && !fill_input(ls))
+			return 0;
+		n = Min((size_t) maxread, ls->ilen - ls->ipos);
+		memcpy(outbuf, ls->ibuf + ls->ipos, n);
+		ls->ipos += n;
+		return n;
+	}
+
 	if (ls->outpos >= ls->out.len)
 	{
 		MemoryContext old;
@@ -1412,7 +1448,11 @@ copy_into(LoadState *ls, Relation rel)
 	ParseState *pstate = make_parsestate(NULL);
 	List	   *attnames = NIL;
 	List	   *options = NIL;
+#if PG_VERSION_NUM >= 140000
 	CopyFromState cstate;
+#else
+	CopyState	cstate;
+#endif
 	uint64		rows;
 
 	for (int i = 0; i < ls->ncols; i++)
@@ -1439,7 +1479,11 @@ copy_into(LoadState *ls, Relation rel)
 	active_load = ls;
 	PG_TRY();
 	{
+#if PG_VERSION_NUM >= 140000
 		cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, load_source_cb, attnames, options);
+#else
+		cstate = BeginCopyFrom(pstate, rel, NULL, false, load_source_cb, attnames, options);
+#endif
 		rows = CopyFrom(cstate);
 		EndCopyFrom(cstate);
 	}
@@ -1505,6 +1549,9 @@ ml_load(PG_FUNCTION_ARGS)
 									   ALLOCSET_DEFAULT_SIZES);
 	initStringInfo(&ls->out);
 	initStringInfo(&ls->header_raw);
+	initStringInfo(&ls->tee);
+	ls->passthrough = ls->teeing = ls->opts.format == LOAD_CSV && !ls->opts.skip_errors;
+	ls->tee_from = 0;
 
 	/* the header and the sample */
 	if (ls->opts.format == LOAD_CSV && ls->opts.header)
@@ -1515,11 +1562,16 @@ ml_load(PG_FUNCTION_ARGS)
 					 errmsg("\"%s\" has no data", HttpUrlForDisplay(url))));
 		header = record_copy(&ls->rec);
 		appendBinaryStringInfo(&ls->header_raw, header->raw.data, header->raw.len);
-		ls->header_pending = true;
+		ls->header_pending = !ls->passthrough;
 	}
 	for (int i = 0; i < ls->opts.sample_rows && read_record(ls, &ls->rec); i++)
 		ls->sample = lappend(ls->sample, record_copy(&ls->rec));
 	ls->replay = list_head(ls->sample);
+	if (ls->teeing)
+	{
+		appendBinaryStringInfo(&ls->tee, ls->ibuf + ls->tee_from, ls->ipos - ls->tee_from);
+		ls->teeing = false;
+	}
 	data_columns(ls, header);
 
 	if (!OidIsValid(target.existing))
