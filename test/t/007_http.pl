@@ -51,6 +51,8 @@ write_file('quoted.csv', "k,v\n1,\"line one\nline two\"\n2,\"a,b\"\n");
 my $port_file = "$tmp/port";
 my $fixture_pid = fork();
 die "fork: $!" unless defined $fixture_pid;
+# the fixture goes with the test, however the test ends
+END { kill 'TERM', $fixture_pid if $fixture_pid; }
 if ($fixture_pid == 0)
 {
 	exec('python3', 'fixtures/http_fixture.py', '--data-dir', $data,
@@ -319,6 +321,4 @@ like(err(q{SELECT ml.predict('ep', l) FROM lin l LIMIT 1}, 'plain'),
 	'endpoint: a role outside ml.http_allow cannot reach the container through ml.predict');
 
 $node->stop;
-kill 'TERM', $fixture_pid;
-waitpid($fixture_pid, 0);
 done_testing();

@@ -21,6 +21,8 @@ my $tmp = PostgreSQL::Test::Utils::tempdir;
 my $port_file = "$tmp/port";
 my $fixture_pid = fork();
 die "fork: $!" unless defined $fixture_pid;
+# the fixture goes with the test, however the test ends
+END { kill 'TERM', $fixture_pid if $fixture_pid; }
 if ($fixture_pid == 0)
 {
 	exec('python3', 'fixtures/http_fixture.py', '--data-dir', $tmp, '--port-file', $port_file)
@@ -179,6 +181,4 @@ is(join(',', @sizes[$before .. $#sizes]), '40,40,20,40,40,20,40,40,20',
 	'the rows went 40 at a time, per chunk of 100');
 
 $node->stop;
-kill 'TERM', $fixture_pid;
-waitpid($fixture_pid, 0);
 done_testing();
