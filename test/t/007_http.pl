@@ -302,6 +302,15 @@ like(err(qq{SELECT * FROM ml.register_endpoint('ep_x', '$base', '{"source": "lin
 	qr/22023: unknown option "colour"/, 'endpoint: unknown option');
 like(err(q{SELECT * FROM ml.register_endpoint('ep_x', 'ftp://x', '{"source": "lin", "target": "y"}')}),
 	qr/22023: endpoint URL must be an http:\/\/ or https:\/\/ URL/, 'endpoint: http(s) only');
+# a binary classifier in a container: its answers are the second label's probability
+sql(q{CREATE TABLE over100 AS SELECT g::float8 AS x, g > 100 AS over FROM generate_series(1, 200) g});
+is(sql(qq{SELECT metrics->>'accuracy', deployed FROM ml.register_endpoint('ep_cls', '$base/proba',
+            '{"source": "over100", "target": "over"}')}), '1|t', 'endpoint: a classifier, evaluated');
+is(sql(q{SELECT string_agg(format('%s:%s:%s', ml.predict_label('ep_cls', b), ml.predict('ep_cls', b),
+                                  ml.predict_proba('ep_cls', b)), ' ' ORDER BY x)
+           FROM over100 b WHERE x IN (3, 150)}),
+	'false:0:{0.75,0.25} true:1:{0.25,0.75}', 'endpoint: labels and probabilities from the container');
+
 # ml._predict_batch (the batch jobs' path) agrees with the per-row functions
 sql(q{SELECT * FROM ml.train('iris_cls', 'iris', 'species', 'logistic')});
 is(sql(q{SELECT count(*), count(*) FILTER (WHERE b.label = ml.predict_label('iris_cls', r.i)
