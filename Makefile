@@ -48,6 +48,7 @@ OBJS = \
 	src/http/http.o \
 	src/http/s3.o \
 	src/http/load.o \
+	src/http/values.o \
 	src/http/alerts.o
 
 # The install script is built from each module's SQL, in dependency order.

@@ -54,6 +54,7 @@
 #include "data/data.h"
 #include "http/http.h"
 #include "http/s3.h"
+#include "http/values.h"
 
 PG_FUNCTION_INFO_V1(ml_load);
 
@@ -73,31 +74,6 @@ typedef enum LoadMode
 	MODE_CREATE,
 	MODE_REPLACE
 } LoadMode;
-
-/* What a field's text is checked against before COPY sees it. */
-typedef enum FieldCheck
-{
-	CHECK_NONE,
-	CHECK_INT2,
-	CHECK_INT4,
-	CHECK_INT8,
-	CHECK_FLOAT,
-	CHECK_NUMERIC,
-	CHECK_BOOL,
-	CHECK_DATE,
-	CHECK_TIMESTAMP
-} FieldCheck;
-
-/* Inferred types, in order of preference. */
-enum
-{
-	INFER_BIGINT = 1 << 0,
-	INFER_FLOAT8 = 1 << 1,
-	INFER_BOOLEAN = 1 << 2,
-	INFER_DATE = 1 << 3,
-	INFER_TIMESTAMPTZ = 1 << 4,
-	INFER_ALL = (1 << 5) - 1
-};
 
 typedef struct LoadOptions
 {
@@ -709,281 +685,6 @@ json_record(LoadState *ls, Record *r, List **keys)
 	return NULL;
 }
 
-/* ---------- checking and inferring values ---------- */
-
-static bool
-is_integer_text(const char *s, int64 lo, int64 hi)
-{
-	char	   *end;
-	long long	v;
-
-	while (isspace((unsigned char) *s))
-		s++;
-	if (*s == '\0')
-		return false;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (end == s || errno == ERANGE)
-		return false;
-	while (isspace((unsigned char) *end))
-		end++;
-	return *end == '\0' && v >= lo && v <= hi;
-}
-
-static bool
-is_float_text(const char *s, bool allow_special)
-{
-	char	   *end;
-	double		v;
-
-	while (isspace((unsigned char) *s))
-		s++;
-	if (*s == '\0')
-		return false;
-	/* strtod reads hexadecimal, which float8in does not */
-	if (strchr(s, 'x') || strchr(s, 'X'))
-		return false;
-	errno = 0;
-	v = strtod(s, &end);
-	if (end == s)
-		return false;
-	while (isspace((unsigned char) *end))
-		end++;
-	if (*end != '\0')
-		return false;
-	if (!allow_special && (isnan(v) || isinf(v)))
-		return false;
-	return !(errno == ERANGE && v != 0.0) || allow_special;
-}
-
-/* Reads n digits; false if they are not all digits. */
-static bool
-digits(const char **p, int n, int *out)
-{
-	int			v = 0;
-
-	for (int i = 0; i < n; i++)
-	{
-		if (!isdigit((unsigned char) (*p)[i]))
-			return false;
-		v = v * 10 + ((*p)[i] - '0');
-	}
-	*p += n;
-	*out = v;
-	return true;
-}
-
-/* YYYY-MM-DD (or YYYY/MM/DD) with a real day of month; *p is moved past it. */
-static bool
-parse_iso_date(const char **p)
-{
-	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	int			y,
-				m,
-				d;
-	char		sep;
-
-	if (!digits(p, 4, &y) || (**p != '-' && **p != '/'))
-		return false;
-	sep = *(*p)++;
-	if (!digits(p, 2, &m) || **p != sep)
-		return false;
-	(*p)++;
-	if (!digits(p, 2, &d))
-		return false;
-	if (m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
-		return false;
-	if (m == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-		return false;
-	return true;
-}
-
-static bool
-is_date_text(const char *s)
-{
-	if (!parse_iso_date(&s))
-		return false;
-	return *s == '\0';
-}
-
-/* YYYY-MM-DD[ T]HH:MM[:SS[.frac]][Z|+HH[:MM]|-HH[:MM]] */
-static bool
-is_timestamp_text(const char *s)
-{
-	int			h,
-				mi,
-				sec;
-
-	if (!parse_iso_date(&s))
-		return false;
-	if (*s != ' ' && *s != 'T')
-		return false;
-	s++;
-	if (!digits(&s, 2, &h) || *s != ':' || h > 24)
-		return false;
-	s++;
-	if (!digits(&s, 2, &mi) || mi > 59)
-		return false;
-	if (*s == ':')
-	{
-		s++;
-		if (!digits(&s, 2, &sec) || sec > 60)
-			return false;
-		if (*s == '.')
-		{
-			s++;
-			if (!isdigit((unsigned char) *s))
-				return false;
-			while (isdigit((unsigned char) *s))
-				s++;
-		}
-	}
-	if (*s == 'Z' || *s == 'z')
-		s++;
-	else if (*s == '+' || *s == '-')
-	{
-		int			tzh,
-					tzm;
-
-		s++;
-		if (!digits(&s, 2, &tzh) || tzh > 15)
-			return false;
-		if (*s == ':')
-			s++;
-		if (isdigit((unsigned char) *s) && !digits(&s, 2, &tzm))
-			return false;
-	}
-	return *s == '\0';
-}
-
-static bool
-is_bool_text(const char *s, bool strict)
-{
-	bool		b;
-
-	if (strict)
-		return pg_strcasecmp(s, "true") == 0 || pg_strcasecmp(s, "false") == 0 ||
-			pg_strcasecmp(s, "t") == 0 || pg_strcasecmp(s, "f") == 0;
-	return parse_bool(s, &b);
-}
-
-static bool
-field_passes(FieldCheck check, const char *s)
-{
-	switch (check)
-	{
-		case CHECK_NONE:
-			return true;
-		case CHECK_INT2:
-			return is_integer_text(s, PG_INT16_MIN, PG_INT16_MAX);
-		case CHECK_INT4:
-			return is_integer_text(s, PG_INT32_MIN, PG_INT32_MAX);
-		case CHECK_INT8:
-			return is_integer_text(s, PG_INT64_MIN, PG_INT64_MAX);
-		case CHECK_FLOAT:
-			return is_float_text(s, true);
-		case CHECK_NUMERIC:
-			return is_float_text(s, false) || pg_strcasecmp(s, "nan") == 0;
-		case CHECK_BOOL:
-			return is_bool_text(s, false);
-		case CHECK_DATE:
-			return is_date_text(s);
-		case CHECK_TIMESTAMP:
-			return is_timestamp_text(s) || is_date_text(s);
-	}
-	return true;
-}
-
-static FieldCheck
-check_for_type(Oid typid)
-{
-	switch (getBaseType(typid))
-	{
-		case INT2OID:
-			return CHECK_INT2;
-		case INT4OID:
-			return CHECK_INT4;
-		case INT8OID:
-			return CHECK_INT8;
-		case FLOAT4OID:
-		case FLOAT8OID:
-			return CHECK_FLOAT;
-		case NUMERICOID:
-			return CHECK_NUMERIC;
-		case BOOLOID:
-			return CHECK_BOOL;
-		case DATEOID:
-			return CHECK_DATE;
-		case TIMESTAMPOID:
-		case TIMESTAMPTZOID:
-			return CHECK_TIMESTAMP;
-		default:
-			return CHECK_NONE;
-	}
-}
-
-static const char *
-check_type_name(FieldCheck check)
-{
-	switch (check)
-	{
-		case CHECK_INT2:
-			return "smallint";
-		case CHECK_INT4:
-			return "integer";
-		case CHECK_INT8:
-			return "bigint";
-		case CHECK_FLOAT:
-			return "double precision";
-		case CHECK_NUMERIC:
-			return "numeric";
-		case CHECK_BOOL:
-			return "boolean";
-		case CHECK_DATE:
-			return "date";
-		case CHECK_TIMESTAMP:
-			return "timestamp";
-		default:
-			return "text";
-	}
-}
-
-static int
-infer_mask(const char *s)
-{
-	int			mask = 0;
-
-	if (is_integer_text(s, PG_INT64_MIN, PG_INT64_MAX))
-		mask |= INFER_BIGINT;
-	if (is_float_text(s, false))
-		mask |= INFER_FLOAT8;
-	if (is_bool_text(s, true))
-		mask |= INFER_BOOLEAN;
-	if (is_date_text(s))
-		mask |= INFER_DATE;
-	if (is_timestamp_text(s) || is_date_text(s))
-		mask |= INFER_TIMESTAMPTZ;
-	return mask;
-}
-
-static const char *
-inferred_type(int mask, bool any_value)
-{
-	if (!any_value)
-		return "text";
-	if (mask & INFER_BIGINT)
-		return "bigint";
-	if (mask & INFER_FLOAT8)
-		return "double precision";
-	if (mask & INFER_BOOLEAN)
-		return "boolean";
-	if (mask & INFER_DATE)
-		return "date";
-	if (mask & INFER_TIMESTAMPTZ)
-		return "timestamp with time zone";
-	return "text";
-}
-
 /*
  * record_problem returns why the record cannot be loaded, or NULL.
  */
@@ -1004,12 +705,12 @@ record_problem(LoadState *ls, Record *r)
 	{
 		const char *value = record_field(r, i);
 
-		if (value != NULL && !field_passes(ls->checks[i], value))
+		if (value != NULL && !ValueTextPasses(ls->checks[i], value))
 		{
 			char	   *shown = pnstrdup(value, pg_mbcliplen(value, strlen(value), 40));
 
 			return psprintf("invalid %s \"%s\" for column \"%s\"",
-							check_type_name(ls->checks[i]), shown, ls->colnames[i]);
+							ValueCheckName(ls->checks[i]), shown, ls->colnames[i]);
 		}
 	}
 	return NULL;
@@ -1367,10 +1068,10 @@ create_target(LoadState *ls, const NewTable *t)
 			if (value == NULL)
 				continue;
 			any = true;
-			mask &= infer_mask(value);
+			mask &= ValueInferMask(value);
 		}
 		appendStringInfo(&sql, "%s%s %s", i ? ", " : "", quote_identifier(ls->colnames[i]),
-						 inferred_type(mask, any));
+						 ValueInferredType(mask, any));
 	}
 	appendStringInfoChar(&sql, ')');
 	DataRunStatement(sql.data, SPI_OK_UTILITY);
@@ -1394,7 +1095,7 @@ target_checks(LoadState *ls, Relation rel)
 			if (!attr->attisdropped && strcmp(NameStr(attr->attname), ls->colnames[i]) == 0)
 			{
 				att = attr->attnum;
-				ls->checks[i] = check_for_type(attr->atttypid);
+				ls->checks[i] = ValueCheckForType(attr->atttypid);
 				break;
 			}
 		}
