@@ -42,6 +42,7 @@ OBJS = \
 	src/train/stream.o \
 	src/predict/cache.o \
 	src/predict/predict.o \
+	src/monitor/baseline.o \
 	src/bgw/launcher.o \
 	src/bgw/worker.o \
 	src/bgw/jobs.o \

@@ -34,9 +34,14 @@ SELECT abs((a.metrics->>'r2')::float8 - (b.metrics->>'r2')::float8) < 1e-12 AS s
        abs((a.metrics->>'mae')::float8 - (b.metrics->>'mae')::float8) < 1e-12 AS same_mae
   FROM ml.models a, ml.models b
  WHERE a.id = 120000 AND b.id = 120001;
-SELECT k, abs((a.baseline->k->>'mean')::float8 - (b.baseline->k->>'mean')::float8) < 1e-12 AS same_mean,
-       abs((a.baseline->k->>'std')::float8 - (b.baseline->k->>'std')::float8) < 1e-12 AS same_std
-  FROM ml.models a, ml.models b, jsonb_object_keys(a.baseline) k
+SELECT a.baseline->'sampled' AS agg_sampled, b.baseline->'sampled' AS mem_sampled,
+       a.baseline->'rows' AS agg_rows, b.baseline->'rows' AS mem_rows
+  FROM ml.models a, ml.models b
+ WHERE a.id = 120000 AND b.id = 120001;
+SELECT k, abs((a.baseline->'columns'->k->>'mean')::float8 - (b.baseline->'columns'->k->>'mean')::float8) < 1e-9 AS same_mean,
+       abs((a.baseline->'columns'->k->>'std')::float8 - (b.baseline->'columns'->k->>'std')::float8) < 1e-9 AS same_std,
+       a.baseline->'columns'->k->'edges' = b.baseline->'columns'->k->'edges' AS same_edges
+  FROM ml.models a, ml.models b, jsonb_object_keys(a.baseline->'columns') k
  WHERE a.id = 120000 AND b.id = 120001 ORDER BY k;
 -- the coefficients against the aggregate ml.linear_fit over the same rows
 SELECT abs(f.intercept - (i->>'intercept')::float8) < 1e-9 AS same_intercept,

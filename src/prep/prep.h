@@ -225,7 +225,6 @@ extern int	PipelineFindColumn(const Pipeline *pl, const char *name);
 extern void PipelineSerialize(const Pipeline *pl, StringInfo buf);
 extern Pipeline *PipelineDeserialize(struct BlobReader *r);
 extern Jsonb *PipelineDescribe(const Pipeline *pl);
-extern Jsonb *PipelineBaseline(const Pipeline *pl);
 extern const char *ImputeName(ImputeKind k);
 extern const char *ScaleName(ScaleKind k);
 extern const char *EncodeName(EncodeKind k);

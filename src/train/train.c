@@ -12,6 +12,7 @@
  * its own, deleted before the result row is returned.
  *-------------------------------------------------------------------------
  */
+#include "monitor/monitor.h"
 #include "train/train.h"
 
 #include <math.h>
@@ -1241,7 +1242,7 @@ store_refit(Refit *r, const SplitRowsInfo *sp, int64 project_id, int64 run_id,
 	row.features = PipelineDescribe(r->model.pipeline);
 	row.metrics = extra ? JbConcat(r->metrics_json, extra) : r->metrics_json;
 	row.train_metrics = MetricsToJsonb(&r->train_metrics, r->model.labels);
-	row.baseline = PipelineBaseline(r->model.pipeline);
+	row.baseline = MonitorBaseline(sp->in.ds, r->model.pipeline, sp->stream != NULL);
 	row.n_train = sp->stream ? sp->stream->ntrain : sp->in.n;
 	row.n_test = sp->stream ? sp->stream->ntest : sp->ntest;
 	row.fit_seconds = r->seconds;
