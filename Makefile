@@ -43,6 +43,7 @@ OBJS = \
 	src/predict/cache.o \
 	src/predict/predict.o \
 	src/monitor/baseline.o \
+	src/monitor/monitor.o \
 	src/bgw/launcher.o \
 	src/bgw/worker.o \
 	src/bgw/jobs.o \
@@ -64,11 +65,12 @@ SQL_SOURCES = \
 	src/http/alerts.sql \
 	src/model/model.sql \
 	src/predict/predict.sql \
-	src/prep/prep.sql
+	src/prep/prep.sql \
+	src/monitor/monitor.sql
 
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 
-REGRESS = setup linear logistic bayes_svm elastic xgboost explain export unsupervised telemetry pipeline clean profile features evaluate cv search autopilot aggregates stream deploy predict errors blob jobs
+REGRESS = setup linear logistic bayes_svm elastic xgboost explain export unsupervised telemetry pipeline clean profile features evaluate cv search autopilot aggregates stream deploy predict errors blob jobs monitor
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
 PG_CONFIG ?= pg_config

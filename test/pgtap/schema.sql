@@ -8,7 +8,7 @@
 
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgmaker;
-SELECT plan(80);
+SELECT plan(84);
 
 SELECT has_schema('ml');
 SELECT has_table('ml', 'projects', 'ml.projects exists');
@@ -30,6 +30,7 @@ SELECT has_table('ml', 'alert_channels', 'ml.alert_channels exists');
 SELECT has_table('ml', 'alerts', 'ml.alerts exists');
 SELECT has_table('ml', 'alert_deliveries', 'ml.alert_deliveries exists');
 SELECT has_view('ml', 'alert_status', 'ml.alert_status exists');
+SELECT has_table('ml', 'monitor_runs', 'ml.monitor_runs exists');
 
 SELECT columns_are('ml', 'projects', ARRAY['id', 'name', 'task', 'target', 'owner', 'created_at']);
 SELECT columns_are('ml', 'models', ARRAY['id', 'project_id', 'run_id', 'algorithm', 'hyperparams', 'preprocess',
@@ -82,6 +83,9 @@ SELECT function_returns('ml', 'set_credentials', ARRAY['text', 'jsonb'], 'void')
 SELECT function_returns('ml', 'create_alert_channel', ARRAY['text', 'text', 'jsonb'], 'void');
 SELECT function_returns('ml', 'test_alert_channel', ARRAY['text'], 'bigint');
 SELECT has_function('ml', 'register_endpoint', ARRAY['text', 'text', 'jsonb']);
+SELECT has_function('ml', 'monitor', ARRAY['text', 'text', 'jsonb']);
+SELECT has_function('ml', 'baseline', ARRAY['text']);
+SELECT ok(NOT has_table_privilege('public', 'ml.monitor_runs', 'INSERT'), 'PUBLIC may not write ml.monitor_runs');
 
 -- prediction is STABLE and PARALLEL SAFE; training is VOLATILE
 SELECT is(
