@@ -20,6 +20,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "executor/tuptable.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -38,6 +39,7 @@
 
 PG_FUNCTION_INFO_V1(ml_monitor);
 
+/* rows between two resets of the text values' memory */
 #define MONITOR_FETCH_ROWS 10000
 /* fractions are taken as at least this much in PSI and its logarithms */
 #define MONITOR_EPSILON 1e-4
@@ -502,53 +504,92 @@ count_value(MonColumn *mc, Datum d, bool isnull)
 	}
 }
 
+/*
+ * The scan's rows go straight to count_value through a DestReceiver: no
+ * tuple is copied or formed for them.  Text values are converted in a
+ * context reset every MONITOR_FETCH_ROWS rows.
+ */
+typedef struct MonitorReceiver
+{
+	DestReceiver pub;
+	Monitor    *m;
+	MemoryContext batch;
+	int			pending;
+} MonitorReceiver;
+
+static bool
+monitor_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	MonitorReceiver *mr = (MonitorReceiver *) self;
+	Monitor    *m = mr->m;
+	MemoryContext old = MemoryContextSwitchTo(mr->batch);
+
+	slot_getallattrs(slot);
+	for (int i = 0; i < m->ncols; i++)
+	{
+		MonColumn  *mc = &m->cols[i];
+
+		if (mc->out_col > 0)
+			count_value(mc, slot->tts_values[mc->out_col - 1], slot->tts_isnull[mc->out_col - 1]);
+	}
+	m->rows++;
+	MemoryContextSwitchTo(old);
+	if (++mr->pending == MONITOR_FETCH_ROWS)
+	{
+		MemoryContextReset(mr->batch);
+		mr->pending = 0;
+		CHECK_FOR_INTERRUPTS();
+	}
+	return true;
+}
+
+static void
+monitor_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+}
+
+static void
+monitor_shutdown(DestReceiver *self)
+{
+}
+
+static void
+monitor_destroy(DestReceiver *self)
+{
+}
+
 static void
 scan(Monitor *m, const char *sql)
 {
-	SPIPlanPtr	plan = SPI_prepare_cursor(sql, 0, NULL, CURSOR_OPT_NO_SCROLL);
-	Portal		portal;
-	MemoryContext batch = AllocSetContextCreate(CurrentMemoryContext, "pgmaker monitor batch",
-												ALLOCSET_DEFAULT_SIZES);
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, 0, NULL, CURSOR_OPT_PARALLEL_OK);
+	MonitorReceiver mr;
+	SPIExecuteOptions options;
+	int			rc;
 
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare_cursor failed: %s", SPI_result_code_string(SPI_result));
 	for (int i = 0; i < m->ncols; i++)
 		if (m->cols[i].categorical && !m->cols[i].empty)
 			m->cols[i].cat_counts = palloc0(sizeof(int64) * Max(m->cols[i].ncats, 1));
-	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
-	for (;;)
-	{
-		MemoryContext old;
 
-		SPI_cursor_fetch(portal, true, MONITOR_FETCH_ROWS);
-		if (SPI_processed == 0)
-			break;
-		old = MemoryContextSwitchTo(batch);
-		for (uint64 r = 0; r < SPI_processed; r++)
-		{
-			HeapTuple	tup = SPI_tuptable->vals[r];
-
-			for (int i = 0; i < m->ncols; i++)
-			{
-				MonColumn  *mc = &m->cols[i];
-				bool		isnull;
-				Datum		d;
-
-				if (mc->out_col == 0)
-					continue;
-				d = SPI_getbinval(tup, SPI_tuptable->tupdesc, mc->out_col, &isnull);
-				count_value(mc, d, isnull);
-			}
-		}
-		m->rows += SPI_processed;
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(batch);
-		SPI_freetuptable(SPI_tuptable);
-		CHECK_FOR_INTERRUPTS();
-	}
-	SPI_cursor_close(portal);
+	memset(&mr, 0, sizeof(mr));
+	mr.pub.receiveSlot = monitor_receive;
+	mr.pub.rStartup = monitor_startup;
+	mr.pub.rShutdown = monitor_shutdown;
+	mr.pub.rDestroy = monitor_destroy;
+	mr.pub.mydest = DestNone;
+	mr.m = m;
+	mr.batch = AllocSetContextCreate(CurrentMemoryContext, "pgmaker monitor batch",
+									 ALLOCSET_DEFAULT_SIZES);
+	memset(&options, 0, sizeof(options));
+	options.read_only = true;
+	options.dest = &mr.pub;
+	rc = SPI_execute_plan_extended(plan, &options);
+	/* a SELECT sent to a receiver of one's own reports SPI_OK_UTILITY */
+	if (rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY)
+		elog(ERROR, "the monitor's scan failed: %s", SPI_result_code_string(rc));
 	SPI_freeplan(plan);
-	MemoryContextDelete(batch);
+	MemoryContextDelete(mr.batch);
 }
 
 /* ---------- the statistics ---------- */
