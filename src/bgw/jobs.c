@@ -434,14 +434,14 @@ ml_cancel_job(PG_FUNCTION_ARGS)
 /* ---------- schedules ---------- */
 
 /*
- * ml._add_schedule(project_id, every, source, options): a schedule owned
+ * ml._add_schedule(project_id, every, source, options, kind): a schedule owned
  * by the current user, first due one interval from now.
  */
 Datum
 ml_add_schedule(PG_FUNCTION_ARGS)
 {
-	Oid			types[6] = {INT8OID, INTERVALOID, TEXTOID, JSONBOID, OIDOID, TEXTOID};
-	Datum		values[6];
+	Oid			types[7] = {INT8OID, INTERVALOID, TEXTOID, JSONBOID, OIDOID, TEXTOID, TEXTOID};
+	Datum		values[7];
 	Oid			caller = GetUserId();
 	RoleSwitch	rs;
 	bool		isnull;
@@ -453,6 +453,7 @@ ml_add_schedule(PG_FUNCTION_ARGS)
 		values[i] = PG_GETARG_DATUM(i);
 	values[4] = ObjectIdGetDatum(caller);
 	values[5] = CStringGetTextDatum(GetConfigOption("search_path", false, false));
+	values[6] = PG_GETARG_DATUM(4);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	BgwAsRole(BgwExtensionOwner(), BGW_CATALOG_PATH, &rs);
@@ -467,9 +468,9 @@ ml_add_schedule(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be a member of role \"%s\" to change project %lld",
 						GetUserNameFromId(powner, false), (long long) DatumGetInt64(values[0]))));
-	exec("INSERT INTO ml.schedules (project_id, every, source, options, owner, search_path, next_run)"
-		 " VALUES ($1, $2, $3, $4, $5::regrole, $6, now() + $2) RETURNING id",
-		 6, types, values, NULL, SPI_OK_INSERT_RETURNING);
+	exec("INSERT INTO ml.schedules (project_id, every, source, options, owner, search_path, kind, next_run)"
+		 " VALUES ($1, $2, $3, $4, $5::regrole, $6, $7, now() + $2) RETURNING id",
+		 7, types, values, NULL, SPI_OK_INSERT_RETURNING);
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	BgwRestoreRole(&rs);
 	SPI_finish();

@@ -7,6 +7,7 @@
 
 CREATE TABLE ml.schedules (
     id          bigserial PRIMARY KEY,
+    kind        text NOT NULL DEFAULT 'retrain' CHECK (kind IN ('retrain', 'monitor')),
     project_id  bigint NOT NULL REFERENCES ml.projects (id) ON DELETE CASCADE,
     every       interval NOT NULL CHECK (every >= interval '1 second'),
     source      text NOT NULL,
@@ -21,11 +22,11 @@ CREATE TABLE ml.schedules (
     last_result jsonb,
     created_at  timestamptz NOT NULL DEFAULT now()
 );
-COMMENT ON TABLE ml.schedules IS 'Retraining schedules: every interval, a job trains the project on the source with the options and promotes only a model that passes the gate.';
+COMMENT ON TABLE ml.schedules IS 'Schedules of a project: every interval a job retrains it on the source with the options (promoting only a model that passes the gate), or monitors the source against its live model.';
 
 CREATE TABLE ml.jobs (
     id          bigserial PRIMARY KEY,
-    kind        text NOT NULL CHECK (kind IN ('batch_predict', 'train')),
+    kind        text NOT NULL CHECK (kind IN ('batch_predict', 'train', 'monitor')),
     project_id  bigint REFERENCES ml.projects (id) ON DELETE SET NULL,
     schedule_id bigint REFERENCES ml.schedules (id) ON DELETE SET NULL,
     args        jsonb NOT NULL,
@@ -74,7 +75,7 @@ GRANT SELECT (id, kind, project_id, schedule_id, status, progress, rows_done, ro
               queued_at, started_at, finished_at, error, owner, pid) ON ml.jobs TO PUBLIC;
 GRANT SELECT (job_id, part, status, rows_done, rows_total, attempts, started_at, finished_at, error)
     ON ml.job_parts TO PUBLIC;
-GRANT SELECT (id, project_id, every, owner, enabled, next_run, last_run, last_job_id, last_status)
+GRANT SELECT (id, kind, project_id, every, owner, enabled, next_run, last_run, last_job_id, last_status)
     ON ml.schedules TO PUBLIC;
 
 -- Every job with its elapsed time and, while it runs, an estimate of the
@@ -96,9 +97,10 @@ CREATE VIEW ml.schedule_status AS
 SELECT s.id, p.name AS project, s.every, s.source,
        CASE WHEN pg_catalog.pg_has_role(s.owner, 'MEMBER') THEN s.options END AS options,
        s.owner, s.enabled, s.next_run, s.last_run, s.last_job_id, s.last_status,
-       CASE WHEN pg_catalog.pg_has_role(s.owner, 'MEMBER') THEN s.last_result END AS last_result
+       CASE WHEN pg_catalog.pg_has_role(s.owner, 'MEMBER') THEN s.last_result END AS last_result,
+       s.kind
   FROM ml.schedules s JOIN ml.projects p ON p.id = s.project_id;
-COMMENT ON VIEW ml.schedule_status IS 'Retraining schedules with their next and last run and the last run''s outcome; options and result are shown to members of the owning role only.';
+COMMENT ON VIEW ml.schedule_status IS 'Retraining and monitoring schedules with their next and last run and the last run''s outcome; options and result are shown to members of the owning role only.';
 
 GRANT SELECT ON ml.job_status, ml.schedule_status TO PUBLIC;
 
@@ -359,9 +361,10 @@ $$;
 COMMENT ON FUNCTION ml.train_job(text, text, jsonb) IS
 'Queues a training job: ml.train(project, source, ...) with the options as its arguments, run by a background worker; returns the job id.';
 
-CREATE FUNCTION ml._add_schedule(project_id bigint, every interval, source text, options jsonb) RETURNS bigint
+CREATE FUNCTION ml._add_schedule(project_id bigint, every interval, source text, options jsonb,
+                                  kind text DEFAULT 'retrain') RETURNS bigint
 AS 'MODULE_PATHNAME', 'ml_add_schedule' LANGUAGE C VOLATILE STRICT;
-COMMENT ON FUNCTION ml._add_schedule(bigint, interval, text, jsonb) IS 'Adds a retraining schedule owned by the calling role (internal).';
+COMMENT ON FUNCTION ml._add_schedule(bigint, interval, text, jsonb, text) IS 'Adds a retraining or monitoring schedule owned by the calling role (internal).';
 
 CREATE FUNCTION ml.schedule_retrain(project text, every interval, source text, options jsonb DEFAULT '{}')
 RETURNS bigint
@@ -392,14 +395,67 @@ $$;
 COMMENT ON FUNCTION ml.schedule_retrain(text, interval, text, jsonb) IS
 'Retrains a project every interval on the source, with ml.train''s arguments in options; each run is a job whose model is promoted only when it passes the gate.  Returns the schedule id.';
 
+CREATE FUNCTION ml.schedule_monitor(project text, every interval, source text DEFAULT NULL,
+                                    options jsonb DEFAULT '{}')
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    pid bigint;
+    k text;
+BEGIN
+    pid := ml._project_for_job(project);
+    IF every IS NULL THEN
+        RAISE EXCEPTION 'every must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF source IS NULL THEN
+        RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = 'null_value_not_allowed',
+            DETAIL = 'Monitoring captured predictions instead of a source is not available in this version.';
+    END IF;
+    IF every < interval '1 second' THEN
+        RAISE EXCEPTION 'every must be at least 1 second, not %', every
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT pg_catalog.pg_has_role((SELECT p.owner FROM ml.projects p WHERE p.id = pid), 'USAGE') THEN
+        RAISE EXCEPTION 'must be a member of role "%" to monitor project "%"',
+            (SELECT p.owner FROM ml.projects p WHERE p.id = pid), project
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    options := coalesce(options, '{}');
+    IF jsonb_typeof(options) <> 'object' THEN
+        RAISE EXCEPTION 'options must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR k IN SELECT jsonb_object_keys(options) LOOP
+        IF k NOT IN ('thresholds', 'features', 'on_violation') THEN
+            RAISE EXCEPTION 'unknown option "%"', k USING ERRCODE = 'invalid_parameter_value',
+                HINT = 'ml.schedule_monitor takes thresholds, features and on_violation.';
+        END IF;
+    END LOOP;
+    IF options ? 'on_violation' AND options->>'on_violation' NOT IN ('alert', 'retrain') THEN
+        RAISE EXCEPTION 'option "on_violation" must be "alert" or "retrain"' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF options->>'on_violation' = 'retrain' AND NOT EXISTS (
+            SELECT 1 FROM ml.schedules s WHERE s.project_id = pid AND s.kind = 'retrain' AND s.enabled) THEN
+        RAISE EXCEPTION 'project "%" has no retraining schedule to run on a violation', project
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Create one with ml.schedule_retrain first.';
+    END IF;
+    PERFORM ml._source_query(source);
+    PERFORM ml._require_workers();
+    RETURN ml._add_schedule(pid, every, source, options, 'monitor');
+END
+$$;
+COMMENT ON FUNCTION ml.schedule_monitor(text, interval, text, jsonb) IS
+'Monitors a project every interval: a job runs ml.monitor on the source with the options'' thresholds; violations raise an alert and, with "on_violation": "retrain", run the project''s retraining schedule now.  Returns the schedule id.';
+
 CREATE FUNCTION ml.unschedule(id bigint) RETURNS boolean
 AS 'MODULE_PATHNAME', 'ml_unschedule' LANGUAGE C VOLATILE STRICT;
-COMMENT ON FUNCTION ml.unschedule(bigint) IS 'Removes a retraining schedule of a role the caller is a member of; its jobs stay.';
+COMMENT ON FUNCTION ml.unschedule(bigint) IS 'Removes a retraining or monitoring schedule of a role the caller is a member of; its jobs stay.';
 
 CREATE FUNCTION ml.run_schedule(id bigint) RETURNS bigint
 AS 'MODULE_PATHNAME', 'ml_run_schedule' LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION ml.run_schedule(bigint) IS
-'Queues a run of a retraining schedule now (for example on drift), without moving its next run; returns the job id.';
+'Queues a run of a retraining or monitoring schedule now (for example a retraining on drift), without moving its next run; returns the job id.';
 
 SELECT pg_catalog.pg_extension_config_dump('ml.schedules', '');
 SELECT pg_catalog.pg_extension_config_dump('ml.schedules_id_seq', '');
@@ -517,11 +573,11 @@ DECLARE
     s record;
     jid bigint;
 BEGIN
-    SELECT sc.id, sc.project_id, sc.source, sc.options, sc.owner, sc.search_path, p.name AS project INTO s
+    SELECT sc.id, sc.kind, sc.project_id, sc.source, sc.options, sc.owner, sc.search_path, p.name AS project INTO s
       FROM ml.schedules sc JOIN ml.projects p ON p.id = sc.project_id
      WHERE sc.id = schedule;
     INSERT INTO ml.jobs (kind, project_id, schedule_id, args, owner)
-    VALUES ('train', s.project_id, s.id,
+    VALUES (CASE s.kind WHEN 'monitor' THEN 'monitor' ELSE 'train' END, s.project_id, s.id,
             jsonb_build_object('project', s.project, 'source', s.source, 'options', s.options,
                                'search_path', s.search_path), s.owner)
     RETURNING id INTO jid;

@@ -210,6 +210,8 @@ static const struct
 	{"search", "text"}, {"search_params", "jsonb"},
 };
 
+static void run_monitor(Job *job);
+
 static void
 run_train(Job *job)
 {
@@ -278,6 +280,68 @@ run_train(Job *job)
 		rvalues[2] = text_or_null(model_id, &rnulls[2]);
 		BgwRun("UPDATE ml.jobs SET result = $2::jsonb, model_id = $3::bigint, progress = 1 WHERE id = $1",
 			 3, rtypes, rvalues, rnulls, SPI_OK_UPDATE);
+	}
+	record_end(job, "succeeded", NULL);
+	BgwXactCommit(false);
+}
+
+/* ---------- a monitoring job ---------- */
+
+/*
+ * run_monitor runs ml.monitor as the job's owner, with the schedule's
+ * thresholds; on a violation with "on_violation": "retrain" it runs the
+ * project's (first enabled) retraining schedule now, also as the owner.
+ * The monitor itself stores the run and raises the alert.
+ */
+static void
+run_monitor(Job *job)
+{
+	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[3];
+	RoleSwitch	rs;
+	char	   *violations;
+	char	   *run_id;
+	char	   *retrain_job = NULL;
+	bool		retrain;
+
+	BgwXactBegin();
+	require_owner(job);
+	values[0] = CStringGetTextDatum(job->project);
+	values[1] = CStringGetTextDatum(job->source);
+	values[2] = CStringGetTextDatum(job->options ? job->options : "{}");
+
+	BgwAsRole(job->owner, job->search_path, &rs);
+	BgwRun("SELECT count(*) FILTER (WHERE m.violated)::text,"
+		   "       (SELECT max(r.id) FROM ml.monitor_runs r JOIN ml.projects p ON p.id = r.project_id"
+		   "         WHERE p.name = $1)::text,"
+		   "       coalesce($3::jsonb ->> 'on_violation', 'alert') = 'retrain'"
+		   "  FROM ml.monitor($1, $2, $3::jsonb - 'on_violation') m",
+		   3, types, values, NULL, SPI_OK_SELECT);
+	violations = result_text(1);
+	run_id = result_text(2);
+	retrain = strcmp(result_text(3), "t") == 0;
+	if (retrain && text_int64(violations) > 0)
+	{
+		BgwRun("SELECT ml.run_schedule(s.id)::text FROM ml.schedules s JOIN ml.projects p ON p.id = s.project_id"
+			   " WHERE p.name = $1 AND s.kind = 'retrain' AND s.enabled ORDER BY s.id LIMIT 1",
+			   1, types, values, NULL, SPI_OK_SELECT);
+		retrain_job = SPI_processed == 1 ? result_text(1) : NULL;
+	}
+	BgwRestoreRole(&rs);
+
+	{
+		Oid			rtypes[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
+		Datum		rvalues[4];
+		char		rnulls[4] = "    ";
+
+		rvalues[0] = Int64GetDatum(job->id);
+		rvalues[1] = CStringGetTextDatum(violations);
+		rvalues[2] = text_or_null(run_id, &rnulls[2]);
+		rvalues[3] = text_or_null(retrain_job, &rnulls[3]);
+		BgwRun("UPDATE ml.jobs SET result = jsonb_build_object('violations', $2::int, 'monitor_run_id', $3::bigint,"
+			   "                                      'retrain_job_id', $4::bigint), progress = 1"
+			   " WHERE id = $1",
+			   4, rtypes, rvalues, rnulls, SPI_OK_UPDATE);
 	}
 	record_end(job, "succeeded", NULL);
 	BgwXactCommit(false);
@@ -471,6 +535,8 @@ MLJobWorkerMain(Datum arg)
 	{
 		if (strcmp(job.kind, "batch_predict") == 0)
 			run_batch(&job);
+		else if (strcmp(job.kind, "monitor") == 0)
+			run_monitor(&job);
 		else
 			run_train(&job);
 	}

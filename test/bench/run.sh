@@ -84,6 +84,23 @@
 #      sum(c1); if not, the part fails (its figures are errors) and the run
 #      exits with status 1 whatever BENCH_STRICT says.  This part needs
 #      neither t nor a model: it runs first, and alone with BENCH_ONLY=14.
+#  15. ml.monitor against a plain aggregate scan of the same 20 columns:
+#      the project 'bench_mon' is trained once, untimed, on t (linear, on
+#      SELECT c1, ..., c20, y FROM t; deployed), which gives it a live model
+#      with a baseline; then, alternating, after one untimed run of each:
+#        (a) SELECT sum(c1), ..., sum(c20) FROM t
+#        (b) SELECT count(*) FROM ml.monitor('bench_mon',
+#            'SELECT c1, ..., c20 FROM t'), which reads the same columns once
+#      both with the server's default parallel settings (the summary names
+#      max_parallel_workers_per_gather, and the workers each one's plan
+#      has: the monitor's scan is shown by auto_explain, untimed)
+#      ml.monitor time / scan time                          target <= 3.0
+#      Once, untimed: the monitor over the training rows (the training
+#      query) reads BENCH_ROWS rows and flags nothing (no row with violated
+#      true); if not, the run exits with status 1 whatever BENCH_STRICT says
+#      (and when it did not read BENCH_ROWS rows, its figures are errors).
+#      This part needs t but no other part: it runs right after t is made,
+#      before part 2, and alone with BENCH_ONLY=15.
 #
 # The summary is also written to test/bench/results.md, with the machine's
 # CPUs, the PostgreSQL version and the commit.
@@ -119,9 +136,13 @@
 #                          (default 2)
 #   BENCH_LOAD_REPS        alternating runs of each contender of the load part
 #                          (default 3)
-#   BENCH_ONLY             when 14, run part 14 alone (on BENCH_ROWS rows) and
-#                          print its summary; test/bench/results.md, which
-#                          holds a full run, is left as it is
+#   BENCH_MONITOR_REPS     alternating runs of each contender of the monitor
+#                          part (default 3)
+#   BENCH_ONLY             a part that runs alone, 14 or 15, or both separated
+#                          by a comma (14,15): run only these (on BENCH_ROWS
+#                          rows, with what they need: t for 15) and print
+#                          their summary; test/bench/results.md, which holds
+#                          a full run, is left as it is
 set -euo pipefail
 
 PROG=${0##*/}
@@ -138,6 +159,9 @@ XGB_REPS=${BENCH_XGB_REPS:-2}
 KMEANS_REPS=${BENCH_KMEANS_REPS:-3}
 PYTHON=${BENCH_PYTHON:-/usr/bin/python3}
 ONLY=${BENCH_ONLY:-}
+# the parts BENCH_ONLY may name: they need no figure, model or table of
+# another part (15 needs t, which is then made for it)
+ALONE_PARTS="14 15"
 NFEAT=20
 XGB_ROUNDS=100
 
@@ -147,7 +171,17 @@ say() { echo "== $*"; }
 for v in ROWS REPS TRAIN_REPS PGB_SECONDS PGB_ROUNDS XGB_REPS KMEANS_REPS; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, not '${!v}'"
 done
-[[ -z $ONLY || $ONLY == 14 ]] || die "BENCH_ONLY must be 14 (the one part that runs alone), not '$ONLY'"
+# ONLY becomes the parts BENCH_ONLY names, separated by spaces
+only_parts=""
+for p in ${ONLY//,/ }; do
+    [[ " $ALONE_PARTS " == *" $p "* ]] ||
+        die "BENCH_ONLY must name parts that run alone (${ALONE_PARTS// /, }), separated by commas, not '$ONLY'"
+    only_parts+="${only_parts:+ }$p"
+done
+[[ -z $ONLY || -n $only_parts ]] || die "BENCH_ONLY names no part: '$ONLY'"
+ONLY=$only_parts
+# true when part $1 runs: always in a full run, else when BENCH_ONLY names it
+part_runs() { [[ -z $ONLY || " $ONLY " == *" $1 "* ]]; }
 
 command -v pg_config >/dev/null 2>&1 || die "pg_config not found"
 PATH="$(pg_config --bindir):$PATH"
@@ -246,6 +280,9 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || a == 
 
 # ---------------------------------------------------------------- verdicts
 MISSED=0
+# set to 1 by a part whose untimed check fails: the run then exits with
+# status 1 whatever BENCH_STRICT says
+LOAD_BAD=0 MON_BAD=0
 verdict() { # value op limit
     awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN {
         if (v == "nan" || v == "") { print "ERROR"; exit }
@@ -280,111 +317,113 @@ check() { # figure measured ratio op limit
 # follows a CHECKPOINT, both outside the clock, so that no contender pays
 # for the dirty pages of another.  The part needs neither t nor a model: it
 # runs first, and alone with BENCH_ONLY=14.
-LOAD_REPS=${BENCH_LOAD_REPS:-3}
-[[ $LOAD_REPS =~ ^[1-9][0-9]*$ ]] || die "BENCH_LOAD_REPS must be a positive integer, not '$LOAD_REPS'"
-LOAD_DIR=$WORK/load
-LOAD_CSV=$LOAD_DIR/load.csv
-LOAD_PORT_FILE=$WORK/load.port
-LOAD_OK=1 LOAD_BAD=0 LOAD_CURL_MS=nan
-load_defs="id bigint" load_gen="i AS id"
-for ((k = 1; k <= NFEAT; k++)); do
-    load_defs+=", c$k float8"
-    load_gen+=", random() AS c$k"
-done
-say "load: $ROWS rows x $((NFEAT + 1)) columns of CSV, COPY FROM the file versus ml.load over loopback HTTP," \
-    "$LOAD_REPS alternating runs each"
-mkdir "$LOAD_DIR"
-# as root, the cluster runs as postgres, which writes the file
-if [[ $(id -u) -eq 0 ]]; then
-    chown postgres: "$LOAD_DIR"
-fi
-psql_run <<SQL
+if part_runs 14; then
+    LOAD_REPS=${BENCH_LOAD_REPS:-3}
+    [[ $LOAD_REPS =~ ^[1-9][0-9]*$ ]] || die "BENCH_LOAD_REPS must be a positive integer, not '$LOAD_REPS'"
+    LOAD_DIR=$WORK/load
+    LOAD_CSV=$LOAD_DIR/load.csv
+    LOAD_PORT_FILE=$WORK/load.port
+    LOAD_OK=1 LOAD_BAD=0 LOAD_CURL_MS=nan
+    load_defs="id bigint" load_gen="i AS id"
+    for ((k = 1; k <= NFEAT; k++)); do
+        load_defs+=", c$k float8"
+        load_gen+=", random() AS c$k"
+    done
+    say "load: $ROWS rows x $((NFEAT + 1)) columns of CSV, COPY FROM the file versus ml.load over loopback HTTP," \
+        "$LOAD_REPS alternating runs each"
+    mkdir "$LOAD_DIR"
+    # as root, the cluster runs as postgres, which writes the file
+    if [[ $(id -u) -eq 0 ]]; then
+        chown postgres: "$LOAD_DIR"
+    fi
+    psql_run <<SQL
 SELECT setseed(0.44) \g /dev/null
 COPY (SELECT $load_gen FROM generate_series(1, $ROWS) i) TO '$LOAD_CSV' WITH (FORMAT csv, HEADER);
 SQL
-LOAD_BYTES=$(stat -c %s "$LOAD_CSV")
-python3 "$ROOT/test/fixtures/http_fixture.py" --data-dir "$LOAD_DIR" --port-file "$LOAD_PORT_FILE" \
-    >/dev/null 2>"$WORK/fixture.err" &
-FIXTURE_PID=$!
-for ((i = 0; i < 100; i++)); do
-    [[ -s $LOAD_PORT_FILE ]] && break
-    kill -0 "$FIXTURE_PID" 2>/dev/null || break
-    sleep 0.1
-done
-if [[ ! -s $LOAD_PORT_FILE ]]; then
-    echo "   ERROR: the fixture server did not start: $(tail -n 1 "$WORK/fixture.err")"
-    LOAD_OK=0
-fi
-: >"$WORK/load.out"
-if [[ $LOAD_OK == 1 ]]; then
-    LOAD_URL="http://127.0.0.1:$(cat "$LOAD_PORT_FILE")/data/load.csv"
-    echo "   file: $(awk -v b="$LOAD_BYTES" 'BEGIN { printf "%.1f MB", b / 1e6 }'), served at $LOAD_URL"
-    {
-        for ((i = 1; i <= LOAD_REPS; i++)); do
-            echo "DROP TABLE IF EXISTS load_copy; CREATE TABLE load_copy ($load_defs); CHECKPOINT;"
-            timed load_copy "COPY load_copy FROM '$LOAD_CSV' WITH (FORMAT csv, HEADER)"
-            echo "DROP TABLE IF EXISTS load_append; CREATE TABLE load_append ($load_defs); CHECKPOINT;"
-            timed load_append "SELECT ml.load('$LOAD_URL', 'load_append', 'csv', '{\"mode\": \"append\"}')"
-            echo "DROP TABLE IF EXISTS load_create; CHECKPOINT;"
-            timed load_create "SELECT ml.load('$LOAD_URL', 'load_create', 'csv', '{\"mode\": \"create\"}')"
-        done
-        # once, untimed: rows and sum(c1) of each table, summed in the same
-        # order (no parallel workers), and the types ml.load inferred
-        echo "SET max_parallel_workers_per_gather = 0;"
-        for tb in load_copy load_append load_create; do
-            echo "SELECT 'LCHECK $tb ' || count(*) || ' ' || coalesce(sum(c1)::text, 'null') FROM $tb;"
-        done
-        echo "SELECT 'LTYPES ' || string_agg(n || ' ' || ty, ', ' ORDER BY o) FROM (SELECT format_type(atttypid, atttypmod) AS ty," \
-            "count(*) AS n, min(attnum) AS o FROM pg_attribute WHERE attrelid = 'load_create'::regclass AND attnum > 0" \
-            "AND NOT attisdropped GROUP BY 1) s;"
-    } >"$WORK/load.sql"
-    psql_section load "$WORK/load.sql"
-    if command -v curl >/dev/null 2>&1; then
-        LOAD_CURL_MS=$(curl -sS -o /dev/null -w '%{time_total}' "$LOAD_URL" 2>/dev/null |
-            awk '{ printf "%.3f\n", $1 * 1000 }') || LOAD_CURL_MS=nan
+    LOAD_BYTES=$(stat -c %s "$LOAD_CSV")
+    python3 "$ROOT/test/fixtures/http_fixture.py" --data-dir "$LOAD_DIR" --port-file "$LOAD_PORT_FILE" \
+        >/dev/null 2>"$WORK/fixture.err" &
+    FIXTURE_PID=$!
+    for ((i = 0; i < 100; i++)); do
+        [[ -s $LOAD_PORT_FILE ]] && break
+        kill -0 "$FIXTURE_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [[ ! -s $LOAD_PORT_FILE ]]; then
+        echo "   ERROR: the fixture server did not start: $(tail -n 1 "$WORK/fixture.err")"
+        LOAD_OK=0
     fi
+    : >"$WORK/load.out"
+    if [[ $LOAD_OK == 1 ]]; then
+        LOAD_URL="http://127.0.0.1:$(cat "$LOAD_PORT_FILE")/data/load.csv"
+        echo "   file: $(awk -v b="$LOAD_BYTES" 'BEGIN { printf "%.1f MB", b / 1e6 }'), served at $LOAD_URL"
+        {
+            for ((i = 1; i <= LOAD_REPS; i++)); do
+                echo "DROP TABLE IF EXISTS load_copy; CREATE TABLE load_copy ($load_defs); CHECKPOINT;"
+                timed load_copy "COPY load_copy FROM '$LOAD_CSV' WITH (FORMAT csv, HEADER)"
+                echo "DROP TABLE IF EXISTS load_append; CREATE TABLE load_append ($load_defs); CHECKPOINT;"
+                timed load_append "SELECT ml.load('$LOAD_URL', 'load_append', 'csv', '{\"mode\": \"append\"}')"
+                echo "DROP TABLE IF EXISTS load_create; CHECKPOINT;"
+                timed load_create "SELECT ml.load('$LOAD_URL', 'load_create', 'csv', '{\"mode\": \"create\"}')"
+            done
+            # once, untimed: rows and sum(c1) of each table, summed in the same
+            # order (no parallel workers), and the types ml.load inferred
+            echo "SET max_parallel_workers_per_gather = 0;"
+            for tb in load_copy load_append load_create; do
+                echo "SELECT 'LCHECK $tb ' || count(*) || ' ' || coalesce(sum(c1)::text, 'null') FROM $tb;"
+            done
+            echo "SELECT 'LTYPES ' || string_agg(n || ' ' || ty, ', ' ORDER BY o) FROM (SELECT format_type(atttypid, atttypmod) AS ty," \
+                "count(*) AS n, min(attnum) AS o FROM pg_attribute WHERE attrelid = 'load_create'::regclass AND attnum > 0" \
+                "AND NOT attisdropped GROUP BY 1) s;"
+        } >"$WORK/load.sql"
+        psql_section load "$WORK/load.sql"
+        if command -v curl >/dev/null 2>&1; then
+            LOAD_CURL_MS=$(curl -sS -o /dev/null -w '%{time_total}' "$LOAD_URL" 2>/dev/null |
+                awk '{ printf "%.3f\n", $1 * 1000 }') || LOAD_CURL_MS=nan
+        fi
+    fi
+    kill "$FIXTURE_PID" 2>/dev/null || true
+    wait "$FIXTURE_PID" 2>/dev/null || true
+    FIXTURE_PID=""
+    LOAD_COPY_MS=$(timing_median "$WORK/load.out" load_copy)
+    LOAD_APPEND_MS=$(timing_median "$WORK/load.out" load_append)
+    LOAD_CREATE_MS=$(timing_median "$WORK/load.out" load_create)
+    # PASS, or FAIL and what differs: every table has ROWS rows, and the two
+    # ml.load tables the sum(c1) of the COPY one
+    LOAD_CHECK=$(awk -v n="$ROWS" '$1 == "LCHECK" { c[$2] = $3; s[$2] = $4 } END {
+        split("load_copy load_append load_create", ts, " ")
+        for (i = 1; i <= 3; i++) {
+            t = ts[i]
+            if (!(t in c)) { why = why "; " t " could not be read"; continue }
+            if (c[t] != n) why = why "; " t " has " c[t] " rows, not " n
+            if (i > 1 && s[t] != s["load_copy"]) why = why "; sum(c1) of " t " is " s[t] ", of load_copy " s["load_copy"]
+        }
+        print (why == "" ? "PASS" : "FAIL" why) }' "$WORK/load.out")
+    echo "   COPY FROM the file                   runs (ms): $(timing_all "$WORK/load.out" load_copy)"
+    echo "   ml.load into a table made beforehand runs (ms): $(timing_all "$WORK/load.out" load_append)"
+    echo "   ml.load creating its table           runs (ms): $(timing_all "$WORK/load.out" load_create)"
+    echo "   medians, MB of CSV a second: COPY $(awk -v b="$LOAD_BYTES" -v ms="$LOAD_COPY_MS" 'BEGIN { print (ms == "nan" ? "?" : sprintf("%.1f", b / 1e3 / ms)) }')," \
+        "ml.load append $(awk -v b="$LOAD_BYTES" -v ms="$LOAD_APPEND_MS" 'BEGIN { print (ms == "nan" ? "?" : sprintf("%.1f", b / 1e3 / ms)) }')," \
+        "ml.load create $(awk -v b="$LOAD_BYTES" -v ms="$LOAD_CREATE_MS" 'BEGIN { print (ms == "nan" ? "?" : sprintf("%.1f", b / 1e3 / ms)) }');" \
+        "the fixture alone (curl to /dev/null, 1 run): $LOAD_CURL_MS ms"
+    echo "   columns ml.load created: $(awk '$1 == "LTYPES" { $1 = ""; print substr($0, 2) }' "$WORK/load.out")"
+    echo "   rows and sum(c1): $(awk '$1 == "LCHECK" { printf "%s%s %s %s", s, $2, $3, $4; s = ", " }' "$WORK/load.out")"
+    if [[ $LOAD_CHECK != PASS ]]; then
+        LOAD_BAD=1
+        LOAD_APPEND_MS=nan LOAD_CREATE_MS=nan
+        echo "   ERROR in load: ml.load did not load what COPY did: ${LOAD_CHECK#FAIL; }"
+    fi
+    psql_run -c "DROP TABLE IF EXISTS load_copy, load_append, load_create"
+    rm -f "$LOAD_CSV"
+    LOAD_APPEND_RATIO=$(ratio "$LOAD_COPY_MS" "$LOAD_APPEND_MS")
+    LOAD_CREATE_RATIO=$(ratio "$LOAD_COPY_MS" "$LOAD_CREATE_MS")
 fi
-kill "$FIXTURE_PID" 2>/dev/null || true
-wait "$FIXTURE_PID" 2>/dev/null || true
-FIXTURE_PID=""
-LOAD_COPY_MS=$(timing_median "$WORK/load.out" load_copy)
-LOAD_APPEND_MS=$(timing_median "$WORK/load.out" load_append)
-LOAD_CREATE_MS=$(timing_median "$WORK/load.out" load_create)
-# PASS, or FAIL and what differs: every table has ROWS rows, and the two
-# ml.load tables the sum(c1) of the COPY one
-LOAD_CHECK=$(awk -v n="$ROWS" '$1 == "LCHECK" { c[$2] = $3; s[$2] = $4 } END {
-    split("load_copy load_append load_create", ts, " ")
-    for (i = 1; i <= 3; i++) {
-        t = ts[i]
-        if (!(t in c)) { why = why "; " t " could not be read"; continue }
-        if (c[t] != n) why = why "; " t " has " c[t] " rows, not " n
-        if (i > 1 && s[t] != s["load_copy"]) why = why "; sum(c1) of " t " is " s[t] ", of load_copy " s["load_copy"]
-    }
-    print (why == "" ? "PASS" : "FAIL" why) }' "$WORK/load.out")
-echo "   COPY FROM the file                   runs (ms): $(timing_all "$WORK/load.out" load_copy)"
-echo "   ml.load into a table made beforehand runs (ms): $(timing_all "$WORK/load.out" load_append)"
-echo "   ml.load creating its table           runs (ms): $(timing_all "$WORK/load.out" load_create)"
-echo "   medians, MB of CSV a second: COPY $(awk -v b="$LOAD_BYTES" -v ms="$LOAD_COPY_MS" 'BEGIN { print (ms == "nan" ? "?" : sprintf("%.1f", b / 1e3 / ms)) }')," \
-    "ml.load append $(awk -v b="$LOAD_BYTES" -v ms="$LOAD_APPEND_MS" 'BEGIN { print (ms == "nan" ? "?" : sprintf("%.1f", b / 1e3 / ms)) }')," \
-    "ml.load create $(awk -v b="$LOAD_BYTES" -v ms="$LOAD_CREATE_MS" 'BEGIN { print (ms == "nan" ? "?" : sprintf("%.1f", b / 1e3 / ms)) }');" \
-    "the fixture alone (curl to /dev/null, 1 run): $LOAD_CURL_MS ms"
-echo "   columns ml.load created: $(awk '$1 == "LTYPES" { $1 = ""; print substr($0, 2) }' "$WORK/load.out")"
-echo "   rows and sum(c1): $(awk '$1 == "LCHECK" { printf "%s%s %s %s", s, $2, $3, $4; s = ", " }' "$WORK/load.out")"
-if [[ $LOAD_CHECK != PASS ]]; then
-    LOAD_BAD=1
-    LOAD_APPEND_MS=nan LOAD_CREATE_MS=nan
-    echo "   ERROR in load: ml.load did not load what COPY did: ${LOAD_CHECK#FAIL; }"
-fi
-psql_run -c "DROP TABLE IF EXISTS load_copy, load_append, load_create"
-rm -f "$LOAD_CSV"
-LOAD_APPEND_RATIO=$(ratio "$LOAD_COPY_MS" "$LOAD_APPEND_MS")
-LOAD_CREATE_RATIO=$(ratio "$LOAD_COPY_MS" "$LOAD_CREATE_MS")
 
 summary_head() {
 row "figure" "measured" "target" "result"
 row "--------------------------------------------" "------------------------" "------------" "------"
 }
-summary_load() {
+summary_14() {
 row "14. COPY FROM a CSV file, $ROWS rows" "$(fig "$LOAD_COPY_MS" ms)" "-" "-"
 check "    ml.load over HTTP, append: COPY / it" "$(fig "$LOAD_APPEND_MS" ms "$LOAD_APPEND_RATIO")" "$LOAD_APPEND_RATIO" ">=" 0.50
 check "    ml.load, table created: COPY / it" "$(fig "$LOAD_CREATE_MS" ms "$LOAD_CREATE_RATIO")" "$LOAD_CREATE_RATIO" ">=" 0.50
@@ -394,16 +433,30 @@ row "    rows and sum(c1) as COPY's" "$([[ $LOAD_CHECK == PASS ]] && echo equal 
 row "    fixture alone, curl to /dev/null (info)" "$(fig "$LOAD_CURL_MS" ms)" "(info)" "-"
 }
 
-if [[ $ONLY == 14 ]]; then
+# Ends a BENCH_ONLY run: the summary of its parts (summary_N of each part N
+# it names), and the exit status; test/bench/results.md is left as it is.
+finish_only() {
+    local p what="part $ONLY"
+    [[ $ONLY != *" "* ]] || what="parts ${ONLY// /, }"
     echo
-    say "summary of part 14 ($ROWS rows; medians; $(($(date +%s) - T_START)) s in all; PostgreSQL $PG_VERSION_STR," \
-        "shared_buffers $SHARED_BUFFERS, jit $JIT, $(nproc) CPUs, commit $COMMIT)"
-    { summary_head; summary_load; } >"$WORK/summary.txt"
+    say "summary of $what ($ROWS rows; medians; $(($(date +%s) - T_START)) s in all;" \
+        "PostgreSQL $PG_VERSION_STR, shared_buffers $SHARED_BUFFERS, jit $JIT, $(nproc) CPUs, commit $COMMIT)"
+    {
+        summary_head
+        for p in $ONLY; do
+            "summary_$p"
+        done
+    } >"$WORK/summary.txt"
     cat "$WORK/summary.txt"
-    echo "== BENCH_ONLY=14: test/bench/results.md (a full run's) left as it is"
-    [[ $LOAD_BAD == 0 ]] || exit 1
+    echo "== BENCH_ONLY=$BENCH_ONLY: test/bench/results.md (a full run's) left as it is"
+    [[ $LOAD_BAD == 0 && $MON_BAD == 0 ]] || exit 1
     [[ $MISSED -ne 0 && $STRICT == 1 ]] && exit 1
     exit 0
+}
+
+# a BENCH_ONLY run of parts that need no table t ends here
+if [[ -n $ONLY ]] && ! part_runs 15; then
+    finish_only
 fi
 
 # ---------------------------------------------------------------- data
@@ -435,6 +488,97 @@ echo "   table t: $(awk -v b="$TABLE_BYTES" 'BEGIN { printf "%.1f MB", b / 1e6 }
 SCAN_SQL="SELECT sum($sumexpr) FROM t"
 TRAIN_SQL="SELECT * FROM ml.train('bench', 't', 'y', 'linear', deploy => 'always')"
 PREDICT_SQL="SELECT sum(ml.predict('bench', t)) FROM t"
+
+# ---------------------------------------------------------------- 15. monitor
+# ml.monitor of the 20 features of t against one query of their 20 sums,
+# alternating, after one untimed run of each.  The project bench_mon is
+# trained once before, untimed, on all of t: its live model's baseline is
+# what the monitor compares with.  Neither forces
+# max_parallel_workers_per_gather: both run with the server's default, and
+# the workers their plans have are reported (the monitor's scan, an SPI
+# query inside it, through auto_explain's nested statements, in one more
+# untimed run).  Once, untimed: the monitor over the training query reads
+# ROWS rows and flags nothing.  The part needs t but no other part: it runs
+# right after t is made, and alone with BENCH_ONLY=15.
+if part_runs 15; then
+    MON_REPS=${BENCH_MONITOR_REPS:-3}
+    [[ $MON_REPS =~ ^[1-9][0-9]*$ ]] || die "BENCH_MONITOR_REPS must be a positive integer, not '$MON_REPS'"
+    mon_sums=""
+    for ((k = 1; k <= NFEAT; k++)); do
+        mon_sums+="${mon_sums:+, }sum(c$k)"
+    done
+    MON_TRAIN_SOURCE="SELECT $cols, y FROM t"
+    MON_SCAN_SQL="SELECT $mon_sums FROM t"
+    MON_SQL="SELECT count(*) FROM ml.monitor('bench_mon', 'SELECT $cols FROM t')"
+    MON_GATHER=$(psql_run -c "SHOW max_parallel_workers_per_gather")
+    say "monitor: ml.monitor of the $NFEAT features of t versus their sums in one query, $MON_REPS alternating runs each," \
+        "max_parallel_workers_per_gather = $MON_GATHER (the server's default) for both"
+    {
+        echo "SELECT 'MTRAIN ' || model_id || ' ' || deployed FROM ml.train('bench_mon', '$MON_TRAIN_SOURCE', 'y', 'linear'," \
+            "deploy => 'always');"
+        echo "SELECT 'MBASE ' || count(*) FROM ml.baseline('bench_mon');"
+        echo "$MON_SCAN_SQL \\g /dev/null"
+        echo "$MON_SQL \\g /dev/null"
+        for ((i = 1; i <= MON_REPS; i++)); do
+            timed mon_scan "$MON_SCAN_SQL"
+            timed mon_monitor "$MON_SQL"
+        done
+        echo "EXPLAIN (COSTS OFF) $MON_SCAN_SQL;"
+        # once, untimed: the monitor over the training rows; rows read,
+        # checks, violated checks and which
+        echo "SELECT 'MCHECK ' || coalesce(max(value) FILTER (WHERE \"check\" = 'rows')::bigint, -1) || ' ' || count(*) || ' '" \
+            "|| count(*) FILTER (WHERE violated) || ' ' || coalesce(string_agg(feature || ' ' || \"check\", ', ')" \
+            "FILTER (WHERE violated), '-') FROM ml.monitor('bench_mon', '$MON_TRAIN_SOURCE');"
+    } >"$WORK/monitor.sql"
+    psql_section monitor "$WORK/monitor.sql"
+    # the plan of the monitor's scan, logged by auto_explain to the client
+    MON_PLAN=$(psql -X -q -At -c "LOAD 'auto_explain'" -c "SET auto_explain.log_min_duration = 0" \
+        -c "SET auto_explain.log_nested_statements = on" -c "SET client_min_messages = log" \
+        -c "$MON_SQL" 2>&1 >/dev/null) || true
+    MON_WORKERS=$(awk '/^LOG:/ && scan { exit } /Query Text: SELECT s\.c1,/ { scan = 1 }
+        scan && /Workers Planned:/ { w = $NF } END { print (scan ? (w == "" ? 0 : w) : "?") }' <<<"$MON_PLAN")
+    MON_SCAN_WORKERS=$(sed -n 's/^ *Workers Planned: \([0-9]*\)$/\1/p' "$WORK/monitor.out" | head -n 1)
+    MON_SCAN_WORKERS=${MON_SCAN_WORKERS:-0}
+    MON_SCAN_MS=$(timing_median "$WORK/monitor.out" mon_scan)
+    MON_MS=$(timing_median "$WORK/monitor.out" mon_monitor)
+    read -r MON_ROWS MON_NCHECKS MON_NVIOL MON_VIOLATED <<<"$(awk '$1 == "MCHECK" { $1 = ""; print substr($0, 2) }' "$WORK/monitor.out")"
+    if [[ -z $MON_ROWS ]]; then
+        MON_CHECK="FAIL; the monitor over the training rows failed"
+    elif [[ $MON_ROWS != "$ROWS" ]]; then
+        MON_CHECK="FAIL; the monitor over the training rows read $MON_ROWS rows, not $ROWS"
+        MON_MS=nan
+    elif [[ $MON_NVIOL != 0 ]]; then
+        MON_CHECK="FAIL; the monitor flags $MON_NVIOL of its $MON_NCHECKS checks over the training rows: $MON_VIOLATED"
+    else
+        MON_CHECK=PASS
+    fi
+    echo "   bench_mon: $(awk '$1 == "MTRAIN" { print "model " $2 ", deployed " $3 }' "$WORK/monitor.out"), baseline of" \
+        "$(awk '$1 == "MBASE" { print $2 }' "$WORK/monitor.out") columns"
+    echo "   sums       runs (ms): $(timing_all "$WORK/monitor.out" mon_scan)"
+    echo "   ml.monitor runs (ms): $(timing_all "$WORK/monitor.out" mon_monitor)"
+    echo "   workers planned: sums $MON_SCAN_WORKERS, the monitor's scan $MON_WORKERS"
+    echo "   the monitor over the training rows: ${MON_ROWS:-?} rows read, ${MON_NCHECKS:-?} checks," \
+        "${MON_NVIOL:-?} violated${MON_VIOLATED:+ ($MON_VIOLATED)}"
+    if [[ $MON_CHECK != PASS ]]; then
+        MON_BAD=1
+        echo "   ERROR in monitor: ${MON_CHECK#FAIL; }"
+    fi
+    MON_RATIO=$(ratio "$MON_MS" "$MON_SCAN_MS")
+fi
+
+summary_15() {
+row "15. sum(c1)..sum(c20), workers per gather $MON_GATHER" "$(fig "$MON_SCAN_MS" ms)" "-" "-"
+check "    ml.monitor / sums, workers per gather $MON_GATHER" "$(fig "$MON_MS" ms "$MON_RATIO")" "$MON_RATIO" "<=" 3.0
+row "    workers planned, sums / monitor (info)" "$MON_SCAN_WORKERS / $MON_WORKERS" "(info)" "-"
+[[ $MON_CHECK == PASS ]] || MISSED=1
+row "    violations over the training rows" "${MON_NVIOL:-?} of ${MON_NCHECKS:-?} checks" "none" \
+    "$([[ $MON_CHECK == PASS ]] && echo PASS || echo FAIL)"
+}
+
+# a BENCH_ONLY run ends here
+if [[ -n $ONLY ]]; then
+    finish_only
+fi
 
 # ---------------------------------------------------------------- 2. train
 say "ml.train: $TRAIN_REPS runs (after one warm-up scan)"
@@ -1056,7 +1200,8 @@ check "    memory, aggregate, $S3 / $S2 rows" "${SC_MEM_GROWTH}x" "$SC_MEM_GROWT
 row "13. CREATE TABLE AS SELECT id, ml.predict" "$(fig "$BATCH_CTAS_MS" ms)" "-" "-"
 check "    ml.batch_predict, 1 worker: CTAS / it" "$(fig "$BATCH_1_MS" ms "$BATCH_RATIO")" "$BATCH_RATIO" ">=" 0.70
 check "    2 workers: 1 worker / 2 workers" "$(fig "$BATCH_2_MS" ms "$BATCH_SPEEDUP")" "$BATCH_SPEEDUP" ">=" 1.5
-summary_load
+summary_14
+summary_15
 }
 
 echo

@@ -180,5 +180,41 @@ my @sizes = @{ decode_json(HTTP::Tiny->new->get("$base/invocations/log")->{conte
 is(join(',', @sizes[$before .. $#sizes]), '40,40,20,40,40,20,40,40,20',
 	'the rows went 40 at a time, per chunk of 100');
 
+# ---------- scheduled monitoring: drift triggers a retraining that is promoted ----------
+
+sql(q{
+	CREATE TABLE d_live AS SELECT (g % 100)::float8 AS x, 2 * (g % 100)::float8 + 1 AS y FROM generate_series(1, 2000) g;
+	SELECT model_id FROM ml.train('drift', 'd_live', 'y', 'linear');
+});
+my $live0 = sql(q{SELECT live_model FROM ml.overview WHERE project = 'drift'});
+sql(q{SELECT ml.schedule_retrain('drift', '1 hour', 'd_live', '{"target": "y", "algorithm": "linear"}')});
+like(err(q{SELECT ml.schedule_monitor('drift', '1 second', 'd_live', '{"on_violation": "later"}')}),
+	qr/22023: option "on_violation" must be "alert" or "retrain"/, 'schedule_monitor: on_violation is checked');
+like(err(q{SELECT ml.schedule_monitor('drift', '1 second', NULL)}),
+	qr/22004: source must not be NULL/, 'schedule_monitor: a source is needed');
+my $msched = sql(q{SELECT ml.schedule_monitor('drift', '1 second', 'd_live', '{"on_violation": "retrain"}')});
+my $first = wait_for(qq{SELECT count(*) > 0 FROM ml.jobs WHERE schedule_id = $msched AND status = 'succeeded'}, 't');
+is($first, 't', 'a monitoring job ran');
+is(sql(qq{SELECT result->>'violations', result->>'retrain_job_id' IS NULL FROM ml.jobs
+           WHERE schedule_id = $msched AND status = 'succeeded' ORDER BY id LIMIT 1}),
+	'0|t', 'no drift: no violation, no retraining');
+
+# the world changes: x moves up and y follows another line
+sql(q{UPDATE d_live SET x = x + 200, y = 3 * (x + 200) - 7});
+is(wait_for(qq{SELECT count(*) > 0 FROM ml.jobs WHERE schedule_id = $msched AND status = 'succeeded'
+                 AND (result->>'violations')::int > 0 AND result->>'retrain_job_id' IS NOT NULL}, 't'),
+	't', 'the drift is found and the retraining schedule runs');
+my $rjob = sql(qq{SELECT (result->>'retrain_job_id') FROM ml.jobs WHERE schedule_id = $msched
+                   AND result->>'retrain_job_id' IS NOT NULL ORDER BY id LIMIT 1});
+sql(qq{SELECT ml.unschedule($msched)});
+is(wait_for(qq{SELECT status FROM ml.jobs WHERE id = $rjob}, 'succeeded'), 'succeeded', 'the retraining job succeeded');
+isnt(sql(q{SELECT live_model FROM ml.overview WHERE project = 'drift'}), $live0,
+	'the retrained model passed the gate and is live');
+like(sql(q{SELECT string_agg(DISTINCT r->>'check', ',') FROM ml.monitor_runs m, jsonb_array_elements(m.results) r
+            WHERE m.project_id = (SELECT id FROM ml.projects WHERE name = 'drift') AND (r->>'violated')::boolean}),
+	qr/out_of_range.*psi/, 'the monitor runs recorded the drift');
+is(wait_for(q{SELECT count(*) > 0 FROM ml.alert_status WHERE kind = 'monitor' AND project = 'drift' AND delivery = 'delivered'}, 't'),
+	't', 'the drift alert reached the webhook');
+
 $node->stop;
 done_testing();
