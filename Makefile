@@ -66,11 +66,12 @@ SQL_SOURCES = \
 	src/model/model.sql \
 	src/predict/predict.sql \
 	src/prep/prep.sql \
-	src/monitor/monitor.sql
+	src/monitor/monitor.sql \
+	src/monitor/quality.sql
 
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 
-REGRESS = setup linear logistic bayes_svm elastic xgboost explain export unsupervised telemetry pipeline clean profile features evaluate cv search autopilot aggregates stream deploy predict errors blob jobs monitor
+REGRESS = setup linear logistic bayes_svm elastic xgboost explain export unsupervised telemetry pipeline clean profile features evaluate cv search autopilot aggregates stream deploy predict errors blob jobs monitor quality
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
 PG_CONFIG ?= pg_config

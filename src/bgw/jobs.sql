@@ -216,9 +216,9 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     FOR opt IN SELECT jsonb_object_keys(options) LOOP
-        IF opt NOT IN ('workers', 'chunk_rows', 'batch_size') THEN
+        IF opt NOT IN ('workers', 'chunk_rows', 'batch_size', 'log_predictions') THEN
             RAISE EXCEPTION 'unknown option "%" of ml.batch_predict', opt
-                USING ERRCODE = 'invalid_parameter_value', HINT = 'Valid options are workers, chunk_rows and batch_size.';
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'Valid options are workers, chunk_rows, batch_size and log_predictions.';
         END IF;
     END LOOP;
     IF options ? 'workers' THEN
@@ -245,6 +245,9 @@ BEGIN
             OR (options ->> 'batch_size')::numeric <> trunc((options ->> 'batch_size')::numeric)
             OR (options ->> 'batch_size')::numeric NOT BETWEEN 1 AND 100000) THEN
         RAISE EXCEPTION 'option "batch_size" must be an integer between 1 and 100000' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF options ? 'log_predictions' AND jsonb_typeof(options -> 'log_predictions') <> 'boolean' THEN
+        RAISE EXCEPTION 'option "log_predictions" must be a boolean' USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
     q := ml._source_query(source);
@@ -309,7 +312,9 @@ BEGIN
     RETURN ml._queue_job('batch_predict', pid, NULL,
                          jsonb_build_object('source', source, 'query', q, 'into', target_name, 'key', key,
                                             'key_type', format_type(ktype, NULL), 'chunk_rows', chunk,
-                                            'workers', nworkers, 'batch_size', options -> 'batch_size'),
+                                            'workers', nworkers, 'batch_size', options -> 'batch_size',
+                                            'log_predictions', coalesce((options ->> 'log_predictions')::boolean, false),
+                                            'project', project),
                          bounds);
 END
 $$;

@@ -374,6 +374,8 @@ run_batch(Job *job)
 	bool		classification;
 	bool		batched;
 	char	   *batch_size;
+	bool		log_predictions;
+	const char *log_cte = "";
 	const char *k = quote_identifier(job->key);
 
 	/* pin the model: the first part to start takes the live one for all */
@@ -385,7 +387,8 @@ run_batch(Job *job)
 		 1, types, values, NULL, SPI_OK_UPDATE);
 	BgwRun("SELECT j.model_id::text, p.task = 'classification',"
 		 "       m.algorithm = 'endpoint' OR j.args ->> 'batch_size' IS NOT NULL,"
-		 "       coalesce(j.args ->> 'batch_size', '0')"
+		 "       coalesce(j.args ->> 'batch_size', '0'),"
+		 "       coalesce((j.args ->> 'log_predictions')::boolean, false)"
 		 "  FROM ml.jobs j LEFT JOIN ml.projects p ON p.id = j.project_id"
 		 "  LEFT JOIN ml.models m ON m.id = j.model_id WHERE j.id = $1",
 		 1, types, values, NULL, SPI_OK_SELECT);
@@ -398,6 +401,7 @@ run_batch(Job *job)
 	batched = strcmp(result_text(3), "t") == 0;
 	/* an integer (checked when queued), kept past this transaction */
 	batch_size = MemoryContextStrdup(job_cxt, psprintf(INT64_FORMAT, text_int64(result_text(4))));
+	log_predictions = strcmp(result_text(5), "t") == 0;
 
 	if (!job->has_total)
 	{
@@ -423,6 +427,17 @@ run_batch(Job *job)
 		BgwRun("SELECT ml._settle_job($1)", 1, types, values, NULL, SPI_OK_SELECT);
 	}
 	BgwXactCommit(false);
+
+	/* keyed predictions also go to ml.prediction_log, for ml.model_quality */
+	if (log_predictions)
+		log_cte = MemoryContextStrdup(job_cxt, psprintf(", logged AS (INSERT INTO ml.prediction_log (project, key, model_id, inputs, prediction, label)"
+						   "   SELECT %s, i.%s::text, %s, to_jsonb(s), i.prediction, i.label"
+						   "     FROM ins i JOIN src s ON s.%s = i.%s"
+						   "   ON CONFLICT ON CONSTRAINT prediction_log_pkey DO UPDATE"
+						   "      SET model_id = EXCLUDED.model_id, inputs = EXCLUDED.inputs,"
+						   "          prediction = EXCLUDED.prediction, label = EXCLUDED.label,"
+						   "          predicted_at = now(), logged_by = current_user::regrole)",
+						   quote_literal_cstr(job->project), k, model_id, k, k));
 
 	for (;;)
 	{
@@ -455,27 +470,27 @@ run_batch(Job *job)
 						   "         SELECT b.keys[p.ord], p.prediction, %s, %s, %s, now()"
 						   "           FROM b, ml._predict_batch(%s::bigint, b.r, %s) p"
 						   "          WHERE b.r IS NOT NULL"
-						   "         RETURNING %s)"
+						   "         RETURNING %s, prediction, label)%s"
 						   " SELECT count(*), max(%s)::text FROM ins",
 						   job->query, range_clause(job, lower, job->hi), k, job->chunk_rows,
 						   k, k, k,
 						   job->into, k,
 						   classification ? "p.label" : "NULL",
 						   classification ? "p.probabilities" : "NULL",
-						   model_id, model_id, batch_size, k, k);
+						   model_id, model_id, batch_size, k, log_cte, k);
 		}
 		else
 			sql = psprintf("WITH src AS (SELECT s.* FROM (%s) s %s ORDER BY s.%s LIMIT %d),"
 						   " ins AS (INSERT INTO %s (%s, prediction, label, probabilities, model_id, predicted_at)"
 						   "         SELECT s.%s, ml.predict(%s::bigint, s), %s, %s, %s, now() FROM src s"
-						   "         RETURNING %s)"
+						   "         RETURNING %s, prediction, label)%s"
 						   " SELECT count(*), max(%s)::text FROM ins",
 						   job->query, range_clause(job, lower, job->hi), k, job->chunk_rows,
 						   job->into, k,
 						   k, model_id,
 						   classification ? psprintf("ml.predict_label(%s::bigint, s)", model_id) : "NULL",
 						   classification ? psprintf("ml.predict_proba(%s::bigint, s)", model_id) : "NULL",
-						   model_id, k, k);
+						   model_id, k, log_cte, k);
 		cvalues[0] = text_or_null(lower, &cnulls[0]);
 		cvalues[1] = text_or_null(job->hi, &cnulls[1]);
 		BgwAsRole(job->owner, job->search_path, &rs);

@@ -38,6 +38,7 @@
 #include "monitor/monitor.h"
 
 PG_FUNCTION_INFO_V1(ml_monitor);
+PG_FUNCTION_INFO_V1(ml_report_quality_violation);
 
 /* rows between two resets of the text values' memory */
 #define MONITOR_FETCH_ROWS 10000
@@ -999,4 +1000,42 @@ ml_monitor(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 	return (Datum) 0;
+}
+
+/*
+ * ml_report_quality_violation is ml._report_quality_violation(project,
+ * message, details): a model_quality alert for a project whose owner role
+ * the caller is a member of, written as the extension's owner.
+ */
+Datum
+ml_report_quality_violation(PG_FUNCTION_ARGS)
+{
+	char	   *project = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	ProjectInfo pi;
+	Oid			types[4] = {INT8OID, OIDOID, TEXTOID, JSONBOID};
+	Datum		values[4];
+	RoleSwitch	rs;
+	bool		isnull;
+	int64		alert_id;
+
+	CatalogRequireProject(project, &pi);
+	if (!has_privs_of_role(GetUserId(), pi.owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be a member of role \"%s\" to report on project \"%s\"",
+						GetUserNameFromId(pi.owner, false), project)));
+	values[0] = Int64GetDatum(pi.id);
+	values[1] = ObjectIdGetDatum(pi.owner);
+	values[2] = PG_GETARG_DATUM(1);
+	values[3] = PG_GETARG_DATUM(2);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	BgwAsRole(BgwExtensionOwner(), BGW_CATALOG_PATH, &rs);
+	if (SPI_execute_with_args("SELECT ml._raise_alert('model_quality', 'warning', $1, $2::regrole, $3, $4)",
+							  4, types, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not raise the model quality alert");
+	alert_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	BgwRestoreRole(&rs);
+	SPI_finish();
+	PG_RETURN_INT64(alert_id);
 }

@@ -179,7 +179,8 @@ for p in ${ONLY//,/ }; do
     only_parts+="${only_parts:+ }$p"
 done
 [[ -z $ONLY || -n $only_parts ]] || die "BENCH_ONLY names no part: '$ONLY'"
-ONLY=$only_parts
+# in order, each once
+ONLY=$(tr ' ' '\n' <<<"$only_parts" | sort -nu | paste -s -d ' ')
 # true when part $1 runs: always in a full run, else when BENCH_ONLY names it
 part_runs() { [[ -z $ONLY || " $ONLY " == *" $1 "* ]]; }
 
@@ -542,6 +543,7 @@ if part_runs 15; then
     MON_SCAN_MS=$(timing_median "$WORK/monitor.out" mon_scan)
     MON_MS=$(timing_median "$WORK/monitor.out" mon_monitor)
     read -r MON_ROWS MON_NCHECKS MON_NVIOL MON_VIOLATED <<<"$(awk '$1 == "MCHECK" { $1 = ""; print substr($0, 2) }' "$WORK/monitor.out")"
+    [[ $MON_VIOLATED != - ]] || MON_VIOLATED=""
     if [[ -z $MON_ROWS ]]; then
         MON_CHECK="FAIL; the monitor over the training rows failed"
     elif [[ $MON_ROWS != "$ROWS" ]]; then
@@ -1218,7 +1220,7 @@ cat "$WORK/summary.txt"
     echo '```'
 } >"$BENCH_DIR/results.md"
 echo "== written to test/bench/results.md"
-if [[ $LOAD_BAD -ne 0 ]]; then
+if [[ $LOAD_BAD -ne 0 || $MON_BAD -ne 0 ]]; then
     exit 1
 fi
 if [[ $MISSED -ne 0 && $STRICT == 1 ]]; then

@@ -8,7 +8,7 @@
 
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgmaker;
-SELECT plan(84);
+SELECT plan(89);
 
 SELECT has_schema('ml');
 SELECT has_table('ml', 'projects', 'ml.projects exists');
@@ -31,6 +31,8 @@ SELECT has_table('ml', 'alerts', 'ml.alerts exists');
 SELECT has_table('ml', 'alert_deliveries', 'ml.alert_deliveries exists');
 SELECT has_view('ml', 'alert_status', 'ml.alert_status exists');
 SELECT has_table('ml', 'monitor_runs', 'ml.monitor_runs exists');
+SELECT has_table('ml', 'prediction_log', 'ml.prediction_log exists');
+SELECT has_table('ml', 'ground_truth', 'ml.ground_truth exists');
 
 SELECT columns_are('ml', 'projects', ARRAY['id', 'name', 'task', 'target', 'owner', 'created_at']);
 SELECT columns_are('ml', 'models', ARRAY['id', 'project_id', 'run_id', 'algorithm', 'hyperparams', 'preprocess',
@@ -85,6 +87,10 @@ SELECT function_returns('ml', 'test_alert_channel', ARRAY['text'], 'bigint');
 SELECT has_function('ml', 'register_endpoint', ARRAY['text', 'text', 'jsonb']);
 SELECT has_function('ml', 'monitor', ARRAY['text', 'text', 'jsonb']);
 SELECT has_function('ml', 'baseline', ARRAY['text']);
+SELECT has_function('ml', 'schedule_monitor', ARRAY['text', 'interval', 'text', 'jsonb']);
+SELECT has_function('ml', 'model_quality', ARRAY['text', 'timestamp with time zone', 'interval', 'jsonb']);
+SELECT ok((SELECT relrowsecurity FROM pg_class WHERE oid = 'ml.ground_truth'::regclass),
+    'ml.ground_truth has row-level security');
 SELECT ok(NOT has_table_privilege('public', 'ml.monitor_runs', 'INSERT'), 'PUBLIC may not write ml.monitor_runs');
 
 -- prediction is STABLE and PARALLEL SAFE; training is VOLATILE

@@ -180,6 +180,15 @@ my @sizes = @{ decode_json(HTTP::Tiny->new->get("$base/invocations/log")->{conte
 is(join(',', @sizes[$before .. $#sizes]), '40,40,20,40,40,20,40,40,20',
 	'the rows went 40 at a time, per chunk of 100');
 
+# batch outputs count as logged predictions for model quality
+my $ljob = sql(q{SELECT ml.batch_predict('ep', 'lin', 'lin_pred2', 'id', '{"chunk_rows": 120, "log_predictions": true}')});
+is(wait_for(qq{SELECT status FROM ml.jobs WHERE id = $ljob}, 'succeeded'), 'succeeded', 'a logged batch prediction');
+is(sql(q{SELECT count(*), count(*) FILTER (WHERE prediction = 2 * (inputs->>'x')::float8 + 1) FROM ml.prediction_log WHERE project = 'ep'}),
+	'300|300', 'every batch prediction is in ml.prediction_log with its inputs');
+sql(q{INSERT INTO ml.ground_truth (project, key, label) SELECT 'ep', id::text, (2 * x + 2)::text FROM lin});
+is(sql(q{SELECT n, metrics->>'rmse', metrics->>'mae' FROM ml.model_quality('ep', now() - interval '1 hour', '1 day')}),
+	'300|1|1', 'model quality over the batch predictions and the recorded outcomes');
+
 # ---------- scheduled monitoring: drift triggers a retraining that is promoted ----------
 
 sql(q{
