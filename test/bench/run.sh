@@ -91,9 +91,10 @@
 #        (a) SELECT sum(c1), ..., sum(c20) FROM t
 #        (b) SELECT count(*) FROM ml.monitor('bench_mon',
 #            'SELECT c1, ..., c20 FROM t'), which reads the same columns once
-#      both with the server's default parallel settings (the summary names
-#      max_parallel_workers_per_gather, and the workers each one's plan
-#      has: the monitor's scan is shown by auto_explain, untimed)
+#      both with the server's default parallel settings: the summary's
+#      labels give max_parallel_workers_per_gather, and a row the workers
+#      each plan has (the monitor's scan, as auto_explain shows it in one
+#      more untimed run)
 #      ml.monitor time / scan time                          target <= 3.0
 #      Once, untimed: the monitor over the training rows (the training
 #      query) reads BENCH_ROWS rows and flags nothing (no row with violated
