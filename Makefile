@@ -44,6 +44,7 @@ OBJS = \
 	src/predict/predict.o \
 	src/monitor/baseline.o \
 	src/monitor/monitor.o \
+	src/monitor/capture.o \
 	src/bgw/launcher.o \
 	src/bgw/worker.o \
 	src/bgw/jobs.o \
@@ -67,7 +68,8 @@ SQL_SOURCES = \
 	src/predict/predict.sql \
 	src/prep/prep.sql \
 	src/monitor/monitor.sql \
-	src/monitor/quality.sql
+	src/monitor/quality.sql \
+	src/monitor/capture.sql
 
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 

@@ -13,6 +13,7 @@
 #include "utils/guc.h"
 
 int			ml_aggregate_train_min_rows = 10000000;
+int			ml_capture_buffer = 8192;	/* kB */
 char	   *ml_database = NULL;
 char	   *ml_http_allow = NULL;
 int			ml_http_max_bytes = 1024 * 1024;	/* kB: 1GB */
@@ -39,7 +40,19 @@ GucInit(void)
 							0,
 							NULL, NULL, NULL);
 
-	/* a postmaster setting can only be defined while preloading */
+	/* postmaster settings can only be defined while preloading */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("ml.capture_buffer",
+								"Size of the shared ring buffer that holds captured predictions until the launcher stores them.",
+								"A capture that does not fit is dropped and counted.",
+								&ml_capture_buffer,
+								8192,
+								64,
+								1024 * 1024,
+								PGC_POSTMASTER,
+								GUC_UNIT_KB,
+								NULL, NULL, NULL);
+
 	if (process_shared_preload_libraries_in_progress)
 		DefineCustomStringVariable("ml.database",
 								   "Database whose jobs and schedules pgmaker's background workers run.",

@@ -37,6 +37,7 @@ _PG_init(void)
 {
 	GucInit();
 	PredictInit();
+	CaptureInit();
 	BgwInit();
 }
 

@@ -29,6 +29,7 @@ extern bool MLTaskFromName(const char *name, MLTask *task);
 extern int	ml_aggregate_train_min_rows;
 extern char *ml_database;
 extern int	ml_max_workers;
+extern int	ml_capture_buffer;	/* kB */
 extern int	ml_naptime;		/* ms */
 extern int	ml_max_train_memory;	/* kB */
 extern int	ml_threads;
@@ -84,6 +85,9 @@ extern double SecondsSince(int64 start);
 
 /* Module initialisation, called once from _PG_init. */
 extern void PredictInit(void);
+
+/* src/monitor/capture.c: prediction capture's shared memory */
+extern void CaptureInit(void);
 
 /* src/bgw: the launcher and the job workers */
 #define ML_MAX_JOB_WORKERS 64

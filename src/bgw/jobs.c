@@ -448,9 +448,19 @@ ml_add_schedule(PG_FUNCTION_ARGS)
 	int64		id;
 	Oid			powner;
 
+	char		nulls[7] = "       ";
+
+	for (int i = 0; i < 5; i++)
+		if (PG_ARGISNULL(i) && i != 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("the arguments of a schedule must not be NULL")));
 	DirectFunctionCall1(ml_require_workers, (Datum) 0);
 	for (int i = 0; i < 4; i++)
-		values[i] = PG_GETARG_DATUM(i);
+	{
+		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
+		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
+	}
 	values[4] = ObjectIdGetDatum(caller);
 	values[5] = CStringGetTextDatum(GetConfigOption("search_path", false, false));
 	values[6] = PG_GETARG_DATUM(4);
@@ -470,7 +480,7 @@ ml_add_schedule(PG_FUNCTION_ARGS)
 						GetUserNameFromId(powner, false), (long long) DatumGetInt64(values[0]))));
 	exec("INSERT INTO ml.schedules (project_id, every, source, options, owner, search_path, kind, next_run)"
 		 " VALUES ($1, $2, $3, $4, $5::regrole, $6, $7, now() + $2) RETURNING id",
-		 7, types, values, NULL, SPI_OK_INSERT_RETURNING);
+		 7, types, values, nulls, SPI_OK_INSERT_RETURNING);
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	BgwRestoreRole(&rs);
 	SPI_finish();

@@ -10,7 +10,7 @@ CREATE TABLE ml.schedules (
     kind        text NOT NULL DEFAULT 'retrain' CHECK (kind IN ('retrain', 'monitor')),
     project_id  bigint NOT NULL REFERENCES ml.projects (id) ON DELETE CASCADE,
     every       interval NOT NULL CHECK (every >= interval '1 second'),
-    source      text NOT NULL,
+    source      text CHECK (source IS NOT NULL OR kind = 'monitor'),
     options     jsonb NOT NULL DEFAULT '{}',
     owner       regrole NOT NULL,
     search_path text,
@@ -368,7 +368,7 @@ COMMENT ON FUNCTION ml.train_job(text, text, jsonb) IS
 
 CREATE FUNCTION ml._add_schedule(project_id bigint, every interval, source text, options jsonb,
                                   kind text DEFAULT 'retrain') RETURNS bigint
-AS 'MODULE_PATHNAME', 'ml_add_schedule' LANGUAGE C VOLATILE STRICT;
+AS 'MODULE_PATHNAME', 'ml_add_schedule' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION ml._add_schedule(bigint, interval, text, jsonb, text) IS 'Adds a retraining or monitoring schedule owned by the calling role (internal).';
 
 CREATE FUNCTION ml.schedule_retrain(project text, every interval, source text, options jsonb DEFAULT '{}')
@@ -413,10 +413,6 @@ BEGIN
     IF every IS NULL THEN
         RAISE EXCEPTION 'every must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF source IS NULL THEN
-        RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = 'null_value_not_allowed',
-            DETAIL = 'Monitoring captured predictions instead of a source is not available in this version.';
-    END IF;
     IF every < interval '1 second' THEN
         RAISE EXCEPTION 'every must be at least 1 second, not %', every
             USING ERRCODE = 'invalid_parameter_value';
@@ -431,9 +427,9 @@ BEGIN
         RAISE EXCEPTION 'options must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     FOR k IN SELECT jsonb_object_keys(options) LOOP
-        IF k NOT IN ('thresholds', 'features', 'on_violation') THEN
+        IF k NOT IN ('thresholds', 'features', 'window', 'on_violation') THEN
             RAISE EXCEPTION 'unknown option "%"', k USING ERRCODE = 'invalid_parameter_value',
-                HINT = 'ml.schedule_monitor takes thresholds, features and on_violation.';
+                HINT = 'ml.schedule_monitor takes thresholds, features, window and on_violation.';
         END IF;
     END LOOP;
     IF options ? 'on_violation' AND options->>'on_violation' NOT IN ('alert', 'retrain') THEN
@@ -445,13 +441,18 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'Create one with ml.schedule_retrain first.';
     END IF;
-    PERFORM ml._source_query(source);
+    IF source IS NOT NULL THEN
+        PERFORM ml._source_query(source);
+    ELSIF NOT (ml._capture_counters()).available THEN
+        RAISE EXCEPTION 'monitoring captured predictions needs pgmaker in shared_preload_libraries'
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
     PERFORM ml._require_workers();
     RETURN ml._add_schedule(pid, every, source, options, 'monitor');
 END
 $$;
 COMMENT ON FUNCTION ml.schedule_monitor(text, interval, text, jsonb) IS
-'Monitors a project every interval: a job runs ml.monitor on the source with the options'' thresholds; violations raise an alert and, with "on_violation": "retrain", run the project''s retraining schedule now.  Returns the schedule id.';
+'Monitors a project every interval: a job runs ml.monitor on the source (or, NULL, on the captured predictions of the window) with the options'' thresholds; violations raise an alert and, with "on_violation": "retrain", run the project''s retraining schedule now.  Returns the schedule id.';
 
 CREATE FUNCTION ml.unschedule(id bigint) RETURNS boolean
 AS 'MODULE_PATHNAME', 'ml_unschedule' LANGUAGE C VOLATILE STRICT;

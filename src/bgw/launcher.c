@@ -37,6 +37,7 @@
 
 #include "pgmaker.h"
 #include "bgw/bgw.h"
+#include "monitor/monitor.h"
 
 bool		BgwPreloaded = false;
 
@@ -425,6 +426,7 @@ launcher_tick(bool *recovered)
 	}
 
 	start_alert_sender_if_due();
+	(void) CaptureFlush();
 
 	/* sleep until the next schedule or alert delivery falls due, if sooner than the nap */
 	nap_until("SELECT (extract(epoch FROM min(next_run) - now()) * 1000)::float8 FROM ml.schedules WHERE enabled",

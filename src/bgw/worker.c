@@ -298,6 +298,7 @@ run_monitor(Job *job)
 {
 	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
 	Datum		values[3];
+	char		nulls[3] = "   ";
 	RoleSwitch	rs;
 	char	   *violations;
 	char	   *run_id;
@@ -307,7 +308,7 @@ run_monitor(Job *job)
 	BgwXactBegin();
 	require_owner(job);
 	values[0] = CStringGetTextDatum(job->project);
-	values[1] = CStringGetTextDatum(job->source);
+	values[1] = text_or_null(job->source, &nulls[1]);	/* NULL: the captured predictions */
 	values[2] = CStringGetTextDatum(job->options ? job->options : "{}");
 
 	BgwAsRole(job->owner, job->search_path, &rs);
@@ -316,7 +317,7 @@ run_monitor(Job *job)
 		   "         WHERE p.name = $1)::text,"
 		   "       coalesce($3::jsonb ->> 'on_violation', 'alert') = 'retrain'"
 		   "  FROM ml.monitor($1, $2, $3::jsonb - 'on_violation') m",
-		   3, types, values, NULL, SPI_OK_SELECT);
+		   3, types, values, nulls, SPI_OK_SELECT);
 	violations = result_text(1);
 	run_id = result_text(2);
 	retrain = strcmp(result_text(3), "t") == 0;

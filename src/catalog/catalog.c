@@ -388,6 +388,28 @@ CatalogLiveModelId(int64 project_id)
 }
 
 /*
+ * CatalogCaptureRate returns the fraction of a project's predictions to
+ * capture (0 when the project is gone).
+ */
+double
+CatalogCaptureRate(int64 project_id)
+{
+	CatalogCall cc;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(project_id)};
+	double		rate = 0;
+	bool		isnull;
+
+	catalog_begin(&cc);
+	catalog_exec("SELECT capture_rate FROM ml.projects WHERE id = $1",
+				 1, types, values, NULL, true, SPI_OK_SELECT);
+	if (SPI_processed == 1)
+		rate = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	catalog_end(&cc);
+	return rate;
+}
+
+/*
  * CatalogModelBlob returns a model's blob, and its project in *project_id.
  */
 bytea *

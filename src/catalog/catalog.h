@@ -102,6 +102,7 @@ extern void CatalogInsertTrainingLog(int64 model_id, int n, const int32 *iterati
 									 Jsonb **metrics);
 extern int64 CatalogLiveModelId(int64 project_id);
 extern bytea *CatalogModelBlob(int64 model_id, int64 *project_id);
+extern double CatalogCaptureRate(int64 project_id);
 extern void CatalogProjectById(int64 project_id, ProjectInfo *out);
 extern void CatalogInsertDeployment(int64 project_id, int64 model_id,
 									const char *strategy, const char *reason);

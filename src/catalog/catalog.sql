@@ -10,7 +10,8 @@ CREATE TABLE ml.projects (
     task        text NOT NULL CHECK (task IN ('regression', 'classification', 'clustering', 'decomposition')),
     target      text,
     owner       regrole NOT NULL,
-    created_at  timestamptz NOT NULL DEFAULT now()
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    capture_rate float8 NOT NULL DEFAULT 0 CHECK (capture_rate BETWEEN 0 AND 1)
 );
 COMMENT ON TABLE ml.projects IS 'One row per project: a name, a task fixed at its first model, a target column and an owning role.';
 

@@ -51,6 +51,7 @@ typedef struct Model
 	bool		has_threshold;	/* binary: a decision threshold is set */
 	double		threshold;		/* class 1 when its output is at least this */
 	AlgoModel  *fitted;
+	double		capture_rate;	/* not in the blob: the project's, set by the cache */
 } Model;
 
 extern bytea *ModelSerialize(const Model *m);

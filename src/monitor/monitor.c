@@ -25,6 +25,8 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/timestamp.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -111,6 +113,7 @@ typedef struct Monitor
 	MonColumn  *cols;
 	double		thresholds[NCHECKS];
 	int64		rows;
+	char	   *window;			/* of captured predictions, as text */
 } Monitor;
 
 /* ---------- the baseline ---------- */
@@ -388,6 +391,24 @@ monitor_option(const char *key, JsonbValue *v, void *arg)
 					 errmsg("option \"thresholds\" must be a JSON object")));
 		JsonbForEachKey(JsonbValueToJsonb(v), "thresholds", threshold_option, m->thresholds);
 	}
+	else if (strcmp(key, "window") == 0)
+	{
+		char	   *text = JsonbValueToCString(v);
+		Interval   *iv;
+
+		if (v->type != jbvString || text == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("option \"window\" must be an interval as text, such as \"1 hour\"")));
+		iv = DatumGetIntervalP(DirectFunctionCall3(interval_in, CStringGetDatum(text),
+												   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+		if (iv->month < 0 || iv->day < 0 || iv->time < 0 ||
+			(iv->month == 0 && iv->day == 0 && iv->time == 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("option \"window\" must be a positive interval, not \"%s\"", text)));
+		m->window = text;
+	}
 	else if (strcmp(key, "features") == 0)
 	{
 		if (v->type != jbvBinary)
@@ -400,10 +421,51 @@ monitor_option(const char *key, JsonbValue *v, void *arg)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown option \"%s\"", key),
-				 errhint("ml.monitor takes thresholds and features.")));
+				 errhint("ml.monitor takes thresholds, features and window.")));
 }
 
 /* ---------- the scan ---------- */
+
+/*
+ * captured_query reads the captured inputs of the window as the columns
+ * of the baseline, cast to their training types: a number or a text by
+ * its key, an array (whose elements are features) whole.
+ */
+static char *
+captured_query(Monitor *m)
+{
+	StringInfoData sql;
+	int			n = 0;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	for (int i = 0; i < m->ncols; i++)
+	{
+		MonColumn  *mc = &m->cols[i];
+		bool		done = false;
+
+		for (int j = 0; j < i; j++)
+			done |= strcmp(m->cols[j].source, mc->source) == 0;
+		if (done)
+			continue;
+		if (n++ > 0)
+			appendStringInfoString(&sql, ", ");
+		if (mc->element > 0)
+			appendStringInfo(&sql, "ARRAY(SELECT jsonb_array_elements_text(c.inputs -> %s))::%s AS %s",
+							 quote_literal_cstr(mc->source), mc->type, quote_identifier(mc->source));
+		else if (mc->categorical)
+			appendStringInfo(&sql, "(c.inputs ->> %s) AS %s",
+							 quote_literal_cstr(mc->source), quote_identifier(mc->source));
+		else
+			appendStringInfo(&sql, "(c.inputs ->> %s)::%s AS %s",
+							 quote_literal_cstr(mc->source), mc->type, quote_identifier(mc->source));
+	}
+	appendStringInfo(&sql, " FROM ml.captured c WHERE c.project_id = " INT64_FORMAT
+					 " AND c.captured_at >= now() - %s::interval",
+					 m->project.id, quote_literal_cstr(m->window));
+	return sql.data;
+}
+
 
 /*
  * Finds each baseline column in the source and builds the scan's query:
@@ -888,12 +950,7 @@ ml_monitor(PG_FUNCTION_ARGS)
 	StringInfoData summary;
 	char	   *sql;
 
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("source must not be NULL"),
-				 errdetail("Monitoring captured predictions instead of a source is not available in this version.")));
-	source = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	source = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
 
 	InitMaterializedSRF(fcinfo, 0);
 	memset(&m, 0, sizeof(m));
@@ -910,6 +967,7 @@ ml_monitor(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("project \"%s\" has no deployed model", project)));
 	memcpy(m.thresholds, default_thresholds, sizeof(m.thresholds));
+	m.window = "1 hour";
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -931,7 +989,18 @@ ml_monitor(PG_FUNCTION_ARGS)
 		memcpy(m.cols[i].thresholds, m.thresholds, sizeof(m.thresholds));
 	JsonbForEachKey(options, "options", monitor_option, &m);
 
-	sql = plan_scan(&m, ReaderSourceQuery(source));
+	if (source == NULL)
+	{
+		if (!CaptureAvailable())
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("monitoring captured predictions needs pgmaker in shared_preload_libraries"),
+					 errhint("Pass a source, or preload pgmaker and capture predictions with ml.set_capture.")));
+		source = psprintf("captured predictions of the last %s", m.window);
+		sql = plan_scan(&m, captured_query(&m));
+	}
+	else
+		sql = plan_scan(&m, ReaderSourceQuery(source));
 	scan(&m, sql);
 
 	initStringInfo(&summary);

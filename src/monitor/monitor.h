@@ -31,4 +31,9 @@ extern Jsonb *MonitorBaseline(const DataSet *ds, const Pipeline *pl, bool sample
 /* MonitorBin is the bin of v among the nedges ascending inner edges. */
 extern int	MonitorBin(const double *edges, int nedges, double v);
 
+/* capture.c: the sampled ml.predict calls */
+extern bool CaptureAvailable(void);
+extern void CaptureWrite(int64 model_id, double output, const char *json, Size len);
+extern int64 CaptureFlush(void);
+
 #endif							/* PGMAKER_MONITOR_H */

@@ -200,6 +200,7 @@ CacheModel(int64 model_id)
 	Model	   *model;
 	bytea	   *blob;
 	int64		project_id;
+	double		capture_rate;
 	bool		found;
 	bool		pushed;
 
@@ -213,9 +214,11 @@ CacheModel(int64 model_id)
 	old = MemoryContextSwitchTo(cxt);
 	pushed = cache_snapshot_push();
 	blob = CatalogModelBlob(model_id, &project_id);
+	capture_rate = CatalogCaptureRate(project_id);
 	if (pushed)
 		PopActiveSnapshot();
 	model = ModelDeserialize(blob, model_id);
+	model->capture_rate = capture_rate;
 	pfree(blob);
 	MemoryContextSwitchTo(old);
 

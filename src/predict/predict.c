@@ -13,6 +13,10 @@
  */
 #include "predict/predict.h"
 
+#if PG_VERSION_NUM >= 150000
+#include "common/pg_prng.h"
+#endif
+
 #include <math.h>
 
 #include "access/htup_details.h"
@@ -20,6 +24,7 @@
 #include "catalog/pg_type.h"
 #include "data/data.h"
 #include "eval/eval.h"
+#include "monitor/monitor.h"
 #include "algo/algo.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -715,6 +720,48 @@ require_classification(FunctionCallInfo fcinfo, const Model *m, const char *fn)
 				 errhint("Use ml.predict for this model.")));
 }
 
+/* Whether this call is in the sample of the given rate. */
+static bool
+capture_sampled(double rate)
+{
+	if (rate >= 1)
+		return true;
+#if PG_VERSION_NUM >= 150000
+	return pg_prng_double(&pg_global_prng_state) < rate;
+#else
+	return (double) random() / ((double) MAX_RANDOM_VALUE + 1) < rate;
+#endif
+}
+
+/*
+ * capture_input hands the call's input, as JSON text, and its output to
+ * the capture ring: a row as row_to_json gives it, an array as a JSON
+ * array, a jsonb object as it is.
+ */
+static void
+capture_input(FunctionCallInfo fcinfo, PredictCall *pc, const Model *m, double value)
+{
+	char	   *json;
+
+	switch (pc->form)
+	{
+		case INPUT_RECORD:
+			json = text_to_cstring(DatumGetTextPP(DirectFunctionCall1(row_to_json, PG_GETARG_DATUM(1))));
+			break;
+		case INPUT_ARRAY:
+			json = text_to_cstring(DatumGetTextPP(DirectFunctionCall1(array_to_json, PG_GETARG_DATUM(1))));
+			break;
+		default:
+			{
+				Jsonb	   *jb = PG_GETARG_JSONB_P(1);
+
+				json = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+			}
+			break;
+	}
+	CaptureWrite(m->id, value, json, strlen(json));
+}
+
 /*
  * ml_predict returns the regression value, or the predicted class: its
  * label when labels are numeric or boolean, else its index in ml.labels.
@@ -724,8 +771,11 @@ ml_predict(PG_FUNCTION_ARGS)
 {
 	Model	   *m = predict_row(fcinfo);
 	PredictCall *pc = fcinfo->flinfo->fn_extra;
+	double		value = ModelPredictValue(m, pc->out);
 
-	PG_RETURN_FLOAT8(ModelPredictValue(m, pc->out));
+	if (unlikely(m->capture_rate > 0) && capture_sampled(m->capture_rate))
+		capture_input(fcinfo, pc, m, value);
+	PG_RETURN_FLOAT8(value);
 }
 
 /*

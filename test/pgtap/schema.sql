@@ -8,7 +8,7 @@
 
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgmaker;
-SELECT plan(89);
+SELECT plan(92);
 
 SELECT has_schema('ml');
 SELECT has_table('ml', 'projects', 'ml.projects exists');
@@ -33,8 +33,10 @@ SELECT has_view('ml', 'alert_status', 'ml.alert_status exists');
 SELECT has_table('ml', 'monitor_runs', 'ml.monitor_runs exists');
 SELECT has_table('ml', 'prediction_log', 'ml.prediction_log exists');
 SELECT has_table('ml', 'ground_truth', 'ml.ground_truth exists');
+SELECT has_table('ml', 'captured', 'ml.captured exists');
+SELECT has_view('ml', 'capture_status', 'ml.capture_status exists');
 
-SELECT columns_are('ml', 'projects', ARRAY['id', 'name', 'task', 'target', 'owner', 'created_at']);
+SELECT columns_are('ml', 'projects', ARRAY['id', 'name', 'task', 'target', 'owner', 'created_at', 'capture_rate']);
 SELECT columns_are('ml', 'models', ARRAY['id', 'project_id', 'run_id', 'algorithm', 'hyperparams', 'preprocess',
     'features', 'metrics', 'train_metrics', 'baseline', 'n_train', 'n_test', 'fit_seconds', 'created_at', 'model']);
 SELECT columns_are('ml', 'deployments', ARRAY['id', 'project_id', 'model_id', 'strategy', 'reason',
@@ -91,6 +93,7 @@ SELECT has_function('ml', 'schedule_monitor', ARRAY['text', 'interval', 'text', 
 SELECT has_function('ml', 'model_quality', ARRAY['text', 'timestamp with time zone', 'interval', 'jsonb']);
 SELECT ok((SELECT relrowsecurity FROM pg_class WHERE oid = 'ml.ground_truth'::regclass),
     'ml.ground_truth has row-level security');
+SELECT function_returns('ml', 'set_capture', ARRAY['text', 'double precision'], 'void');
 SELECT ok(NOT has_table_privilege('public', 'ml.monitor_runs', 'INSERT'), 'PUBLIC may not write ml.monitor_runs');
 
 -- prediction is STABLE and PARALLEL SAFE; training is VOLATILE
