@@ -82,7 +82,6 @@ SELECT count(*) FILTER (WHERE flagged) <= 1 AS at_most_one_false_alarm
 
 -- bad input
 SELECT * FROM ml.monitor('nope', 'mon_same');
-SELECT * FROM ml.monitor('mon', NULL);
 SELECT * FROM ml.monitor('mon', 'mon_same', '{"features": {"zz": {"psi": 0.3}}}');
 SELECT * FROM ml.monitor('mon', 'mon_same', '{"thresholds": {"psi": -1}}');
 SELECT * FROM ml.monitor('mon', 'mon_same', '{"thresholds": {"chi2_p": 1}}');
