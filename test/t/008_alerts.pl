@@ -199,8 +199,8 @@ my $live0 = sql(q{SELECT live_model FROM ml.overview WHERE project = 'drift'});
 sql(q{SELECT ml.schedule_retrain('drift', '1 hour', 'd_live', '{"target": "y", "algorithm": "linear"}')});
 like(err(q{SELECT ml.schedule_monitor('drift', '1 second', 'd_live', '{"on_violation": "later"}')}),
 	qr/22023: option "on_violation" must be "alert" or "retrain"/, 'schedule_monitor: on_violation is checked');
-like(err(q{SELECT ml.schedule_monitor('drift', '1 second', NULL)}),
-	qr/22004: source must not be NULL/, 'schedule_monitor: a source is needed');
+like(err(q{SELECT ml.schedule_monitor('drift', '0.5 seconds', 'd_live')}),
+	qr/22023: every must be at least 1 second, not 00:00:00.5/, 'schedule_monitor: the interval is checked');
 my $msched = sql(q{SELECT ml.schedule_monitor('drift', '1 second', 'd_live', '{"on_violation": "retrain"}')});
 my $first = wait_for(qq{SELECT count(*) > 0 FROM ml.jobs WHERE schedule_id = $msched AND status = 'succeeded'}, 't');
 is($first, 't', 'a monitoring job ran');
