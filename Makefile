@@ -44,6 +44,7 @@ OBJS = \
 	src/predict/predict.o \
 	src/monitor/baseline.o \
 	src/monitor/monitor.o \
+	src/monitor/aggregate.o \
 	src/monitor/capture.o \
 	src/bgw/launcher.o \
 	src/bgw/worker.o \

@@ -64,6 +64,28 @@ SELECT feature, "check", value, violated, detail
 SELECT feature, "check", value, threshold, violated, detail
   FROM ml.monitor('mon', 'SELECT * FROM mon_same WHERE false');
 
+-- the counts are a parallel-safe aggregate: with parallel query forced, the
+-- plan has a Partial Aggregate and the counts are those of a serial scan
+SELECT baseline AS mon_baseline FROM ml.models WHERE id = 140000 \gset
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF)
+SELECT ml._monitor_counts(:'mon_baseline'::jsonb, ARRAY['c', 'x'], c, x) FROM mon_shift;
+CREATE TEMP TABLE mon_parallel AS
+SELECT ml._monitor_counts(:'mon_baseline'::jsonb, ARRAY['c', 'x'], c, x) AS counts FROM mon_shift;
+RESET max_parallel_workers_per_gather;
+SET max_parallel_workers_per_gather = 0;
+SELECT counts = (SELECT ml._monitor_counts(:'mon_baseline'::jsonb, ARRAY['c', 'x'], c, x) FROM mon_shift) AS same_counts,
+       counts[1] AS rows
+  FROM mon_parallel;
+RESET max_parallel_workers_per_gather;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+SELECT ml._monitor_counts(:'mon_baseline'::jsonb, ARRAY['nope'], x) FROM mon_shift;
+
 -- every run is recorded; one with violations raises an alert
 SELECT rows, checks, violations FROM ml.monitor_runs ORDER BY id;
 SELECT kind, severity, message, jsonb_array_length(details->'violations') AS violations

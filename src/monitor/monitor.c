@@ -42,79 +42,13 @@
 PG_FUNCTION_INFO_V1(ml_monitor);
 PG_FUNCTION_INFO_V1(ml_report_quality_violation);
 
-/* rows between two resets of the text values' memory */
-#define MONITOR_FETCH_ROWS 10000
 /* fractions are taken as at least this much in PSI and its logarithms */
 #define MONITOR_EPSILON 1e-4
-
-typedef enum CheckKind
-{
-	CHECK_PSI,
-	CHECK_JS,
-	CHECK_LINF,
-	CHECK_CHI2_P,
-	CHECK_NULL_INCREASE,
-	CHECK_OUT_OF_RANGE,
-	CHECK_UNSEEN,
-	NCHECKS
-} CheckKind;
 
 static const char *const check_names[NCHECKS] = {
 	"psi", "js_divergence", "linf", "chi2_p", "null_increase", "out_of_range", "unseen"
 };
 static const double default_thresholds[NCHECKS] = {0.2, 0.1, 0.3, 0.01, 0.1, 0.1, 0.1};
-
-/* One baseline column, and what the scan counts of it. */
-typedef struct MonColumn
-{
-	char	   *name;			/* "col" or "col[2]" */
-	char	   *source;
-	int			element;
-	char	   *type;			/* baseline type name */
-	bool		categorical;
-	double		base_null;
-	int64		base_count;
-	bool		empty;			/* no non-NULL value in training */
-	/* numeric */
-	double		min;
-	double		max;
-	double		edges[MONITOR_BINS - 1];
-	double		fractions[MONITOR_BINS];
-	/* categorical, sorted by value */
-	int			ncats;
-	char	  **cats;
-	double	   *cat_fracs;
-	double		other;
-	bool		complete;		/* cats hold every training value */
-	double		thresholds[NCHECKS];
-
-	/* the source */
-	bool		missing;
-	char	   *source_type;
-	bool		type_mismatch;
-	int			out_col;		/* 1-based column of the scan, or 0 */
-	ValueConverter conv;
-
-	/* counts */
-	int64		n;
-	int64		nulls;
-	int64		bins[MONITOR_BINS];
-	int64		outside;
-	int64	   *cat_counts;
-	int64		other_count;
-	int64		unseen;
-} MonColumn;
-
-typedef struct Monitor
-{
-	ProjectInfo project;
-	int64		model_id;
-	int			ncols;
-	MonColumn  *cols;
-	double		thresholds[NCHECKS];
-	int64		rows;
-	char	   *window;			/* of captured predictions, as text */
-} Monitor;
 
 /* ---------- the baseline ---------- */
 
@@ -219,38 +153,25 @@ read_categories(Monitor *m, MonColumn *mc, JsonbContainer *c)
 	mc->complete = number_field(m, c, "distinct") <= mc->ncats;
 }
 
-/* Reads the live model's baseline into m->cols. */
-static void
-load_baseline(Monitor *m)
+/*
+ * MonitorParseBaseline reads a model's baseline (ml.models.baseline) into
+ * m->cols; an unusable one is an error naming m->model_id.
+ */
+void
+MonitorParseBaseline(Monitor *m, Jsonb *baseline)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(m->model_id)};
-	bool		isnull;
-	Jsonb	   *baseline;
 	JsonbValue *cols;
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
-	MemoryContext caller = CurrentMemoryContext;
 	int			i = 0;
 
-	if (SPI_execute_with_args("SELECT baseline FROM ml.models WHERE id = $1", 1, types, values,
-							  NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "model %lld does not exist", (long long) m->model_id);
-	baseline = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	if (!isnull)
-	{
-		MemoryContext old = MemoryContextSwitchTo(caller);
-
-		baseline = DatumGetJsonbPCopy(JsonbPGetDatum(baseline));
-		MemoryContextSwitchTo(old);
-	}
-	cols = isnull ? NULL : field(&baseline->root, "columns");
+	cols = baseline ? field(&baseline->root, "columns") : NULL;
 	if (cols == NULL || cols->type != jbvBinary || !JsonContainerIsObject(cols->val.binary.data))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the live model of project \"%s\" (model %lld) has no monitoring baseline",
-						m->project.name, (long long) m->model_id),
+						m->project.name ? m->project.name : "?", (long long) m->model_id),
 				 errhint("Models trained since baselines were added have one; an imported model has none.  Retrain the project.")));
 
 	m->ncols = JsonContainerSize(cols->val.binary.data);
@@ -295,6 +216,78 @@ load_baseline(Monitor *m)
 			mc->max = number_field(m, c, "max");
 			number_array(m, c, "edges", mc->edges, MONITOR_BINS - 1);
 			number_array(m, c, "fractions", mc->fractions, MONITOR_BINS);
+		}
+	}
+}
+
+/* Reads the live model's baseline into m->cols, and returns it. */
+static Jsonb *
+load_baseline(Monitor *m)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(m->model_id)};
+	bool		isnull;
+	Jsonb	   *baseline = NULL;
+	MemoryContext caller = CurrentMemoryContext;
+	Datum		d;
+
+	if (SPI_execute_with_args("SELECT baseline FROM ml.models WHERE id = $1", 1, types, values,
+							  NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "model %lld does not exist", (long long) m->model_id);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+	{
+		MemoryContext old = MemoryContextSwitchTo(caller);
+
+		baseline = DatumGetJsonbPCopy(d);
+		MemoryContextSwitchTo(old);
+	}
+	MonitorParseBaseline(m, baseline);
+	return baseline;
+}
+
+/*
+ * MonitorLayout gives each column its place in the count array and
+ * returns the array's length.
+ */
+int
+MonitorLayout(Monitor *m)
+{
+	int			n = 1;			/* the rows */
+
+	for (int i = 0; i < m->ncols; i++)
+	{
+		MonColumn  *mc = &m->cols[i];
+
+		mc->offset = n;
+		n += mc->categorical ? MONITOR_TEXT_COUNTS(mc->ncats) : MONITOR_NUMERIC_COUNTS;
+	}
+	return n;
+}
+
+/* MonitorUnpack copies the count array into the columns' counters. */
+void
+MonitorUnpack(Monitor *m, const int64 *counts)
+{
+	m->rows = counts[0];
+	for (int i = 0; i < m->ncols; i++)
+	{
+		MonColumn  *mc = &m->cols[i];
+		const int64 *c = counts + mc->offset;
+
+		mc->n = c[0];
+		mc->nulls = c[1];
+		if (mc->categorical)
+		{
+			mc->other_count = c[2];
+			mc->unseen = c[3];
+			mc->cat_counts = palloc(sizeof(int64) * Max(mc->ncats, 1));
+			memcpy(mc->cat_counts, c + 4, sizeof(int64) * mc->ncats);
+		}
+		else
+		{
+			mc->outside = c[2];
+			memcpy(mc->bins, c + 3, sizeof(int64) * MONITOR_BINS);
 		}
 	}
 }
@@ -468,12 +461,12 @@ captured_query(Monitor *m)
 
 
 /*
- * Finds each baseline column in the source and builds the scan's query:
- * one output column per baseline column that is there with a type of the
- * same kind.
+ * Finds each baseline column in the source and returns the scan's list
+ * of values: one per baseline column that is there with a type of the
+ * same kind ("" when none); *from gets the scan's FROM item.
  */
 static char *
-plan_scan(Monitor *m, const char *query)
+plan_scan(Monitor *m, const char *query, char **from)
 {
 	SPIPlanPtr	plan;
 	CachedPlanSource *ps = SourcePrepare(query, &plan);
@@ -482,7 +475,6 @@ plan_scan(Monitor *m, const char *query)
 	int			out = 0;
 
 	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT ");
 	for (int i = 0; i < m->ncols; i++)
 	{
 		MonColumn  *mc = &m->cols[i];
@@ -520,139 +512,107 @@ plan_scan(Monitor *m, const char *query)
 		else
 			appendStringInfo(&sql, "s.%s", quote_identifier(mc->source));
 	}
-	if (out == 0)
-		appendStringInfoString(&sql, "NULL");
-	appendStringInfo(&sql, " FROM (\n%s\n) s", query);
+	*from = psprintf("(\n%s\n) s", query);
 	SPI_freeplan(plan);
 	return sql.data;
 }
 
-static void
-count_value(MonColumn *mc, Datum d, bool isnull)
+/*
+ * MonitorCountValue counts one value of a column into the count array
+ * (with the column's converter for the value's type).
+ */
+void
+MonitorCountValue(const MonColumn *mc, int64 *counts, Datum d, bool isnull)
 {
+	int64	   *c = counts + mc->offset;
+
 	if (isnull)
 	{
-		mc->nulls++;
+		c[1]++;
 		return;
 	}
-	mc->n++;
 	if (mc->empty)
+	{
+		c[0]++;
 		return;
+	}
 	if (mc->categorical)
 	{
 		char	   *s = ValueToCString(&mc->conv, d);
 		char	  **hit = bsearch(&s, mc->cats, mc->ncats, sizeof(char *), cmp_cat);
 
+		c[0]++;
 		if (hit)
-			mc->cat_counts[hit - mc->cats]++;
+			c[4 + (hit - mc->cats)]++;
 		else if (mc->complete)
-			mc->unseen++;
+			c[3]++;
 		else
-			mc->other_count++;
+			c[2]++;
 	}
 	else
 	{
 		double		v = ValueToDouble(&mc->conv, d);
 
+		/* NaN counts as missing, as in training */
 		if (isnan(v))
 		{
-			/* NaN counts as missing, as in training */
-			mc->n--;
-			mc->nulls++;
+			c[1]++;
 			return;
 		}
-		mc->bins[MonitorBin(mc->edges, MONITOR_BINS - 1, v)]++;
+		c[0]++;
+		c[3 + MonitorBin(mc->edges, MONITOR_BINS - 1, v)]++;
 		if (v < mc->min || v > mc->max)
-			mc->outside++;
+			c[2]++;
 	}
 }
 
 /*
- * The scan's rows go straight to count_value through a DestReceiver: no
- * tuple is copied or formed for them.  Text values are converted in a
- * context reset every MONITOR_FETCH_ROWS rows.
+ * scan counts the source in one aggregate (ml._monitor_counts, parallel
+ * safe, so that PostgreSQL may split the scan across workers) over the
+ * scan's query, and unpacks the counts into the columns.
  */
-typedef struct MonitorReceiver
+static void
+scan(Monitor *m, const char *select_list, const char *from, Jsonb *baseline)
 {
-	DestReceiver pub;
-	Monitor    *m;
-	MemoryContext batch;
-	int			pending;
-} MonitorReceiver;
+	Datum	   *names = palloc(sizeof(Datum) * Max(m->ncols, 1));
+	int			nnames = 0;
+	StringInfoData sql;
+	SPIPlanPtr	plan;
+	Oid			types[2] = {JSONBOID, TEXTARRAYOID};
+	Datum		values[2];
+	int			ncounts = MonitorLayout(m);
+	int64	   *counts = palloc0(sizeof(int64) * ncounts);
+	bool		isnull;
+	Datum		d;
 
-static bool
-monitor_receive(TupleTableSlot *slot, DestReceiver *self)
-{
-	MonitorReceiver *mr = (MonitorReceiver *) self;
-	Monitor    *m = mr->m;
-	MemoryContext old = MemoryContextSwitchTo(mr->batch);
-
-	slot_getallattrs(slot);
 	for (int i = 0; i < m->ncols; i++)
-	{
-		MonColumn  *mc = &m->cols[i];
+		if (m->cols[i].out_col > 0)
+			names[nnames++] = CStringGetTextDatum(m->cols[i].name);
 
-		if (mc->out_col > 0)
-			count_value(mc, slot->tts_values[mc->out_col - 1], slot->tts_isnull[mc->out_col - 1]);
-	}
-	m->rows++;
-	MemoryContextSwitchTo(old);
-	if (++mr->pending == MONITOR_FETCH_ROWS)
-	{
-		MemoryContextReset(mr->batch);
-		mr->pending = 0;
-		CHECK_FOR_INTERRUPTS();
-	}
-	return true;
-}
-
-static void
-monitor_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
-{
-}
-
-static void
-monitor_shutdown(DestReceiver *self)
-{
-}
-
-static void
-monitor_destroy(DestReceiver *self)
-{
-}
-
-static void
-scan(Monitor *m, const char *sql)
-{
-	SPIPlanPtr	plan = SPI_prepare_cursor(sql, 0, NULL, CURSOR_OPT_PARALLEL_OK);
-	MonitorReceiver mr;
-	SPIExecuteOptions options;
-	int			rc;
-
+	initStringInfo(&sql);
+	if (select_list[0] != '\0')
+		appendStringInfo(&sql, "SELECT ml._monitor_counts($1, $2, %s) FROM %s", select_list, from);
+	else
+		appendStringInfo(&sql, "SELECT ARRAY[count(*)] || array_fill(0::bigint, ARRAY[%d]) FROM %s",
+						 ncounts - 1, from);
+	values[0] = JsonbPGetDatum(baseline);
+	values[1] = PointerGetDatum(construct_array(names, nnames, TEXTOID, -1, false, TYPALIGN_INT));
+	plan = SPI_prepare_cursor(sql.data, 2, types, CURSOR_OPT_PARALLEL_OK);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare_cursor failed: %s", SPI_result_code_string(SPI_result));
-	for (int i = 0; i < m->ncols; i++)
-		if (m->cols[i].categorical && !m->cols[i].empty)
-			m->cols[i].cat_counts = palloc0(sizeof(int64) * Max(m->cols[i].ncats, 1));
+	if (SPI_execute_plan(plan, values, NULL, true, 0) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "the monitor's scan failed");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+	{
+		ArrayType  *arr = DatumGetArrayTypeP(d);
 
-	memset(&mr, 0, sizeof(mr));
-	mr.pub.receiveSlot = monitor_receive;
-	mr.pub.rStartup = monitor_startup;
-	mr.pub.rShutdown = monitor_shutdown;
-	mr.pub.rDestroy = monitor_destroy;
-	mr.pub.mydest = DestNone;
-	mr.m = m;
-	mr.batch = AllocSetContextCreate(CurrentMemoryContext, "pgmaker monitor batch",
-									 ALLOCSET_DEFAULT_SIZES);
-	memset(&options, 0, sizeof(options));
-	options.read_only = true;
-	options.dest = &mr.pub;
-	rc = SPI_execute_plan_extended(plan, &options);
-	/* a SELECT sent to a receiver of one's own reports SPI_OK_UTILITY */
-	if (rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY)
-		elog(ERROR, "the monitor's scan failed: %s", SPI_result_code_string(rc));
+		if (ARR_NDIM(arr) != 1 || ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr)) != ncounts || ARR_HASNULL(arr))
+			elog(ERROR, "the monitor's counts do not match its baseline");
+		memcpy(counts, ARR_DATA_PTR(arr), sizeof(int64) * ncounts);
+	}
 	SPI_freeplan(plan);
-	MemoryContextDelete(mr.batch);
+	MonitorUnpack(m, counts);
 }
 
 /* ---------- the statistics ---------- */
@@ -948,7 +908,9 @@ ml_monitor(PG_FUNCTION_ARGS)
 	int			nviolations = 0;
 	int			nchecks = 0;
 	StringInfoData summary;
-	char	   *sql;
+	char	   *select_list;
+	char	   *from;
+	Jsonb	   *baseline;
 
 	source = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
 
@@ -971,7 +933,7 @@ ml_monitor(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	load_baseline(&m);
+	baseline = load_baseline(&m);
 
 	/* global thresholds first, then the per-feature ones over them */
 	if (options != NULL)
@@ -997,11 +959,11 @@ ml_monitor(PG_FUNCTION_ARGS)
 					 errmsg("monitoring captured predictions needs pgmaker in shared_preload_libraries"),
 					 errhint("Pass a source, or preload pgmaker and capture predictions with ml.set_capture.")));
 		source = psprintf("captured predictions of the last %s", m.window);
-		sql = plan_scan(&m, captured_query(&m));
+		select_list = plan_scan(&m, captured_query(&m), &from);
 	}
 	else
-		sql = plan_scan(&m, ReaderSourceQuery(source));
-	scan(&m, sql);
+		select_list = plan_scan(&m, ReaderSourceQuery(source), &from);
+	scan(&m, select_list, from, baseline);
 
 	initStringInfo(&summary);
 	JbBeginArray(&run);

@@ -9,6 +9,7 @@
 
 #include "pgmaker.h"
 
+#include "catalog/catalog.h"
 #include "data/data.h"
 #include "prep/prep.h"
 
@@ -30,6 +31,88 @@ extern Jsonb *MonitorBaseline(const DataSet *ds, const Pipeline *pl, bool sample
 
 /* MonitorBin is the bin of v among the nedges ascending inner edges. */
 extern int	MonitorBin(const double *edges, int nedges, double v);
+
+/* ---------- between the files of src/monitor ---------- */
+
+/* The checks that have thresholds. */
+typedef enum CheckKind
+{
+	CHECK_PSI,
+	CHECK_JS,
+	CHECK_LINF,
+	CHECK_CHI2_P,
+	CHECK_NULL_INCREASE,
+	CHECK_OUT_OF_RANGE,
+	CHECK_UNSEEN,
+	NCHECKS
+} CheckKind;
+
+/* One baseline column, and what the scan counts of it. */
+typedef struct MonColumn
+{
+	char	   *name;			/* "col" or "col[2]" */
+	char	   *source;
+	int			element;
+	char	   *type;			/* baseline type name */
+	bool		categorical;
+	double		base_null;
+	int64		base_count;
+	bool		empty;			/* no non-NULL value in training */
+	/* numeric */
+	double		min;
+	double		max;
+	double		edges[MONITOR_BINS - 1];
+	double		fractions[MONITOR_BINS];
+	/* categorical, sorted by value */
+	int			ncats;
+	char	  **cats;
+	double	   *cat_fracs;
+	double		other;
+	bool		complete;		/* cats hold every training value */
+	double		thresholds[NCHECKS];
+
+	/* the source */
+	bool		missing;
+	char	   *source_type;
+	bool		type_mismatch;
+	int			out_col;		/* 1-based column of the scan, or 0 */
+	ValueConverter conv;		/* of the scanned value */
+
+	/* counts: where they start in the scan's array, and their values */
+	int			offset;
+	int64		n;
+	int64		nulls;
+	int64		bins[MONITOR_BINS];
+	int64		outside;
+	int64	   *cat_counts;
+	int64		other_count;
+	int64		unseen;
+} MonColumn;
+
+typedef struct Monitor
+{
+	ProjectInfo project;
+	int64		model_id;
+	int			ncols;
+	MonColumn  *cols;
+	double		thresholds[NCHECKS];
+	int64		rows;
+	char	   *window;			/* of captured predictions, as text */
+} Monitor;
+
+/*
+ * The scan counts into one int64 array: the rows, then per column (in
+ * baseline order, from its offset) n, nulls, and for numbers the values
+ * outside the training range and the MONITOR_BINS bins; for text the
+ * others, the unseen and one count per kept category.
+ */
+#define MONITOR_NUMERIC_COUNTS (3 + MONITOR_BINS)
+#define MONITOR_TEXT_COUNTS(ncats) (4 + (ncats))
+
+extern void MonitorParseBaseline(Monitor *m, Jsonb *baseline);
+extern int	MonitorLayout(Monitor *m);
+extern void MonitorCountValue(const MonColumn *mc, int64 *counts, Datum d, bool isnull);
+extern void MonitorUnpack(Monitor *m, const int64 *counts);
 
 /* capture.c: the sampled ml.predict calls */
 extern bool CaptureAvailable(void);

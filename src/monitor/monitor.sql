@@ -48,3 +48,32 @@ SELECT c.key, c.value->>'kind', c.value->>'type', (c.value->>'count')::bigint,
 $$;
 COMMENT ON FUNCTION ml.baseline(text) IS
 'The baseline of the project''s live model, one row per input column: count, null fraction, mean, std, min, max and decile bins of numbers, or the fractions of the most frequent values.';
+
+-- The counts behind ml.monitor, as a parallel-safe aggregate: the baseline,
+-- the names of the baseline columns the values belong to, and the values.
+CREATE FUNCTION ml._monitor_trans(internal, jsonb, text[], VARIADIC "any") RETURNS internal
+AS 'MODULE_PATHNAME', 'ml_monitor_trans' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION ml._monitor_combine(internal, internal) RETURNS internal
+AS 'MODULE_PATHNAME', 'ml_monitor_combine' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION ml._monitor_serialize(internal) RETURNS bytea
+AS 'MODULE_PATHNAME', 'ml_monitor_serialize' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE FUNCTION ml._monitor_deserialize(bytea, internal) RETURNS internal
+AS 'MODULE_PATHNAME', 'ml_monitor_deserialize' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE FUNCTION ml._monitor_final(internal) RETURNS bigint[]
+AS 'MODULE_PATHNAME', 'ml_monitor_final' LANGUAGE C PARALLEL SAFE;
+CREATE AGGREGATE ml._monitor_counts(jsonb, text[], VARIADIC "any") (
+    SFUNC = ml._monitor_trans,
+    STYPE = internal,
+    FINALFUNC = ml._monitor_final,
+    COMBINEFUNC = ml._monitor_combine,
+    SERIALFUNC = ml._monitor_serialize,
+    DESERIALFUNC = ml._monitor_deserialize,
+    PARALLEL = SAFE
+);
+COMMENT ON FUNCTION ml._monitor_trans(internal, jsonb, text[], "any") IS 'Transition function of ml._monitor_counts (internal).';
+COMMENT ON FUNCTION ml._monitor_combine(internal, internal) IS 'Combine function of ml._monitor_counts (internal).';
+COMMENT ON FUNCTION ml._monitor_serialize(internal) IS 'Serialize function of ml._monitor_counts (internal).';
+COMMENT ON FUNCTION ml._monitor_deserialize(bytea, internal) IS 'Deserialize function of ml._monitor_counts (internal).';
+COMMENT ON FUNCTION ml._monitor_final(internal) IS 'Final function of ml._monitor_counts (internal).';
+COMMENT ON AGGREGATE ml._monitor_counts(jsonb, text[], VARIADIC "any") IS
+'The counts ml.monitor compares with a model''s baseline (rows, NULLs, bins, categories), over the rows of a scan; parallel safe (internal).';

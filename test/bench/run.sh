@@ -102,6 +102,25 @@
 #      (and when it did not read BENCH_ROWS rows, its figures are errors).
 #      This part needs t but no other part: it runs right after t is made,
 #      before part 2, and alone with BENCH_ONLY=15.
+#  16. the cost of prediction capture: pgbench -M prepared -c 2 -j 2, one
+#      prediction a transaction, SELECT ml.predict('bench_cap', tcap) FROM
+#      tcap WHERE id = :id (a random id), where tcap is the first
+#      min(BENCH_ROWS, 100000) rows of t with a bigint primary key id, and
+#      bench_cap a linear model trained on them once, untimed (deployed);
+#      runs of BENCH_CAPTURE_SECONDS alternate between the project's capture
+#      rate 0 and 1 (ml.set_capture between runs)
+#      TPS at rate 1 / TPS at rate 0                        target >= 0.80
+#      and over the rate-1 runs, for information, the predictions made, the
+#      captures taken and dropped (deltas of ml._capture_counters()) and the
+#      rows ml.captured gained.  The launcher stores the captures while the
+#      rate-1 runs go on (its work counts against them); after each one,
+#      outside the clock, the part waits until it has stored them all, so
+#      that no run pays for another's.  Capture needs pgmaker in
+#      shared_preload_libraries and ml.database naming the bench's database,
+#      which is how the cluster is started; when they are not, the part's
+#      figures are errors.  At the end the rate is set back to 0, and tcap
+#      and the captured rows are dropped.  This part needs t but no other
+#      part: it runs after part 15, and alone with BENCH_ONLY=16.
 #
 # The summary is also written to test/bench/results.md, with the machine's
 # CPUs, the PostgreSQL version and the commit.
@@ -139,11 +158,15 @@
 #                          (default 3)
 #   BENCH_MONITOR_REPS     alternating runs of each contender of the monitor
 #                          part (default 3)
-#   BENCH_ONLY             a part that runs alone, 14 or 15, or both separated
-#                          by a comma (14,15): run only these (on BENCH_ROWS
-#                          rows, with what they need: t for 15) and print
-#                          their summary; test/bench/results.md, which holds
-#                          a full run, is left as it is
+#   BENCH_CAPTURE_SECONDS  length of one pgbench run of the capture part
+#                          (default 10)
+#   BENCH_CAPTURE_ROUNDS   alternating pgbench runs of each capture rate
+#                          (default 3)
+#   BENCH_ONLY             a part that runs alone, 14, 15 or 16, or several
+#                          separated by commas (14,16): run only these (on
+#                          BENCH_ROWS rows, with what they need: t for 15 and
+#                          16) and print their summary; test/bench/results.md,
+#                          which holds a full run, is left as it is
 set -euo pipefail
 
 PROG=${0##*/}
@@ -161,8 +184,8 @@ KMEANS_REPS=${BENCH_KMEANS_REPS:-3}
 PYTHON=${BENCH_PYTHON:-/usr/bin/python3}
 ONLY=${BENCH_ONLY:-}
 # the parts BENCH_ONLY may name: they need no figure, model or table of
-# another part (15 needs t, which is then made for it)
-ALONE_PARTS="14 15"
+# another part (15 and 16 need t, which is then made for them)
+ALONE_PARTS="14 15 16"
 NFEAT=20
 XGB_ROUNDS=100
 
@@ -224,7 +247,11 @@ cleanup() {
 trap cleanup EXIT
 
 say "start a private cluster"
-CLUSTER=$(scripts/cluster.sh start | tail -n 1)
+# pgmaker preloaded whatever PGMAKER_PRELOAD says in the environment: the
+# launcher runs batch predictions (13) and stores captures (16), and the
+# capture ring exists only then; ml.database is the database cluster.sh
+# creates, the one its env file names
+CLUSTER=$(PGMAKER_PRELOAD=pgmaker scripts/cluster.sh start | tail -n 1)
 # shellcheck disable=SC1091
 source "$CLUSTER/env"
 
@@ -279,6 +306,40 @@ timing_all() {
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || a == "" || b == "" || b == 0) print "nan"; else printf "%.2f\n", a / b }'; }
+
+# Prints the TPS of one pgbench -M prepared -c 2 -j 2 run of $WORK/NAME.pgb
+# lasting SECONDS (default BENCH_PGBENCH_SECONDS), or "nan" (and the error)
+# when it failed; the transactions it processed go to $WORK/NAME.xacts.
+pgbench_tps() { # name [seconds]
+    local name=$1 seconds=${2:-$PGB_SECONDS} out tps
+    : >"$WORK/$name.xacts"
+    if ! out=$(pgbench -n -M prepared -c 2 -j 2 -T "$seconds" -f "$WORK/$name.pgb" 2>&1); then
+        echo "   ERROR in pgbench $name: $(grep -m 1 -E 'ERROR|FATAL|error' <<<"$out")" >&2
+        echo nan
+        return
+    fi
+    sed -n 's/^number of transactions actually processed: \([0-9]*\).*$/\1/p' <<<"$out" >"$WORK/$name.xacts"
+    tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' <<<"$out")
+    if grep -q -E 'number of failed transactions: [1-9]' <<<"$out" || [[ -z $tps ]]; then
+        echo "   ERROR in pgbench $name: failed transactions or no TPS in its output" >&2
+        echo nan
+        return
+    fi
+    echo "$tps"
+}
+# median TPS of a script in a file of "<script> <tps>" lines (default: part
+# 4's $WORK/pgbench.out); nan when one of its runs failed
+tps_median() { # script [file]
+    local f=${2:-$WORK/pgbench.out}
+    if awk -v s="$1" '$1 == s && $2 == "nan" { f = 1 } END { exit !f }' "$f"; then
+        echo nan
+    else
+        awk -v s="$1" '$1 == s { print $2 }' "$f" | median
+    fi
+}
+tps_all() { # script [file]
+    awk -v n="$1" '$1 == n { printf "%s%s", s, ($2 == "nan" ? "error" : sprintf("%.0f", $2)); s = " " }' "${2:-$WORK/pgbench.out}"
+}
 
 # ---------------------------------------------------------------- verdicts
 MISSED=0
@@ -457,7 +518,7 @@ finish_only() {
 }
 
 # a BENCH_ONLY run of parts that need no table t ends here
-if [[ -n $ONLY ]] && ! part_runs 15; then
+if [[ -n $ONLY ]] && ! part_runs 15 && ! part_runs 16; then
     finish_only
 fi
 
@@ -578,6 +639,169 @@ row "    violations over the training rows" "${MON_NVIOL:-?} of ${MON_NCHECKS:-?
     "$([[ $MON_CHECK == PASS ]] && echo PASS || echo FAIL)"
 }
 
+# ---------------------------------------------------------------- 16. capture
+# pgbench predicting one row of tcap (the first rows of t with a bigint
+# primary key id) by a random id, with the capture rate of the project
+# bench_cap at 0 and at 1, alternating (ml.set_capture before each run; each
+# run's connections read the rate afresh).  bench_cap is trained once on
+# tcap, untimed.  ml._capture_counters() is read before and after each run:
+# its deltas over the rate-1 runs are the captures taken and dropped; after
+# a rate-1 run, outside the clock, the part waits until the launcher has
+# stored every capture taken (the ring empty and ml.captured grown by as
+# many rows), so that the next run does not share the machine with it.  The
+# part needs t but no other part: it runs after part 15, and alone with
+# BENCH_ONLY=16.
+if part_runs 16; then
+    CAP_SECONDS=${BENCH_CAPTURE_SECONDS:-10}
+    CAP_ROUNDS=${BENCH_CAPTURE_ROUNDS:-3}
+    [[ $CAP_SECONDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_CAPTURE_SECONDS must be a positive integer, not '$CAP_SECONDS'"
+    [[ $CAP_ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_CAPTURE_ROUNDS must be a positive integer, not '$CAP_ROUNDS'"
+    CAP_ROWS=$((ROWS < 100000 ? ROWS : 100000))
+    CAP_OUT=$WORK/capture.out
+    CAP_OK=1
+    say "prediction capture: pgbench -M prepared -c 2 -j 2 -T $CAP_SECONDS, ml.predict of one row of $CAP_ROWS by its id," \
+        "capture rate 0 and 1, $CAP_ROUNDS alternating runs each"
+    psql_run <<SQL
+CREATE TABLE tcap AS SELECT row_number() OVER () AS id, * FROM (SELECT $cols, y FROM t LIMIT $CAP_ROWS) s;
+ALTER TABLE tcap ADD PRIMARY KEY (id);
+VACUUM (ANALYZE) tcap;
+SQL
+    {
+        echo "SELECT 'CTRAIN ' || model_id || ' ' || deployed FROM ml.train('bench_cap', 'SELECT $cols, y FROM tcap', 'y', 'linear'," \
+            "deploy => 'always');"
+        # whether captures can be taken here: the ring exists (pgmaker
+        # preloaded) and this is ml.database, whose launcher stores them
+        echo "SELECT 'CSETUP ' || coalesce(available, false) || ' ' || (current_database() = current_setting('ml.database'))" \
+            "|| ' ' || current_setting('ml.database') || ' ' || current_setting('ml.capture_buffer') FROM ml._capture_counters();"
+        echo "SELECT ml.set_capture('bench_cap', 0);"
+    } >"$WORK/capture_setup.sql"
+    psql_section capture_setup "$WORK/capture_setup.sql"
+    read -r CAP_AVAILABLE CAP_SAMEDB CAP_MLDB CAP_BUFFER <<<"$(awk '$1 == "CSETUP" { $1 = ""; print substr($0, 2) }' "$WORK/capture_setup.out")"
+    echo "   bench_cap: $(awk '$1 == "CTRAIN" { print "model " $2 ", deployed " $3 }' "$WORK/capture_setup.out")," \
+        "trained on $CAP_ROWS rows; ml.capture_buffer ${CAP_BUFFER:-?}, ml.database ${CAP_MLDB:-?}"
+    if ! grep -q '^CTRAIN [0-9]* true$' "$WORK/capture_setup.out"; then
+        echo "   ERROR in capture: bench_cap has no deployed model"
+        CAP_OK=0
+    elif [[ $CAP_AVAILABLE != true ]]; then
+        echo "   ERROR in capture: no capture ring: the server does not preload pgmaker (shared_preload_libraries)"
+        CAP_OK=0
+    elif [[ $CAP_SAMEDB != true ]]; then
+        echo "   ERROR in capture: the bench's database $PGDATABASE is not ml.database ($CAP_MLDB)"
+        CAP_OK=0
+    fi
+    # the launcher, which stores the captures: it starts with the server,
+    # before cluster.sh creates the database, exits for want of it and is
+    # started again bgw_restart_time (10 s) later; wait for it (up to 60 s)
+    CAP_LAUNCHER=""
+    for ((i = 0; CAP_OK == 1 && i < 300; i++)); do
+        CAP_LAUNCHER=$(psql_run -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pgmaker launcher' LIMIT 1" \
+            2>/dev/null) || CAP_LAUNCHER=""
+        [[ -n $CAP_LAUNCHER ]] && break
+        sleep 0.2
+    done
+    if [[ $CAP_OK == 1 && -z $CAP_LAUNCHER ]]; then
+        echo "   ERROR in capture: pgmaker's launcher is not running"
+        CAP_OK=0
+    fi
+    {
+        echo "\\set id random(1, $CAP_ROWS)"
+        echo "SELECT ml.predict('bench_cap', tcap) FROM tcap WHERE id = :id;"
+    } >"$WORK/capture.pgb"
+    # "<captured> <dropped>" of the ring since the server started
+    cap_counters() {
+        psql_run -c "SELECT captured || ' ' || dropped FROM ml._capture_counters()" 2>>"$WORK/capture.err" || true
+    }
+    cap_rows() { psql_run -c "SELECT count(*) FROM ml.captured" 2>>"$WORK/capture.err" || echo -1; }
+    # Waits (up to 120 s) until the ring is empty and ml.captured holds at
+    # least $1 rows; prints the rows it holds.
+    cap_drain() {
+        local i n=-1
+        for ((i = 0; i < 600; i++)); do
+            n=$(psql_run -c "SELECT CASE WHEN buffered_bytes = 0 THEN (SELECT count(*) FROM ml.captured) ELSE -1 END
+                FROM ml._capture_counters()" 2>>"$WORK/capture.err") || n=-1
+            [[ $n -ge $1 ]] && break
+            sleep 0.2
+        done
+        echo "$n"
+    }
+    # utime + stime of a process (s); nan when it cannot be read
+    proc_cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f\n", ($14 + $15) / hz }' "/proc/$1/stat" 2>/dev/null || echo nan; }
+    : >"$CAP_OUT"
+    : >"$WORK/capture.runs"
+    CAP_N0=$(cap_rows)
+    read -r CAP_K0 _ <<<"$(cap_counters)"
+    for ((i = 1; CAP_OK == 1 && i <= CAP_ROUNDS; i++)); do
+        for rate in 0 1; do
+            if ! psql_run -c "SELECT ml.set_capture('bench_cap', $rate)" >/dev/null 2>"$WORK/capture.err"; then
+                echo "   ERROR in capture: $(grep -m 1 -E 'ERROR|FATAL' "$WORK/capture.err")"
+                CAP_OK=0
+                break
+            fi
+            read -r k0 d0 <<<"$(cap_counters)"
+            c0=$(proc_cpu "$CAP_LAUNCHER")
+            echo "rate$rate $(pgbench_tps capture "$CAP_SECONDS")" >>"$CAP_OUT"
+            c1=$(proc_cpu "$CAP_LAUNCHER")
+            read -r k1 d1 <<<"$(cap_counters)"
+            calls=$(cat "$WORK/capture.xacts")
+            stored=-
+            if [[ $rate == 1 && -n $k1 ]]; then
+                stored=$(cap_drain $((CAP_N0 + k1 - CAP_K0)))
+            fi
+            # rate, predictions, captures taken, dropped, rows ml.captured
+            # holds after the run, the launcher's CPU seconds during the run
+            cpu=$(awk -v a="$c0" -v b="$c1" 'BEGIN { print (a == "nan" || b == "nan") ? "nan" : sprintf("%.2f", b - a) }')
+            if [[ -n $k0 && -n $k1 && -n $d0 && -n $d1 ]]; then
+                echo "$rate ${calls:-nan} $((k1 - k0)) $((d1 - d0)) $stored $cpu" >>"$WORK/capture.runs"
+            else
+                echo "$rate ${calls:-nan} nan nan $stored $cpu" >>"$WORK/capture.runs"
+            fi
+        done
+    done
+    # the rate back to 0, whatever happened
+    psql_run -c "SELECT ml.set_capture('bench_cap', 0)" >/dev/null 2>>"$WORK/capture.err" ||
+        echo "   ERROR in capture: the rate could not be set back to 0: $(grep -m 1 -E 'ERROR|FATAL' "$WORK/capture.err")"
+    CAP_N1=$(cap_rows)
+    CAP_TPS0=$(tps_median rate0 "$CAP_OUT")
+    CAP_TPS1=$(tps_median rate1 "$CAP_OUT")
+    # sums over the runs of a rate: predictions, taken, dropped; nan when a
+    # figure is missing
+    cap_sum() { # rate column
+        awk -v r="$1" -v c="$2" '$1 == r { if ($c == "nan" || $c == "") bad = 1; s += $c; n++ }
+            END { print (bad || n == 0) ? "nan" : s }' "$WORK/capture.runs"
+    }
+    CAP_CALLS=$(cap_sum 1 2) CAP_TAKEN=$(cap_sum 1 3) CAP_DROPPED=$(cap_sum 1 4) CAP_TAKEN0=$(cap_sum 0 3)
+    # the launcher's share of a CPU during the rate-1 runs
+    CAP_LCPU=$(awk -v t="$CAP_SECONDS" '$1 == 1 { if ($6 == "nan") bad = 1; s += $6; n++ }
+        END { print (bad || n == 0) ? "nan" : sprintf("%.2f", s / (n * t)) }' "$WORK/capture.runs")
+    CAP_STORED=nan
+    [[ $CAP_N0 -ge 0 && $CAP_N1 -ge 0 ]] && CAP_STORED=$((CAP_N1 - CAP_N0))
+    if [[ $CAP_OK != 1 ]]; then
+        CAP_TPS0=nan CAP_TPS1=nan CAP_CALLS=nan CAP_TAKEN=nan CAP_DROPPED=nan CAP_STORED=nan CAP_LCPU=nan
+    fi
+    echo "   rate 0 TPS: $(tps_all rate0 "$CAP_OUT")"
+    echo "   rate 1 TPS: $(tps_all rate1 "$CAP_OUT")"
+    echo "   per run at rate 1, predictions / captures taken / dropped / launcher CPU s:" \
+        "$(awk '$1 == 1 { printf "%s%s/%s/%s/%s", s, $2, $3, $4, $6; s = ", " }' "$WORK/capture.runs")"
+    echo "   over the rate-1 runs: $CAP_CALLS predictions, $CAP_TAKEN captures taken, $CAP_DROPPED dropped;" \
+        "ml.captured gained $CAP_STORED rows; captures taken at rate 0: $CAP_TAKEN0"
+    if [[ $CAP_OK == 1 && $CAP_STORED != "$CAP_TAKEN" ]]; then
+        echo "   note: ml.captured gained $CAP_STORED rows for $CAP_TAKEN captures taken"
+    fi
+    # nothing of this part is left for the next ones to trip over: the
+    # captured rows, tcap, their dirty pages
+    psql_run -c "TRUNCATE ml.captured" -c "DROP TABLE tcap" -c "CHECKPOINT"
+    CAP_RATIO=$(ratio "$CAP_TPS1" "$CAP_TPS0")
+fi
+
+summary_16() {
+row "16. pgbench ml.predict(row by id), capture 0" "$(fig "$(tps_fig "$CAP_TPS0")" tps)" "-" "-"
+check "    capture rate 1 / rate 0" "$(fig "$(tps_fig "$CAP_TPS1")" tps "$CAP_RATIO")" "$CAP_RATIO" ">=" 0.80
+row "    rate 1: predictions (info)" "$([[ $CAP_CALLS == nan ]] && echo error || echo "$CAP_CALLS")" "(info)" "-"
+row "    rate 1: captures taken / dropped (info)" "$([[ $CAP_TAKEN == nan ]] && echo error || echo "$CAP_TAKEN / $CAP_DROPPED")" "(info)" "-"
+row "    rate 1: rows ml.captured gained (info)" "$([[ $CAP_STORED == nan ]] && echo error || echo "$CAP_STORED")" "(info)" "-"
+row "    rate 1: launcher CPU s / s of run (info)" "$([[ $CAP_LCPU == nan ]] && echo error || echo "$CAP_LCPU")" "(info)" "-"
+}
+
 # a BENCH_ONLY run ends here
 if [[ -n $ONLY ]]; then
     finish_only
@@ -645,37 +869,12 @@ echo "SELECT $ARRAY_LIT;" >"$WORK/array.pgb"
 # Returning the 20-element array costs its text output; a query returning one
 # number is the stricter floor, reported for information.
 echo "SELECT cardinality($ARRAY_LIT);" >"$WORK/scalar.pgb"
-# Prints the TPS of one run, or "nan" (and the error) when it failed.
-pgbench_tps() {
-    local name=$1 out tps
-    if ! out=$(pgbench -n -M prepared -c 2 -j 2 -T "$PGB_SECONDS" -f "$WORK/$name.pgb" 2>&1); then
-        echo "   ERROR in pgbench $name: $(grep -m 1 -E 'ERROR|FATAL|error' <<<"$out")" >&2
-        echo nan
-        return
-    fi
-    tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' <<<"$out")
-    if grep -q -E 'number of failed transactions: [1-9]' <<<"$out" || [[ -z $tps ]]; then
-        echo "   ERROR in pgbench $name: failed transactions or no TPS in its output" >&2
-        echo nan
-        return
-    fi
-    echo "$tps"
-}
 : >"$WORK/pgbench.out"
 for ((i = 1; i <= PGB_ROUNDS; i++)); do
     for s in array predict scalar; do
         echo "$s $(pgbench_tps "$s")" >>"$WORK/pgbench.out"
     done
 done
-# median TPS of a script; nan when one of its runs failed
-tps_median() {
-    if awk -v s="$1" '$1 == s && $2 == "nan" { f = 1 } END { exit !f }' "$WORK/pgbench.out"; then
-        echo nan
-    else
-        awk -v s="$1" '$1 == s { print $2 }' "$WORK/pgbench.out" | median
-    fi
-}
-tps_all() { awk -v n="$1" '$1 == n { printf "%s%s", s, ($2 == "nan" ? "error" : sprintf("%.0f", $2)); s = " " }' "$WORK/pgbench.out"; }
 TPS_ARRAY=$(tps_median array)
 TPS_PRED=$(tps_median predict)
 TPS_SCALAR=$(tps_median scalar)
@@ -1205,6 +1404,7 @@ check "    ml.batch_predict, 1 worker: CTAS / it" "$(fig "$BATCH_1_MS" ms "$BATC
 check "    2 workers: 1 worker / 2 workers" "$(fig "$BATCH_2_MS" ms "$BATCH_SPEEDUP")" "$BATCH_SPEEDUP" ">=" 1.5
 summary_14
 summary_15
+summary_16
 }
 
 echo
