@@ -11,6 +11,9 @@ use strict;
 use warnings;
 
 use File::Copy;
+use FindBin;
+use lib $FindBin::Bin;
+use PgmakerTest;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -48,22 +51,8 @@ write_file('badtype.csv', "a,b\n1,2\n3,4\n5,x\n");
 write_file('crlf.csv', "a,b\r\n1,2\r\n3,4\r\n");
 write_file('quoted.csv', "k,v\n1,\"line one\nline two\"\n2,\"a,b\"\n");
 
-my $port_file = "$tmp/port";
-my $fixture_pid = fork();
-die "fork: $!" unless defined $fixture_pid;
-# the fixture goes with the test, however the test ends
-END { kill 'TERM', $fixture_pid if $fixture_pid; }
-if ($fixture_pid == 0)
-{
-	exec('python3', 'fixtures/http_fixture.py', '--data-dir', $data,
-		'--port-file', $port_file)
-	  or die "exec: $!";
-}
-for (my $i = 0; $i < 100 && !-e $port_file; $i++) { usleep(100_000); }
-open my $pf, '<', $port_file or die "fixture did not start";
-my $port = <$pf>;
-close $pf;
-my $base = "http://127.0.0.1:$port";
+my $base = PgmakerTest::start_fixture($data);
+my ($port) = $base =~ /:(\d+)$/;
 
 my $node = PostgreSQL::Test::Cluster->new('http');
 $node->init;
@@ -77,15 +66,7 @@ $node->safe_psql('postgres', q{
 
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 
-# Runs sql (as role, when given) expecting an error; returns "SQLSTATE: message ..."
-sub err
-{
-	my ($sql, $role) = @_;
-	my ($ret, $out, $stderr) = $node->psql('postgres',
-		($role ? "SET ROLE $role; " : '') . $sql,
-		extra_params => [ '-v', 'VERBOSITY=verbose' ]);
-	return $ret == 0 ? "no error" : $stderr;
-}
+sub err { return PgmakerTest::error_of($node, @_); }
 
 # ---------- CSV, gzip, inferred types, modes ----------
 

@@ -12,27 +12,16 @@ use warnings;
 
 use HTTP::Tiny;
 use JSON::PP;
+use FindBin;
+use lib $FindBin::Bin;
+use PgmakerTest;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep);
 
 my $tmp = PostgreSQL::Test::Utils::tempdir;
-my $port_file = "$tmp/port";
-my $fixture_pid = fork();
-die "fork: $!" unless defined $fixture_pid;
-# the fixture goes with the test, however the test ends
-END { kill 'TERM', $fixture_pid if $fixture_pid; }
-if ($fixture_pid == 0)
-{
-	exec('python3', 'fixtures/http_fixture.py', '--data-dir', $tmp, '--port-file', $port_file)
-	  or die "exec: $!";
-}
-for (my $i = 0; $i < 100 && !-e $port_file; $i++) { usleep(100_000); }
-open my $pf, '<', $port_file or die "fixture did not start";
-my $port = <$pf>;
-close $pf;
-my $base = "http://127.0.0.1:$port";
+my $base = PgmakerTest::start_fixture($tmp);
 
 my $node = PostgreSQL::Test::Cluster->new('alerts');
 $node->init;
@@ -55,14 +44,7 @@ $node->safe_psql('postgres', q{
 
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 
-sub err
-{
-	my ($sql, $role) = @_;
-	my ($ret, $out, $stderr) = $node->psql('postgres',
-		($role ? "SET ROLE $role; " : '') . $sql,
-		extra_params => [ '-v', 'VERBOSITY=verbose' ]);
-	return $ret == 0 ? "no error" : $stderr;
-}
+sub err { return PgmakerTest::error_of($node, @_); }
 
 sub hook_log
 {
@@ -72,19 +54,7 @@ sub hook_log
 	return decode_json($res->{content});
 }
 
-# Polls a query until it returns want (at most 60 s); returns what it saw.
-sub wait_for
-{
-	my ($query, $want) = @_;
-	my $got = '';
-	for (my $i = 0; $i < 600; $i++)
-	{
-		$got = sql($query);
-		return $got if $got eq $want;
-		usleep(100_000);
-	}
-	return $got;
-}
+sub wait_for { return PgmakerTest::wait_for($node, @_); }
 
 # ---------- channels ----------
 

@@ -8,6 +8,9 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib $FindBin::Bin;
+use PgmakerTest;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -27,27 +30,9 @@ $node->start;
 
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 
-sub err
-{
-	my ($sql, $role) = @_;
-	my ($ret, $out, $stderr) = $node->psql('postgres',
-		($role ? "SET ROLE $role; " : '') . $sql,
-		extra_params => [ '-v', 'VERBOSITY=verbose' ]);
-	return $ret == 0 ? "no error" : $stderr;
-}
+sub err { return PgmakerTest::error_of($node, @_); }
 
-sub wait_for
-{
-	my ($query, $want) = @_;
-	my $got = '';
-	for (my $i = 0; $i < 300; $i++)
-	{
-		$got = sql($query);
-		return $got if $got eq $want;
-		usleep(100_000);
-	}
-	return $got;
-}
+sub wait_for { return PgmakerTest::wait_for($node, @_); }
 
 sql(q{
 	CREATE EXTENSION pgmaker;
