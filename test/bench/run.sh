@@ -110,17 +110,19 @@
 #      runs of BENCH_CAPTURE_SECONDS alternate between the project's capture
 #      rate 0 and 1 (ml.set_capture between runs)
 #      TPS at rate 1 / TPS at rate 0                        target >= 0.80
-#      and over the rate-1 runs, for information, the predictions made, the
-#      captures taken and dropped (deltas of ml._capture_counters()) and the
-#      rows ml.captured gained.  The launcher stores the captures while the
-#      rate-1 runs go on (its work counts against them); after each one,
-#      outside the clock, the part waits until it has stored them all, so
-#      that no run pays for another's.  Capture needs pgmaker in
-#      shared_preload_libraries and ml.database naming the bench's database,
-#      which is how the cluster is started; when they are not, the part's
-#      figures are errors.  At the end the rate is set back to 0, and tcap
-#      and the captured rows are dropped.  This part needs t but no other
-#      part: it runs after part 15, and alone with BENCH_ONLY=16.
+#      and, over the rate-1 runs, for information: the predictions made, the
+#      captures taken and dropped (deltas of ml._capture_counters()), the
+#      rows ml.captured gained, and the launcher's CPU seconds a second of
+#      run.  The launcher stores the captures while the rate-1 runs go on
+#      (its work counts against them); after each one, outside the clock,
+#      the part waits until it has stored them all, vacuums ml.captured and
+#      checkpoints, so that no run pays for another's.  Capture needs
+#      pgmaker in shared_preload_libraries and ml.database naming the
+#      bench's database, which is how the cluster is started; when they are
+#      not, the part's figures are errors.  At the end the rate is set back
+#      to 0, and tcap and the captured rows are dropped.  This part needs t
+#      but no other part: it runs after part 15, and alone with
+#      BENCH_ONLY=16.
 #
 # The summary is also written to test/bench/results.md, with the machine's
 # CPUs, the PostgreSQL version and the commit.
@@ -645,11 +647,14 @@ row "    violations over the training rows" "${MON_NVIOL:-?} of ${MON_NCHECKS:-?
 # bench_cap at 0 and at 1, alternating (ml.set_capture before each run; each
 # run's connections read the rate afresh).  bench_cap is trained once on
 # tcap, untimed.  ml._capture_counters() is read before and after each run:
-# its deltas over the rate-1 runs are the captures taken and dropped; after
-# a rate-1 run, outside the clock, the part waits until the launcher has
-# stored every capture taken (the ring empty and ml.captured grown by as
-# many rows), so that the next run does not share the machine with it.  The
-# part needs t but no other part: it runs after part 15, and alone with
+# its deltas over the rate-1 runs are the captures taken and dropped; the
+# launcher's CPU time during those runs, read from /proc, shows how much of
+# the machine storing them took.  After a rate-1 run, outside the clock, the part waits
+# until the launcher has stored every capture taken (the ring empty and
+# ml.captured grown by as many rows), then vacuums ml.captured and
+# checkpoints, so that the next run does not share the machine with the
+# launcher, autovacuum or the checkpointer on account of this one.  The part
+# needs t but no other part: it runs after part 15, and alone with
 # BENCH_ONLY=16.
 if part_runs 16; then
     CAP_SECONDS=${BENCH_CAPTURE_SECONDS:-10}
@@ -746,6 +751,9 @@ SQL
             stored=-
             if [[ $rate == 1 && -n $k1 ]]; then
                 stored=$(cap_drain $((CAP_N0 + k1 - CAP_K0)))
+                # the upkeep the new rows call for, done now rather than by
+                # autovacuum and the checkpointer during the next run
+                psql_run -c "VACUUM (ANALYZE) ml.captured" -c "CHECKPOINT" 2>>"$WORK/capture.err" || true
             fi
             # rate, predictions, captures taken, dropped, rows ml.captured
             # holds after the run, the launcher's CPU seconds during the run
