@@ -8,7 +8,7 @@
  * a captured call appends one entry (model, time, output, the input as
  * JSON text) to the ring under an LWLock; when the entry does not fit,
  * it is dropped and counted.  The launcher drains the ring at every look
- * (and is woken when the ring is half full) and inserts the entries in one
+ * (and is woken when the ring is a quarter full) and inserts the entries in one
  * statement.  Entries are never split: the ring holds whole entries
  * between its read and write positions, which only grow.
  *
@@ -181,7 +181,7 @@ CaptureWrite(int64 model_id, double output, const char *json, Size len)
 	ring_put(ring->written + sizeof(h), json, len);
 	ring->written += h.len;
 	ring->captured++;
-	wake = (ring->written - ring->read) > ring->size / 2;
+	wake = (ring->written - ring->read) > ring->size / 4;
 	LWLockRelease(ring->lock);
 	if (wake)
 		BgwWakeLauncher();

@@ -2,8 +2,8 @@
 -- Prediction capture: a sampled fraction of ml.predict calls, stored by
 -- the launcher in ml.captured (see src/monitor/capture.c).
 
+-- no key: each row is one more index entry and WAL record per prediction
 CREATE TABLE ml.captured (
-    id          bigserial PRIMARY KEY,
     captured_at timestamptz NOT NULL,
     project_id  bigint NOT NULL REFERENCES ml.projects (id) ON DELETE CASCADE,
     model_id    bigint NOT NULL,
@@ -11,7 +11,7 @@ CREATE TABLE ml.captured (
     output      float8
 );
 CREATE INDEX ON ml.captured (project_id, captured_at);
-COMMENT ON TABLE ml.captured IS 'Captured ml.predict calls (ml.set_capture): when, the model, the input as JSON and the output; visible to members of the project''s owner role.';
+COMMENT ON TABLE ml.captured IS 'Captured ml.predict calls (ml.set_capture): when, the model, the input columns as JSON and the output; visible to members of the project''s owner role.';
 ALTER TABLE ml.captured ENABLE ROW LEVEL SECURITY;
 CREATE POLICY captured_of_members ON ml.captured FOR SELECT
     USING (pg_catalog.pg_has_role((SELECT p.owner FROM ml.projects p WHERE p.id = project_id), 'USAGE'));

@@ -33,6 +33,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/typcache.h"
@@ -734,9 +735,80 @@ capture_sampled(double rate)
 }
 
 /*
+ * capture_record_json writes the model's input columns of a row as a JSON
+ * object: numbers and booleans as JSON values, text, dates and times as
+ * strings (their output text), arrays as JSON arrays.  Only the columns
+ * the model reads, so that a capture costs little.
+ */
+static char *
+capture_record_json(HeapTupleHeader rec, PredictCall *pc)
+{
+	HeapTupleData tuple;
+	StringInfoData buf;
+
+	tuple.t_len = HeapTupleHeaderGetDatumLength(rec);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = rec;
+	heap_deform_tuple(&tuple, pc->tupdesc, pc->attvalues, pc->attnulls);
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	for (int i = 0; i < pc->nsources; i++)
+	{
+		const InputSource *src = &pc->sources[i];
+		Datum		d = pc->attvalues[src->attnum - 1];
+
+		if (i > 0)
+			appendStringInfoChar(&buf, ',');
+		escape_json(&buf, src->name);
+		appendStringInfoChar(&buf, ':');
+		if (pc->attnulls[src->attnum - 1])
+		{
+			appendStringInfoString(&buf, "null");
+			continue;
+		}
+		switch (src->conv.kind == VALUE_ARRAY ? InvalidOid : src->conv.basetype)
+		{
+			case FLOAT8OID:
+			case FLOAT4OID:
+			case INT2OID:
+			case INT4OID:
+			case INT8OID:
+				{
+					double		v = ValueToDouble(&src->conv, d);
+
+					if (isfinite(v))
+						appendStringInfoString(&buf, float8out_internal(v));
+					else
+						appendStringInfoString(&buf, "null");
+				}
+				break;
+			case BOOLOID:
+				appendStringInfoString(&buf, DatumGetBool(d) ? "true" : "false");
+				break;
+			case InvalidOid:
+				appendStringInfoString(&buf, text_to_cstring(DatumGetTextPP(DirectFunctionCall1(array_to_json, d))));
+				break;
+			default:
+				{
+					Oid			out;
+					bool		varlena;
+
+					getTypeOutputInfo(src->conv.typid, &out, &varlena);
+					escape_json(&buf, OidOutputFunctionCall(out, d));
+				}
+				break;
+		}
+	}
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+/*
  * capture_input hands the call's input, as JSON text, and its output to
- * the capture ring: a row as row_to_json gives it, an array as a JSON
- * array, a jsonb object as it is.
+ * the capture ring: a row's input columns as an object, an array as a
+ * JSON array, a jsonb object as it is.
  */
 static void
 capture_input(FunctionCallInfo fcinfo, PredictCall *pc, const Model *m, double value)
@@ -746,7 +818,7 @@ capture_input(FunctionCallInfo fcinfo, PredictCall *pc, const Model *m, double v
 	switch (pc->form)
 	{
 		case INPUT_RECORD:
-			json = text_to_cstring(DatumGetTextPP(DirectFunctionCall1(row_to_json, PG_GETARG_DATUM(1))));
+			json = capture_record_json(PG_GETARG_HEAPTUPLEHEADER(1), pc);
 			break;
 		case INPUT_ARRAY:
 			json = text_to_cstring(DatumGetTextPP(DirectFunctionCall1(array_to_json, PG_GETARG_DATUM(1))));
