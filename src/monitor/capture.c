@@ -250,7 +250,7 @@ CaptureFlush(void)
 	values[2] = makeArrayResult(outs, CurrentMemoryContext);
 	values[3] = makeArrayResult(inputs, CurrentMemoryContext);
 	BgwRun("INSERT INTO ml.captured (captured_at, project_id, model_id, inputs, output)"
-		   " SELECT u.at, m.project_id, u.model_id, u.input::jsonb, u.output"
+		   " SELECT u.at, m.project_id, u.model_id, u.input::json, u.output"
 		   "   FROM unnest($1, $2, $3, $4) u(model_id, at, output, input)"
 		   "   JOIN ml.models m ON m.id = u.model_id",
 		   4, types, values, NULL, SPI_OK_INSERT);

@@ -2,15 +2,17 @@
 -- Prediction capture: a sampled fraction of ml.predict calls, stored by
 -- the launcher in ml.captured (see src/monitor/capture.c).
 
--- no key: each row is one more index entry and WAL record per prediction
+-- Written at the rate of the predictions: no key, the inputs kept as the
+-- JSON text they were captured as (json, not jsonb: no conversion), and a
+-- BRIN index on the time, which rows arrive in order of.
 CREATE TABLE ml.captured (
     captured_at timestamptz NOT NULL,
     project_id  bigint NOT NULL REFERENCES ml.projects (id) ON DELETE CASCADE,
     model_id    bigint NOT NULL,
-    inputs      jsonb NOT NULL,
+    inputs      json NOT NULL,
     output      float8
 );
-CREATE INDEX ON ml.captured (project_id, captured_at);
+CREATE INDEX ON ml.captured USING brin (captured_at);
 COMMENT ON TABLE ml.captured IS 'Captured ml.predict calls (ml.set_capture): when, the model, the input columns as JSON and the output; visible to members of the project''s owner role.';
 ALTER TABLE ml.captured ENABLE ROW LEVEL SECURITY;
 CREATE POLICY captured_of_members ON ml.captured FOR SELECT

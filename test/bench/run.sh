@@ -600,7 +600,7 @@ if part_runs 15; then
     MON_PLAN=$(psql -X -q -At -c "LOAD 'auto_explain'" -c "SET auto_explain.log_min_duration = 0" \
         -c "SET auto_explain.log_nested_statements = on" -c "SET client_min_messages = log" \
         -c "$MON_SQL" 2>&1 >/dev/null) || true
-    MON_WORKERS=$(awk '/^LOG:/ && scan { exit } /Query Text: SELECT s\.c1,/ { scan = 1 }
+    MON_WORKERS=$(awk '/^LOG:/ && scan { exit } /Query Text: SELECT ml\._monitor_counts\(/ { scan = 1 }
         scan && /Workers Planned:/ { w = $NF } END { print (scan ? (w == "" ? 0 : w) : "?") }' <<<"$MON_PLAN")
     MON_SCAN_WORKERS=$(sed -n 's/^ *Workers Planned: \([0-9]*\)$/\1/p' "$WORK/monitor.out" | head -n 1)
     MON_SCAN_WORKERS=${MON_SCAN_WORKERS:-0}

@@ -55,8 +55,8 @@ sql(q{SELECT ml.set_capture('cap', 1)});
 is(sql(q{SELECT count(ml.predict('cap', t)) FROM t WHERE id <= 20}), '20', '20 predictions');
 is(wait_for(q{SELECT count(*) FROM ml.captured}, '20'), '20', 'the launcher stored the 20 captures');
 is(sql(q{SELECT count(*) FROM ml.captured k
-          WHERE abs(k.output - ml.predict('cap', k.inputs)) < 1e-9
-            AND k.inputs ?& ARRAY['x', 'c'] AND NOT k.inputs ? 'id' AND jsonb_typeof(k.inputs->'x') = 'number'}),
+          WHERE abs(k.output - ml.predict('cap', k.inputs::jsonb)) < 1e-9
+            AND k.inputs::jsonb ?& ARRAY['x', 'c'] AND NOT k.inputs::jsonb ? 'id' AND json_typeof(k.inputs->'x') = 'number'}),
 	'20', 'the model\'s input columns as JSON, and outputs as predicted');
 is(sql(q{SELECT string_agg(DISTINCT k.inputs->>'c', ',') FROM ml.captured k}), 'a,b', 'text inputs as strings');
 is(sql(q{SELECT project, capture_rate, stored, available FROM ml.capture_status}), 'cap|1|20|t',
