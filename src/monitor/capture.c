@@ -1,16 +1,18 @@
 /*-------------------------------------------------------------------------
  * src/monitor/capture.c
  *		Prediction capture: a sampled fraction of ml.predict calls, kept in
- *		a ring buffer in shared memory and written to ml.captured by the
- *		launcher.
+ *		a ring buffer in shared memory and stored by the launcher.
  *
  * Design.  ml.predict stays STABLE and PARALLEL SAFE and writes no table:
  * a captured call appends one entry (model, time, output, the input as
  * JSON text) to the ring under an LWLock; when the entry does not fit,
  * it is dropped and counted.  The launcher drains the ring at every look
- * (and is woken when the ring is a quarter full) and inserts the entries in one
- * statement.  Entries are never split: the ring holds whole entries
- * between its read and write positions, which only grow.
+ * (and is woken when the ring is a quarter full) and stores the entries in
+ * rows of up to CAPTURE_BATCH captures of one model (ml.capture_batches,
+ * which the view ml.captured shows a capture per row): a row per capture
+ * would cost the server about as much as the predictions themselves.
+ * Entries are never split: the ring holds whole entries between its read
+ * and write positions, which only grow.
  *
  * The ring exists only when pgmaker is preloaded (ml.capture_buffer sets
  * its size); otherwise captures are not taken and ml.set_capture refuses.
@@ -30,6 +32,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "access/xact.h"
 #include "utils/timestamp.h"
 
 #include "pgmaker.h"
@@ -42,6 +45,8 @@ PG_FUNCTION_INFO_V1(ml_capture_counters);
 
 /* An entry is at most this big (and at most a quarter of the ring). */
 #define CAPTURE_MAX_ENTRY (64 * 1024)
+/* Captures of one model per row of ml.capture_batches, at most. */
+#define CAPTURE_BATCH 1000
 
 typedef struct CaptureHeader
 {
@@ -166,7 +171,8 @@ CaptureWrite(int64 model_id, double output, const char *json, Size len)
 	h.len = (uint32) (sizeof(h) + len);
 	h.dboid = MyDatabaseId;
 	h.model_id = model_id;
-	h.at = GetCurrentTimestamp();
+	/* the statement's start: no clock read per capture */
+	h.at = GetCurrentStatementStartTimestamp();
 	h.output = output;
 
 	LWLockAcquire(ring->lock, LW_EXCLUSIVE);
@@ -187,10 +193,53 @@ CaptureWrite(int64 model_id, double output, const char *json, Size len)
 		BgwWakeLauncher();
 }
 
+/* Captures of one model on their way into one row of ml.capture_batches. */
+typedef struct CaptureBatch
+{
+	int64		model_id;
+	int			n;
+	TimestampTz first_at;
+	TimestampTz last_at;
+	ArrayBuildState *ats;
+	ArrayBuildState *inputs;
+	ArrayBuildState *outputs;
+} CaptureBatch;
+
+static void
+batch_start(CaptureBatch *b, int64 model_id)
+{
+	b->model_id = model_id;
+	b->n = 0;
+	b->ats = initArrayResult(TIMESTAMPTZOID, CurrentMemoryContext, false);
+	b->inputs = initArrayResult(TEXTOID, CurrentMemoryContext, false);
+	b->outputs = initArrayResult(FLOAT8OID, CurrentMemoryContext, false);
+}
+
+/* Inserts a batch (of a model that still exists) and empties it. */
+static void
+batch_store(CaptureBatch *b, SPIPlanPtr plan)
+{
+	Datum		values[7];
+
+	if (b->n == 0)
+		return;
+	values[0] = Int64GetDatum(b->model_id);
+	values[1] = TimestampTzGetDatum(b->first_at);
+	values[2] = TimestampTzGetDatum(b->last_at);
+	values[3] = Int32GetDatum(b->n);
+	values[4] = makeArrayResult(b->ats, CurrentMemoryContext);
+	values[5] = makeArrayResult(b->inputs, CurrentMemoryContext);
+	values[6] = makeArrayResult(b->outputs, CurrentMemoryContext);
+	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not store captured predictions");
+	batch_start(b, b->model_id);
+}
+
 /*
- * CaptureFlush moves the ring's entries into ml.captured (the caller is
- * the launcher, in a transaction with SPI); returns how many.  Entries of
- * models that no longer exist, or of another database, are left out.
+ * CaptureFlush moves the ring's entries into ml.capture_batches, one row
+ * per model and CAPTURE_BATCH entries (the caller is the launcher, in a
+ * transaction with SPI); returns how many.  Entries of models that no
+ * longer exist, or of another database, are left out.
  */
 int64
 CaptureFlush(void)
@@ -198,62 +247,86 @@ CaptureFlush(void)
 	char	   *buf;
 	uint64		n;
 	uint64		start;
-	ArrayBuildState *ids;
-	ArrayBuildState *ats;
-	ArrayBuildState *outs;
-	ArrayBuildState *inputs;
 	int64		count = 0;
-	Oid			types[4] = {INT8ARRAYOID, TIMESTAMPTZARRAYOID, FLOAT8ARRAYOID, TEXTARRAYOID};
-	Datum		values[4];
+	CaptureBatch *batches = NULL;
+	int			nbatches = 0;
+	int			maxbatches = 0;
+	SPIPlanPtr	plan;
+	Oid			types[7] = {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID,
+	TIMESTAMPTZARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID};
 
 	if (ring == NULL)
 		return 0;
-	LWLockAcquire(ring->lock, LW_EXCLUSIVE);
-	n = ring->written - ring->read;
+
+	/*
+	 * Writers never touch the bytes between read and written, and read
+	 * moves only here: copy them without holding the lock, which would
+	 * stall every capturing backend meanwhile.
+	 */
+	LWLockAcquire(ring->lock, LW_SHARED);
 	start = ring->read;
-	buf = n > 0 ? palloc(n) : NULL;
-	if (n > 0)
-		ring_get(start, buf, n);
-	ring->read = ring->written;
+	n = ring->written - start;
 	LWLockRelease(ring->lock);
 	if (n == 0)
 		return 0;
+	buf = palloc(n);
+	ring_get(start, buf, n);
+	LWLockAcquire(ring->lock, LW_EXCLUSIVE);
+	ring->read = start + n;
+	LWLockRelease(ring->lock);
 
-	ids = initArrayResult(INT8OID, CurrentMemoryContext, false);
-	ats = initArrayResult(TIMESTAMPTZOID, CurrentMemoryContext, false);
-	outs = initArrayResult(FLOAT8OID, CurrentMemoryContext, false);
-	inputs = initArrayResult(TEXTOID, CurrentMemoryContext, false);
+	plan = SPI_prepare("INSERT INTO ml.capture_batches (project_id, model_id, first_at, last_at, n,"
+					   "                                captured_at, inputs, outputs)"
+					   " SELECT m.project_id, $1, $2, $3, $4, $5, $6, $7 FROM ml.models m WHERE m.id = $1",
+					   7, types);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	for (uint64 off = 0; off + sizeof(CaptureHeader) <= n;)
 	{
 		CaptureHeader h;
+		CaptureBatch *b = NULL;
 
 		memcpy(&h, buf + off, sizeof(h));
 		if (h.len < sizeof(h) || off + h.len > n)
 			elog(ERROR, "pgmaker's capture ring holds a damaged entry");
 		if (h.dboid != MyDatabaseId)
 		{
-			/* set_capture works only in ml.database: cannot happen */
+			/* ml.set_capture works only in ml.database: cannot happen */
 			off += h.len;
 			continue;
 		}
-		accumArrayResult(ids, Int64GetDatum(h.model_id), false, INT8OID, CurrentMemoryContext);
-		accumArrayResult(ats, TimestampTzGetDatum(h.at), false, TIMESTAMPTZOID, CurrentMemoryContext);
-		accumArrayResult(outs, Float8GetDatum(h.output), false, FLOAT8OID, CurrentMemoryContext);
-		accumArrayResult(inputs,
+		for (int i = 0; i < nbatches && b == NULL; i++)
+			if (batches[i].model_id == h.model_id)
+				b = &batches[i];
+		if (b == NULL)
+		{
+			if (nbatches == maxbatches)
+			{
+				maxbatches = Max(8, maxbatches * 2);
+				batches = batches ? repalloc(batches, sizeof(CaptureBatch) * maxbatches)
+					: palloc(sizeof(CaptureBatch) * maxbatches);
+			}
+			b = &batches[nbatches++];
+			batch_start(b, h.model_id);
+		}
+		if (b->n == 0)
+			b->first_at = b->last_at = h.at;
+		b->first_at = Min(b->first_at, h.at);
+		b->last_at = Max(b->last_at, h.at);
+		accumArrayResult(b->ats, TimestampTzGetDatum(h.at), false, TIMESTAMPTZOID, CurrentMemoryContext);
+		accumArrayResult(b->inputs,
 						 PointerGetDatum(cstring_to_text_with_len(buf + off + sizeof(h), h.len - sizeof(h))),
 						 false, TEXTOID, CurrentMemoryContext);
+		accumArrayResult(b->outputs, Float8GetDatum(h.output), false, FLOAT8OID, CurrentMemoryContext);
+		b->n++;
+		if (b->n == CAPTURE_BATCH)
+			batch_store(b, plan);
 		off += h.len;
 		count++;
 	}
-	values[0] = makeArrayResult(ids, CurrentMemoryContext);
-	values[1] = makeArrayResult(ats, CurrentMemoryContext);
-	values[2] = makeArrayResult(outs, CurrentMemoryContext);
-	values[3] = makeArrayResult(inputs, CurrentMemoryContext);
-	BgwRun("INSERT INTO ml.captured (captured_at, project_id, model_id, inputs, output)"
-		   " SELECT u.at, m.project_id, u.model_id, u.input::json, u.output"
-		   "   FROM unnest($1, $2, $3, $4) u(model_id, at, output, input)"
-		   "   JOIN ml.models m ON m.id = u.model_id",
-		   4, types, values, NULL, SPI_OK_INSERT);
+	for (int i = 0; i < nbatches; i++)
+		batch_store(&batches[i], plan);
+	SPI_freeplan(plan);
 	pfree(buf);
 	return count;
 }

@@ -443,21 +443,25 @@ captured_query(Monitor *m)
 		if (n++ > 0)
 			appendStringInfoString(&sql, ", ");
 		if (mc->element > 0)
-			appendStringInfo(&sql, "ARRAY(SELECT jsonb_array_elements_text(c.inputs -> %s))::%s AS %s",
+			appendStringInfo(&sql, "ARRAY(SELECT jsonb_array_elements_text(c.j -> %s))::%s AS %s",
 							 quote_literal_cstr(mc->source), mc->type, quote_identifier(mc->source));
 		else if (mc->categorical)
-			appendStringInfo(&sql, "(c.inputs ->> %s) AS %s",
+			appendStringInfo(&sql, "(c.j ->> %s) AS %s",
 							 quote_literal_cstr(mc->source), quote_identifier(mc->source));
 		else
-			appendStringInfo(&sql, "(c.inputs ->> %s)::%s AS %s",
+			appendStringInfo(&sql, "(c.j ->> %s)::%s AS %s",
 							 quote_literal_cstr(mc->source), mc->type, quote_identifier(mc->source));
 	}
-	appendStringInfo(&sql, " FROM ml.captured c WHERE c.project_id = " INT64_FORMAT
-					 " AND c.captured_at >= now() - %s::interval",
-					 m->project.id, quote_literal_cstr(m->window));
+	/* the batches of the window, then their captures of the window */
+	appendStringInfo(&sql, " FROM (SELECT u.input::jsonb AS j"
+					 "   FROM ml.capture_batches b,"
+					 "        unnest(b.captured_at, b.inputs) AS u(captured_at, input)"
+					 "  WHERE b.project_id = " INT64_FORMAT
+					 "    AND b.last_at >= now() - %s::interval"
+					 "    AND u.captured_at >= now() - %s::interval) c",
+					 m->project.id, quote_literal_cstr(m->window), quote_literal_cstr(m->window));
 	return sql.data;
 }
-
 
 /*
  * Finds each baseline column in the source and returns the scan's list

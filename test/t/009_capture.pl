@@ -63,7 +63,7 @@ is(sql(q{SELECT project, capture_rate, stored, available FROM ml.capture_status}
 	'ml.capture_status');
 
 # a sample: rate 0.5 over 2000 calls
-sql(q{SELECT ml.set_capture('cap', 0.5); TRUNCATE ml.captured});
+sql(q{SELECT ml.set_capture('cap', 0.5); TRUNCATE ml.capture_batches});
 sql(q{SELECT count(ml.predict('cap', t)) FROM t WHERE id <= 200});
 usleep(300_000);
 for my $i (1 .. 9) { sql(q{SELECT count(ml.predict('cap', t)) FROM t WHERE id <= 200}); usleep(300_000); }
@@ -73,7 +73,7 @@ cmp_ok($n, '>=', 850, "rate 0.5: at least 850 of 2000 captured ($n)");
 cmp_ok($n, '<=', 1150, "rate 0.5: at most 1150 of 2000 captured ($n)");
 
 # a full ring drops and counts: 3000 wide rows in one statement, 64 kB of ring
-sql(q{SELECT ml.set_capture('cap', 1); TRUNCATE ml.captured});
+sql(q{SELECT ml.set_capture('cap', 1); TRUNCATE ml.capture_batches});
 my ($c0, $d0) = split /\|/, sql(q{SELECT captured, dropped FROM ml._capture_counters()});
 sql(q{SELECT count(ml.predict('cap', w)) FROM wide w});
 wait_for(q{SELECT buffered_bytes = 0 FROM ml._capture_counters()}, 't');
@@ -83,7 +83,7 @@ is(($c1 - $c0) + ($d1 - $d0), 3000, 'every call is either captured or counted as
 is(wait_for(q{SELECT count(*) FROM ml.captured}, $c1 - $c0), $c1 - $c0, 'every capture taken is stored');
 
 # under pgbench load: no error, every call counted
-sql(q{TRUNCATE ml.captured});
+sql(q{TRUNCATE ml.capture_batches});
 ($c0, $d0) = split /\|/, sql(q{SELECT captured, dropped FROM ml._capture_counters()});
 my $script = PostgreSQL::Test::Utils::tempdir() . '/predict.sql';
 open my $fh, '>', $script or die;
