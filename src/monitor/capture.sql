@@ -15,8 +15,11 @@ CREATE TABLE ml.capture_batches (
     inputs      text[] NOT NULL,
     outputs     float8[] NOT NULL
 );
--- the batches are written once and read rarely: no compression work
+-- the batches are written at the rate of the predictions and read rarely:
+-- no compression work
+ALTER TABLE ml.capture_batches ALTER COLUMN captured_at SET STORAGE EXTERNAL;
 ALTER TABLE ml.capture_batches ALTER COLUMN inputs SET STORAGE EXTERNAL;
+ALTER TABLE ml.capture_batches ALTER COLUMN outputs SET STORAGE EXTERNAL;
 CREATE INDEX ON ml.capture_batches (project_id, last_at);
 COMMENT ON TABLE ml.capture_batches IS 'Captured ml.predict calls in batches of up to 1000 of one model: their times, inputs (JSON text) and outputs; read them through ml.captured.';
 ALTER TABLE ml.capture_batches ENABLE ROW LEVEL SECURITY;

@@ -716,13 +716,13 @@ SQL
     cap_counters() {
         psql_run -c "SELECT captured || ' ' || dropped FROM ml._capture_counters()" 2>>"$WORK/capture.err" || true
     }
-    cap_rows() { psql_run -c "SELECT count(*) FROM ml.captured" 2>>"$WORK/capture.err" || echo -1; }
+    cap_rows() { psql_run -c "SELECT coalesce(sum(n), 0) FROM ml.capture_batches" 2>>"$WORK/capture.err" || echo -1; }
     # Waits (up to 120 s) until the ring is empty and ml.captured holds at
     # least $1 rows; prints the rows it holds.
     cap_drain() {
         local i n=-1
         for ((i = 0; i < 600; i++)); do
-            n=$(psql_run -c "SELECT CASE WHEN buffered_bytes = 0 THEN (SELECT count(*) FROM ml.captured) ELSE -1 END
+            n=$(psql_run -c "SELECT CASE WHEN buffered_bytes = 0 THEN (SELECT coalesce(sum(n), 0) FROM ml.capture_batches) ELSE -1 END
                 FROM ml._capture_counters()" 2>>"$WORK/capture.err") || n=-1
             [[ $n -ge $1 ]] && break
             sleep 0.2
@@ -753,7 +753,7 @@ SQL
                 stored=$(cap_drain $((CAP_N0 + k1 - CAP_K0)))
                 # the upkeep the new rows call for, done now rather than by
                 # autovacuum and the checkpointer during the next run
-                psql_run -c "VACUUM (ANALYZE) ml.captured" -c "CHECKPOINT" 2>>"$WORK/capture.err" || true
+                psql_run -c "VACUUM (ANALYZE) ml.capture_batches" -c "CHECKPOINT" 2>>"$WORK/capture.err" || true
             fi
             # rate, predictions, captures taken, dropped, rows ml.captured
             # holds after the run, the launcher's CPU seconds during the run
@@ -797,7 +797,7 @@ SQL
     fi
     # nothing of this part is left for the next ones to trip over: the
     # captured rows, tcap, their dirty pages
-    psql_run -c "TRUNCATE ml.captured" -c "DROP TABLE tcap" -c "CHECKPOINT"
+    psql_run -c "TRUNCATE ml.capture_batches" -c "DROP TABLE tcap" -c "CHECKPOINT"
     CAP_RATIO=$(ratio "$CAP_TPS1" "$CAP_TPS0")
 fi
 
