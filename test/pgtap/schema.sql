@@ -8,7 +8,7 @@
 
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgmaker;
-SELECT plan(92);
+SELECT plan(93);
 
 SELECT has_schema('ml');
 SELECT has_table('ml', 'projects', 'ml.projects exists');
@@ -33,7 +33,8 @@ SELECT has_view('ml', 'alert_status', 'ml.alert_status exists');
 SELECT has_table('ml', 'monitor_runs', 'ml.monitor_runs exists');
 SELECT has_table('ml', 'prediction_log', 'ml.prediction_log exists');
 SELECT has_table('ml', 'ground_truth', 'ml.ground_truth exists');
-SELECT has_table('ml', 'captured', 'ml.captured exists');
+SELECT has_table('ml', 'capture_batches', 'ml.capture_batches exists');
+SELECT has_view('ml', 'captured', 'ml.captured exists');
 SELECT has_view('ml', 'capture_status', 'ml.capture_status exists');
 
 SELECT columns_are('ml', 'projects', ARRAY['id', 'name', 'task', 'target', 'owner', 'created_at', 'capture_rate']);
