@@ -66,6 +66,16 @@ SELECT kind, project, status, rows_done, rows_total, progress FROM ml.job_wait(:
 SELECT label, count(*) AS rows FROM cancer_scores GROUP BY label ORDER BY label;
 
 \echo
+\echo '== Monitoring: the baseline of the live model, then new data whose BMI and age moved'
+SELECT feature, kind, count, round(mean::numeric, 2) AS mean, round(std::numeric, 2) AS std, min, max
+  FROM ml.baseline('diabetes') ORDER BY feature;
+SELECT feature, "check", round(value::numeric, 4) AS value, threshold, violated
+  FROM ml.monitor('diabetes', 'SELECT age + 15 AS age, sex, bmi * 1.3 AS bmi, bp, s1, s2, s3, s4, s5, s6 FROM diabetes')
+ WHERE violated OR feature = '*'
+ ORDER BY feature, "check";
+SELECT id, rows, checks, violations FROM ml.monitor_runs ORDER BY id DESC LIMIT 1;
+
+\echo
 \echo '== Catalog views'
 SELECT * FROM ml.overview;
 SELECT * FROM ml.leaderboard;
