@@ -85,6 +85,13 @@ RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;
 SELECT ml._monitor_counts(:'mon_baseline'::jsonb, ARRAY['nope'], x) FROM mon_shift;
+-- whatever a caller passes, an error and no crash
+SELECT ml._monitor_counts('{"columns": {"a": {"kind": "numeric", "source": "a", "element": 0}}}', ARRAY['a'], 1);
+SELECT ml._monitor_counts('{"columns": {"a": {"kind": "odd", "source": "a", "element": 0, "type": "int"}}}', ARRAY['a'], 1);
+SELECT ml._monitor_counts(:'mon_baseline'::jsonb, ARRAY['c', 'c'], c, c) FROM mon_shift;
+SELECT ml._monitor_counts(:'mon_baseline'::jsonb, ARRAY['c'], 42) FROM mon_shift;
+SELECT ml._monitor_counts(:'mon_baseline'::jsonb, ARRAY['x'], 'text'::text) FROM mon_shift;
+SELECT ml._monitor_counts(:'mon_baseline'::jsonb, ARRAY['x', 'c'], x) FROM mon_shift;
 
 -- every run is recorded; one with violations raises an alert
 SELECT rows, checks, violations FROM ml.monitor_runs ORDER BY id;

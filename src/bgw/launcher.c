@@ -355,6 +355,7 @@ launcher_tick(bool *recovered)
 {
 	long		nap = ml_naptime;
 	int			running = 0;
+	uint64		captures_upto = 0;
 
 	BgwXactBegin();
 	if (!extension_ready())
@@ -426,7 +427,7 @@ launcher_tick(bool *recovered)
 	}
 
 	start_alert_sender_if_due();
-	(void) CaptureFlush();
+	(void) CaptureFlush(&captures_upto);
 
 	/* sleep until the next schedule or alert delivery falls due, if sooner than the nap */
 	nap_until("SELECT (extract(epoch FROM min(next_run) - now()) * 1000)::float8 FROM ml.schedules WHERE enabled",
@@ -435,6 +436,8 @@ launcher_tick(bool *recovered)
 		nap_until("SELECT (extract(epoch FROM min(next_attempt_at) - now()) * 1000)::float8"
 				  "  FROM ml.alert_deliveries WHERE status = 'pending' AND next_attempt_at > now()", &nap);
 	BgwXactCommit(true);
+	/* the captures stored are let go only now that they are committed */
+	CaptureConsumed(captures_upto);
 	return nap;
 }
 

@@ -313,14 +313,15 @@ run_monitor(Job *job)
 
 	BgwAsRole(job->owner, job->search_path, &rs);
 	BgwRun("SELECT count(*) FILTER (WHERE m.violated)::text,"
-		   "       (SELECT max(r.id) FROM ml.monitor_runs r JOIN ml.projects p ON p.id = r.project_id"
-		   "         WHERE p.name = $1)::text,"
 		   "       coalesce($3::jsonb ->> 'on_violation', 'alert') = 'retrain'"
 		   "  FROM ml.monitor($1, $2, $3::jsonb - 'on_violation') m",
 		   3, types, values, nulls, SPI_OK_SELECT);
 	violations = result_text(1);
-	run_id = result_text(2);
-	retrain = strcmp(result_text(3), "t") == 0;
+	retrain = strcmp(result_text(2), "t") == 0;
+	/* a later statement sees the run the monitor stored */
+	BgwRun("SELECT max(r.id)::text FROM ml.monitor_runs r JOIN ml.projects p ON p.id = r.project_id"
+		   " WHERE p.name = $1", 1, types, values, NULL, SPI_OK_SELECT);
+	run_id = result_text(1);
 	if (retrain && text_int64(violations) > 0)
 	{
 		BgwRun("SELECT ml.run_schedule(s.id)::text FROM ml.schedules s JOIN ml.projects p ON p.id = s.project_id"
@@ -386,10 +387,11 @@ run_batch(Job *job)
 		 "                                  WHERE d.project_id = j.project_id ORDER BY d.id DESC LIMIT 1)"
 		 " WHERE j.id = $1 AND j.model_id IS NULL",
 		 1, types, values, NULL, SPI_OK_UPDATE);
-	BgwRun("SELECT j.model_id::text, p.task = 'classification',"
-		 "       m.algorithm = 'endpoint' OR j.args ->> 'batch_size' IS NOT NULL,"
+	BgwRun("SELECT j.model_id::text, coalesce(p.task = 'classification', false),"
+		 "       coalesce(m.algorithm = 'endpoint', false) OR j.args ->> 'batch_size' IS NOT NULL,"
 		 "       coalesce(j.args ->> 'batch_size', '0'),"
-		 "       coalesce((j.args ->> 'log_predictions')::boolean, false)"
+		 "       coalesce((j.args ->> 'log_predictions')::boolean, false),"
+		 "       m.id IS NOT NULL"
 		 "  FROM ml.jobs j LEFT JOIN ml.projects p ON p.id = j.project_id"
 		 "  LEFT JOIN ml.models m ON m.id = j.model_id WHERE j.id = $1",
 		 1, types, values, NULL, SPI_OK_SELECT);
@@ -398,6 +400,11 @@ run_batch(Job *job)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the project of job %lld has no deployed model", (long long) job->id)));
+	/* the project, and with it the pinned model, may have been dropped since */
+	if (strcmp(result_text(6), "t") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model %s of job %lld no longer exists", model_id, (long long) job->id)));
 	classification = strcmp(result_text(2), "t") == 0;
 	batched = strcmp(result_text(3), "t") == 0;
 	/* an integer (checked when queued), kept past this transaction */
@@ -430,6 +437,10 @@ run_batch(Job *job)
 	BgwXactCommit(false);
 
 	/* keyed predictions also go to ml.prediction_log, for ml.model_quality */
+	if (log_predictions && job->project == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("job %lld logs its predictions but names no project", (long long) job->id)));
 	if (log_predictions)
 		log_cte = MemoryContextStrdup(job_cxt, psprintf(", logged AS (INSERT INTO ml.prediction_log (project, key, model_id, inputs, prediction, label)"
 						   "   SELECT %s, i.%s::text, %s, to_jsonb(s), i.prediction, i.label"

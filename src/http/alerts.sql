@@ -149,7 +149,8 @@ COMMENT ON FUNCTION ml.drop_alert_channel(text) IS
 
 -- Records an alert, queues its deliveries to the channels of the members
 -- of owner (or to only_channel), and sends it with NOTIFY on ml_alerts.
--- The NOTIFY payload leaves out the details past 7000 bytes.
+-- The NOTIFY payload leaves out the details past 7000 bytes, and then
+-- shortens the message.
 CREATE FUNCTION ml._raise_alert(kind text, severity text, project_id bigint, owner regrole,
                                 message text, details jsonb DEFAULT '{}',
                                 only_channel text DEFAULT NULL)
@@ -171,8 +172,12 @@ BEGIN
        AND pg_has_role(c.owner, _raise_alert.owner, 'USAGE');
     GET DIAGNOSTICS n = ROW_COUNT;
     payload := ml._alert_payload(aid);
+    -- NOTIFY takes at most 8000 bytes: the details go first, then the message's end
     IF octet_length(payload::text) > 7000 THEN
         payload := payload - 'details' || jsonb_build_object('details_truncated', true);
+    END IF;
+    IF octet_length(payload::text) > 7000 THEN
+        payload := jsonb_set(payload, '{message}', to_jsonb(left(payload ->> 'message', 1000) || '...'));
     END IF;
     PERFORM pg_notify('ml_alerts', payload::text);
     IF n > 0 THEN

@@ -435,6 +435,7 @@ http_start(HttpStream *s, const HttpRequest *req)
 	s->errbuf[0] = '\0';
 
 	SETOPT(s, CURLOPT_URL, s->url);
+	SETOPT(s, CURLOPT_PRIVATE, (void *) s);
 	SETOPT(s, CURLOPT_PROTOCOLS_STR, scheme);
 	SETOPT(s, CURLOPT_FOLLOWLOCATION, 0L);
 	SETOPT(s, CURLOPT_SSL_VERIFYPEER, 1L);
@@ -543,12 +544,17 @@ http_pump(HttpStream *s, bool (*ready) (HttpStream *s))
 
 		if (curl_multi_perform(backend_multi, &running) != CURLM_OK)
 			http_fail(s, ERRCODE_SYSTEM_ERROR, "libcurl failed", NULL);
+		/* the multi handle drives every open stream: tell each its own end */
 		while ((msg = curl_multi_info_read(backend_multi, &queued)) != NULL)
 		{
-			if (msg->msg == CURLMSG_DONE && msg->easy_handle == s->easy)
+			HttpStream *owner = NULL;
+
+			if (msg->msg == CURLMSG_DONE &&
+				curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &owner) == CURLE_OK &&
+				owner != NULL)
 			{
-				s->done = true;
-				s->result = msg->data.result;
+				owner->done = true;
+				owner->result = msg->data.result;
 			}
 		}
 		if (s->too_big || s->out_of_memory)
@@ -760,6 +766,11 @@ http_open(const HttpRequest *req, bool fail_on_status)
 				http_fail(s, ERRCODE_CONNECTION_EXCEPTION,
 						  psprintf("HTTP status %ld: a request with a body is not redirected", s->status),
 						  NULL);
+			/* its signature and token would go to wherever the redirect points */
+			if (req->aws_sigv4 != NULL)
+				http_fail(s, ERRCODE_CONNECTION_EXCEPTION,
+						  psprintf("HTTP status %ld: a signed request is not redirected", s->status),
+						  "An S3 redirect usually means that the region is wrong; set the region option.");
 			if (hops >= HTTP_MAX_REDIRECTS)
 				http_fail(s, ERRCODE_CONNECTION_EXCEPTION,
 						  psprintf("more than %d redirects", HTTP_MAX_REDIRECTS), NULL);

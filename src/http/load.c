@@ -975,7 +975,15 @@ data_columns(LoadState *ls, Record *header)
 		ls->ncols = list_length(keys);
 		ls->colnames = palloc(sizeof(char *) * ls->ncols);
 		for (int i = 0; i < ls->ncols; i++)
+		{
 			ls->colnames[i] = (char *) list_nth(keys, i);
+			if (strlen(ls->colnames[i]) >= NAMEDATALEN)
+				ereport(ERROR,
+						(errcode(ERRCODE_NAME_TOO_LONG),
+						 errmsg("key \"%s\" of \"%s\" is too long for a column name",
+								ls->colnames[i], HttpUrlForDisplay(ls->url)),
+						 errdetail("Names have at most %d bytes.", NAMEDATALEN - 1)));
+		}
 		return;
 	}
 

@@ -38,7 +38,10 @@ is_integer_text(const char *s, int64 lo, int64 hi)
 	return *end == '\0' && v >= lo && v <= hi;
 }
 
-/* is_float_text: a decimal number (NaN and infinities with allow_special). */
+/*
+ * is_float_text: a decimal number within double precision's range (the
+ * words NaN and Infinity too with allow_special).
+ */
 static bool
 is_float_text(const char *s, bool allow_special)
 {
@@ -60,9 +63,10 @@ is_float_text(const char *s, bool allow_special)
 		end++;
 	if (*end != '\0')
 		return false;
-	if (!allow_special && (isnan(v) || isinf(v)))
+	/* out of range either way, as float8in says: 1e400, 1e-400 */
+	if (errno == ERANGE)
 		return false;
-	return !(errno == ERANGE && v != 0.0) || allow_special;
+	return allow_special || !(isnan(v) || isinf(v));
 }
 
 /* digits reads n digits into *out and moves *p past them; false if they are not all digits. */
@@ -134,6 +138,7 @@ is_timestamp_text(const char *s)
 	s++;
 	if (!digits(&s, 2, &mi) || mi > 59)
 		return false;
+	sec = 0;
 	if (*s == ':')
 	{
 		s++;
@@ -148,6 +153,9 @@ is_timestamp_text(const char *s)
 				s++;
 		}
 	}
+	/* 24:00:00 is the end of the day; nothing later */
+	if (h == 24 && (mi > 0 || sec > 0 || *s == '.'))
+		return false;
 	if (*s == 'Z' || *s == 'z')
 		s++;
 	else if (*s == '+' || *s == '-')
@@ -160,7 +168,7 @@ is_timestamp_text(const char *s)
 			return false;
 		if (*s == ':')
 			s++;
-		if (isdigit((unsigned char) *s) && !digits(&s, 2, &tzm))
+		if (isdigit((unsigned char) *s) && (!digits(&s, 2, &tzm) || tzm > 59))
 			return false;
 	}
 	return *s == '\0';
@@ -195,7 +203,8 @@ ValueTextPasses(FieldCheck check, const char *s)
 		case CHECK_FLOAT:
 			return is_float_text(s, true);
 		case CHECK_NUMERIC:
-			return is_float_text(s, false) || pg_strcasecmp(s, "nan") == 0;
+			/* numeric takes NaN and, since PostgreSQL 14, the infinities */
+			return is_float_text(s, PG_VERSION_NUM >= 140000) || pg_strcasecmp(s, "nan") == 0;
 		case CHECK_BOOL:
 			return is_bool_text(s, false);
 		case CHECK_DATE:

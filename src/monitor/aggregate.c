@@ -37,6 +37,7 @@ typedef struct MonitorAggState
 	Monitor    *m;				/* NULL in a deserialized state */
 	int			nvalues;
 	int		   *value_col;		/* per value: its column in m->cols */
+	ValueConverter *value_conv; /* per value: for its type */
 	int			ncounts;
 	int64	   *counts;
 } MonitorAggState;
@@ -68,11 +69,13 @@ state_create(FunctionCallInfo fcinfo, MemoryContext aggcxt)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%d names for %d values", nnames, st->nvalues)));
 	st->value_col = palloc(sizeof(int) * Max(st->nvalues, 1));
+	st->value_conv = palloc(sizeof(ValueConverter) * Max(st->nvalues, 1));
 	for (int v = 0; v < st->nvalues; v++)
 	{
 		char	   *name = nulls[v] ? NULL : TextDatumGetCString(names[v]);
 		Oid			typid = get_fn_expr_argtype(fcinfo->flinfo, FIRST_VALUE_ARG + v);
 		int			col = -1;
+		MonColumn  *mc;
 
 		for (int i = 0; i < st->m->ncols && col < 0 && name; i++)
 			if (strcmp(st->m->cols[i].name, name) == 0)
@@ -81,9 +84,20 @@ state_create(FunctionCallInfo fcinfo, MemoryContext aggcxt)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("\"%s\" is not a column of the baseline", name ? name : "(null)")));
+		for (int w = 0; w < v; w++)
+			if (st->value_col[w] == col)
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_COLUMN),
+						 errmsg("column \"%s\" is counted twice", name)));
 		if (!OidIsValid(typid))
 			elog(ERROR, "could not determine the type of value %d", v + 1);
-		ValueConverterInit(&st->m->cols[col].conv, typid);
+		mc = &st->m->cols[col];
+		ValueConverterInit(&st->value_conv[v], typid);
+		if (st->value_conv[v].kind != (mc->categorical ? VALUE_CATEGORICAL : VALUE_NUMERIC))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" is %s, not of type %s", name,
+							mc->categorical ? "categorical" : "numeric", format_type_be(typid))));
 		st->value_col[v] = col;
 	}
 	MemoryContextSwitchTo(old);
@@ -105,7 +119,7 @@ ml_monitor_trans(PG_FUNCTION_ARGS)
 	st = PG_ARGISNULL(0) ? state_create(fcinfo, aggcxt) : (MonitorAggState *) PG_GETARG_POINTER(0);
 	st->counts[0]++;
 	for (int v = 0; v < st->nvalues; v++)
-		MonitorCountValue(&st->m->cols[st->value_col[v]], st->counts,
+		MonitorCountValue(&st->m->cols[st->value_col[v]], &st->value_conv[v], st->counts,
 						  PG_GETARG_DATUM(FIRST_VALUE_ARG + v), PG_ARGISNULL(FIRST_VALUE_ARG + v));
 	PG_RETURN_POINTER(st);
 }

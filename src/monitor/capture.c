@@ -47,6 +47,8 @@ PG_FUNCTION_INFO_V1(ml_capture_counters);
 #define CAPTURE_MAX_ENTRY (64 * 1024)
 /* Captures of one model per row of ml.capture_batches, at most. */
 #define CAPTURE_BATCH 1000
+/* Bytes of the ring one look stores, at most. */
+#define CAPTURE_FLUSH_MAX ((uint64) 64 * 1024 * 1024)
 
 typedef struct CaptureHeader
 {
@@ -236,13 +238,16 @@ batch_store(CaptureBatch *b, SPIPlanPtr plan)
 }
 
 /*
- * CaptureFlush moves the ring's entries into ml.capture_batches, one row
- * per model and CAPTURE_BATCH entries (the caller is the launcher, in a
- * transaction with SPI); returns how many.  Entries of models that no
- * longer exist, or of another database, are left out.
+ * CaptureFlush stores the ring's entries, at most CAPTURE_FLUSH_MAX bytes
+ * of them, in ml.capture_batches, one row per model and CAPTURE_BATCH
+ * entries (the caller is the launcher, in a transaction with SPI), and
+ * returns how many.  The entries stay in the ring until the caller, after
+ * its commit, hands *upto to CaptureConsumed: an error keeps them for the
+ * next look.  Entries of models that no longer exist, or of another
+ * database, are left out.
  */
 int64
-CaptureFlush(void)
+CaptureFlush(uint64 *upto)
 {
 	char	   *buf;
 	uint64		n;
@@ -255,13 +260,15 @@ CaptureFlush(void)
 	Oid			types[7] = {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID,
 	TIMESTAMPTZARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID};
 
+	*upto = 0;
 	if (ring == NULL)
 		return 0;
 
 	/*
-	 * Writers never touch the bytes between read and written, and read
-	 * moves only here: copy them without holding the lock, which would
-	 * stall every capturing backend meanwhile.
+	 * Writers never touch the bytes between read and written, and only the
+	 * launcher moves read: copy them without holding the lock, which would
+	 * stall every capturing backend meanwhile.  Whole entries only, up to
+	 * CAPTURE_FLUSH_MAX bytes.
 	 */
 	LWLockAcquire(ring->lock, LW_SHARED);
 	start = ring->read;
@@ -269,11 +276,24 @@ CaptureFlush(void)
 	LWLockRelease(ring->lock);
 	if (n == 0)
 		return 0;
+	if (n > CAPTURE_FLUSH_MAX)
+	{
+		uint64		whole = 0;
+
+		while (whole < n)
+		{
+			CaptureHeader h;
+
+			ring_get(start + whole, &h, sizeof(h));
+			if (h.len < sizeof(h) || whole + h.len > CAPTURE_FLUSH_MAX)
+				break;
+			whole += h.len;
+		}
+		n = whole;
+	}
 	buf = palloc(n);
 	ring_get(start, buf, n);
-	LWLockAcquire(ring->lock, LW_EXCLUSIVE);
-	ring->read = start + n;
-	LWLockRelease(ring->lock);
+	*upto = start + n;
 
 	plan = SPI_prepare("INSERT INTO ml.capture_batches (project_id, model_id, first_at, last_at, n,"
 					   "                                captured_at, inputs, outputs)"
@@ -288,7 +308,13 @@ CaptureFlush(void)
 
 		memcpy(&h, buf + off, sizeof(h));
 		if (h.len < sizeof(h) || off + h.len > n)
-			elog(ERROR, "pgmaker's capture ring holds a damaged entry");
+		{
+			/* cannot happen; retrying would fail forever, so let them go */
+			ereport(WARNING,
+					(errmsg("pgmaker's capture ring holds a damaged entry; %llu bytes of captures are dropped",
+							(unsigned long long) (n - off))));
+			break;
+		}
 		if (h.dboid != MyDatabaseId)
 		{
 			/* ml.set_capture works only in ml.database: cannot happen */
@@ -329,6 +355,18 @@ CaptureFlush(void)
 	SPI_freeplan(plan);
 	pfree(buf);
 	return count;
+}
+
+/* CaptureConsumed frees the ring up to a position CaptureFlush gave. */
+void
+CaptureConsumed(uint64 upto)
+{
+	if (ring == NULL || upto == 0)
+		return;
+	LWLockAcquire(ring->lock, LW_EXCLUSIVE);
+	if (upto > ring->read && upto <= ring->written)
+		ring->read = upto;
+	LWLockRelease(ring->lock);
 }
 
 /*

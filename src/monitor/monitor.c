@@ -67,6 +67,10 @@ static void baseline_corrupt(const Monitor *m, const char *what) pg_attribute_no
 static void
 baseline_corrupt(const Monitor *m, const char *what)
 {
+	if (m->model_id == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the baseline is unusable: %s", what)));
 	ereport(ERROR,
 			(errcode(ERRCODE_DATA_CORRUPTED),
 			 errmsg("the baseline of model %lld is unusable: %s", (long long) m->model_id, what)));
@@ -200,8 +204,19 @@ MonitorParseBaseline(Monitor *m, Jsonb *baseline)
 			baseline_corrupt(m, "a column has no kind or source");
 		mc->source = pnstrdup(src->val.string.val, src->val.string.len);
 		mc->element = (int) number_field(m, c, "element");
-		mc->type = JsonbValueToCString(field(c, "type"));
-		mc->categorical = strncmp(kind->val.string.val, "categorical", kind->val.string.len) == 0;
+		{
+			JsonbValue *type = field(c, "type");
+
+			if (type == NULL || type->type != jbvString)
+				baseline_corrupt(m, "a column has no type");
+			mc->type = pnstrdup(type->val.string.val, type->val.string.len);
+		}
+		if (kind->val.string.len == 11 && memcmp(kind->val.string.val, "categorical", 11) == 0)
+			mc->categorical = true;
+		else if (kind->val.string.len == 7 && memcmp(kind->val.string.val, "numeric", 7) == 0)
+			mc->categorical = false;
+		else
+			baseline_corrupt(m, "a column's kind is neither numeric nor categorical");
 		mc->base_null = number_field(m, c, "null_fraction");
 		mc->base_count = (int64) number_field(m, c, "count");
 		mc->empty = mc->base_count == 0;
@@ -421,7 +436,9 @@ monitor_option(const char *key, JsonbValue *v, void *arg)
 /*
  * captured_query reads the captured inputs of the window as the columns
  * of the baseline, cast to their training types: a number or a text by
- * its key, an array (whose elements are features) whole.
+ * its key, an array (whose elements are features) whole.  Calls made with
+ * a float8[] were captured as arrays, which name no column: they are left
+ * out.
  */
 static char *
 captured_query(Monitor *m)
@@ -443,7 +460,7 @@ captured_query(Monitor *m)
 		if (n++ > 0)
 			appendStringInfoString(&sql, ", ");
 		if (mc->element > 0)
-			appendStringInfo(&sql, "ARRAY(SELECT jsonb_array_elements_text(c.j -> %s))::%s AS %s",
+			appendStringInfo(&sql, "ARRAY(SELECT jsonb_array_elements_text(c.j -> %s))::%s[] AS %s",
 							 quote_literal_cstr(mc->source), mc->type, quote_identifier(mc->source));
 		else if (mc->categorical)
 			appendStringInfo(&sql, "(c.j ->> %s) AS %s",
@@ -458,7 +475,8 @@ captured_query(Monitor *m)
 					 "        unnest(b.captured_at, b.inputs) AS u(captured_at, input)"
 					 "  WHERE b.project_id = " INT64_FORMAT
 					 "    AND b.last_at >= now() - %s::interval"
-					 "    AND u.captured_at >= now() - %s::interval) c",
+					 "    AND u.captured_at >= now() - %s::interval"
+					 "    AND left(u.input, 1) = '{') c",
 					 m->project.id, quote_literal_cstr(m->window), quote_literal_cstr(m->window));
 	return sql.data;
 }
@@ -521,11 +539,11 @@ plan_scan(Monitor *m, const char *query, char **from)
 }
 
 /*
- * MonitorCountValue counts one value of a column into the count array
- * (with the column's converter for the value's type).
+ * MonitorCountValue counts one value of a column into the count array,
+ * read with conv (of the value's type, which is of the column's kind).
  */
 void
-MonitorCountValue(const MonColumn *mc, int64 *counts, Datum d, bool isnull)
+MonitorCountValue(const MonColumn *mc, const ValueConverter *conv, int64 *counts, Datum d, bool isnull)
 {
 	int64	   *c = counts + mc->offset;
 
@@ -541,7 +559,7 @@ MonitorCountValue(const MonColumn *mc, int64 *counts, Datum d, bool isnull)
 	}
 	if (mc->categorical)
 	{
-		char	   *s = ValueToCString(&mc->conv, d);
+		char	   *s = ValueToCString(conv, d);
 		char	  **hit = bsearch(&s, mc->cats, mc->ncats, sizeof(char *), cmp_cat);
 
 		c[0]++;
@@ -554,7 +572,7 @@ MonitorCountValue(const MonColumn *mc, int64 *counts, Datum d, bool isnull)
 	}
 	else
 	{
-		double		v = ValueToDouble(&mc->conv, d);
+		double		v = ValueToDouble(conv, d);
 
 		/* NaN counts as missing, as in training */
 		if (isnan(v))
@@ -910,6 +928,7 @@ ml_monitor(PG_FUNCTION_ARGS)
 	JsonbParseState *run = NULL;
 	int			nviolations = 0;
 	int			nchecks = 0;
+	int			nflagged = 0;
 	StringInfoData summary;
 	char	   *select_list;
 	char	   *from;
@@ -1021,12 +1040,20 @@ ml_monitor(PG_FUNCTION_ARGS)
 			}
 		}
 		if (nviolations > before)
-			appendStringInfo(&summary, "%s%s", summary.len ? ", " : "", mc->name);
+		{
+			if (nflagged < 10)
+				appendStringInfo(&summary, "%s%s", summary.len ? ", " : "", mc->name);
+			nflagged++;
+		}
 		nchecks += mc->missing || mc->type_mismatch;
 	}
 	{
 		Jsonb	   *results = JbFinishArray(&run);
-		char	   *msg = nviolations > 0 ?
+		char	   *msg;
+
+		if (nflagged > 10)
+			appendStringInfo(&summary, " and %d more", nflagged - 10);
+		msg = nviolations > 0 ?
 			psprintf("monitoring of project %s found %d violation%s in %s", project, nviolations,
 					 nviolations == 1 ? "" : "s", summary.data) : NULL;
 

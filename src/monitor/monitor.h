@@ -111,12 +111,14 @@ typedef struct Monitor
 
 extern void MonitorParseBaseline(Monitor *m, Jsonb *baseline);
 extern int	MonitorLayout(Monitor *m);
-extern void MonitorCountValue(const MonColumn *mc, int64 *counts, Datum d, bool isnull);
+extern void MonitorCountValue(const MonColumn *mc, const ValueConverter *conv, int64 *counts,
+							  Datum d, bool isnull);
 extern void MonitorUnpack(Monitor *m, const int64 *counts);
 
 /* capture.c: the sampled ml.predict calls */
 extern bool CaptureAvailable(void);
 extern void CaptureWrite(int64 model_id, double output, const char *json, Size len);
-extern int64 CaptureFlush(void);
+extern int64 CaptureFlush(uint64 *upto);
+extern void CaptureConsumed(uint64 upto);
 
 #endif							/* PGMAKER_MONITOR_H */

@@ -15,7 +15,10 @@ CREATE TABLE ml.monitor_runs (
     run_by     regrole NOT NULL
 );
 CREATE INDEX ON ml.monitor_runs (project_id, ran_at);
-COMMENT ON TABLE ml.monitor_runs IS 'Every ml.monitor run: the project, the live model it compared with, the source, the rows read, and each check with its value, threshold and verdict.';
+COMMENT ON TABLE ml.monitor_runs IS 'Every ml.monitor run: the project, the live model it compared with, the source, the rows read, and each check with its value, threshold and verdict; visible to members of the project''s owner role.';
+ALTER TABLE ml.monitor_runs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY monitor_runs_of_members ON ml.monitor_runs FOR SELECT
+    USING (pg_catalog.pg_has_role((SELECT p.owner FROM ml.projects p WHERE p.id = project_id), 'USAGE'));
 GRANT SELECT ON ml.monitor_runs TO PUBLIC;
 
 CREATE FUNCTION ml.monitor(project text, source text DEFAULT NULL, options jsonb DEFAULT '{}')

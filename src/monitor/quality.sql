@@ -15,16 +15,15 @@ CREATE TABLE ml.prediction_log (
     PRIMARY KEY (project, key)
 );
 CREATE INDEX ON ml.prediction_log (project, predicted_at);
-COMMENT ON TABLE ml.prediction_log IS 'Predictions made with a key (ml.predict_logged, or batch predictions with "log_predictions"): the model, the inputs, the prediction and its label; visible to the role that logged them and to members of the project''s owner role.';
+COMMENT ON TABLE ml.prediction_log IS 'Predictions made with a key (ml.predict_logged, or batch predictions with "log_predictions"): the model, the inputs, the prediction and its label; written and read by members of the project''s owner role.';
 ALTER TABLE ml.prediction_log ENABLE ROW LEVEL SECURITY;
-CREATE POLICY prediction_log_read ON ml.prediction_log FOR SELECT
-    USING (logged_by = current_user::regrole
-           OR pg_catalog.pg_has_role((SELECT p.owner FROM ml.projects p WHERE p.name = project), 'USAGE'));
-CREATE POLICY prediction_log_insert ON ml.prediction_log FOR INSERT
-    WITH CHECK (logged_by = current_user::regrole);
-CREATE POLICY prediction_log_update ON ml.prediction_log FOR UPDATE
-    USING (logged_by = current_user::regrole)
-    WITH CHECK (logged_by = current_user::regrole);
+-- Only members of the project's owner role log predictions (what they
+-- log is what ml.model_quality measures), and they may replace each
+-- other's rows of the same key.
+CREATE POLICY prediction_log_of_members ON ml.prediction_log
+    USING (pg_catalog.pg_has_role((SELECT p.owner FROM ml.projects p WHERE p.name = project), 'USAGE'))
+    WITH CHECK (logged_by = current_user::regrole
+                AND pg_catalog.pg_has_role((SELECT p.owner FROM ml.projects p WHERE p.name = project), 'USAGE'));
 GRANT SELECT, INSERT, UPDATE ON ml.prediction_log TO PUBLIC;
 
 CREATE TABLE ml.ground_truth (
@@ -51,14 +50,20 @@ DECLARE
     p float8;
     l text;
     mid bigint;
+    powner regrole;
 BEGIN
     IF project IS NULL OR key IS NULL OR "row" IS NULL THEN
         RAISE EXCEPTION 'project, key and row must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    SELECT pr.task, (SELECT d.model_id FROM ml.deployments d WHERE d.project_id = pr.id ORDER BY d.id DESC LIMIT 1)
-      INTO t, mid FROM ml.projects pr WHERE pr.name = predict_logged.project;
+    SELECT pr.task, (SELECT d.model_id FROM ml.deployments d WHERE d.project_id = pr.id ORDER BY d.id DESC LIMIT 1),
+           pr.owner
+      INTO t, mid, powner FROM ml.projects pr WHERE pr.name = predict_logged.project;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'project "%" does not exist', project USING ERRCODE = 'undefined_object';
+    END IF;
+    IF NOT pg_catalog.pg_has_role(powner, 'USAGE') THEN
+        RAISE EXCEPTION 'must be a member of role "%" to log predictions of project "%"', powner, project
+            USING ERRCODE = 'insufficient_privilege';
     END IF;
     p := ml.predict(project, "row");
     IF t = 'classification' THEN

@@ -33,6 +33,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
+#include "utils/datetime.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -736,8 +737,8 @@ capture_sampled(double rate)
 
 /*
  * capture_record_json writes the model's input columns of a row as a JSON
- * object: numbers and booleans as JSON values, text, dates and times as
- * strings (their output text), arrays as JSON arrays.  Only the columns
+ * object: numbers (integers exactly) and booleans as JSON values, dates
+ * and times as ISO 8601 strings, text as strings, arrays as JSON arrays.  Only the columns
  * the model reads, so that a capture costs little.
  */
 static char *
@@ -772,9 +773,6 @@ capture_record_json(HeapTupleHeader rec, PredictCall *pc)
 		{
 			case FLOAT8OID:
 			case FLOAT4OID:
-			case INT2OID:
-			case INT4OID:
-			case INT8OID:
 				{
 					double		v = ValueToDouble(&src->conv, d);
 
@@ -782,6 +780,27 @@ capture_record_json(HeapTupleHeader rec, PredictCall *pc)
 						appendStringInfoString(&buf, float8out_internal(v));
 					else
 						appendStringInfoString(&buf, "null");
+				}
+				break;
+			case INT2OID:
+				appendStringInfo(&buf, "%d", (int) DatumGetInt16(d));
+				break;
+			case INT4OID:
+				appendStringInfo(&buf, "%d", DatumGetInt32(d));
+				break;
+			case INT8OID:
+				appendStringInfo(&buf, INT64_FORMAT, DatumGetInt64(d));
+				break;
+			case DATEOID:
+			case TIMESTAMPOID:
+			case TIMESTAMPTZOID:
+				{
+					/* ISO 8601, whatever DateStyle says, so that it reads back */
+					char		iso[MAXDATELEN + 1];
+
+					appendStringInfoChar(&buf, '"');
+					appendStringInfoString(&buf, JsonEncodeDateTime(iso, d, src->conv.basetype, NULL));
+					appendStringInfoChar(&buf, '"');
 				}
 				break;
 			case BOOLOID:
