@@ -32,6 +32,7 @@ OBJS = \
 	src/algo/ensemble.o \
 	src/algo/aggregates.o \
 	src/algo/endpoint.o \
+	src/algo/debugger.o \
 	src/model/blob.o \
 	src/model/export.o \
 	src/model/xgb_document.o \
@@ -74,7 +75,7 @@ SQL_SOURCES = \
 
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 
-REGRESS = setup linear logistic bayes_svm elastic xgboost explain export unsupervised telemetry pipeline clean profile features evaluate cv search autopilot aggregates stream deploy predict errors blob jobs monitor quality
+REGRESS = setup linear logistic bayes_svm elastic xgboost explain export unsupervised telemetry pipeline clean profile features evaluate cv search autopilot aggregates stream deploy predict errors blob jobs monitor quality debugger
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
 PG_CONFIG ?= pg_config

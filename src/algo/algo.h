@@ -67,6 +67,7 @@ typedef struct Hyperparams
 	double		threshold;		/* fixed; NaN when not given */
 	const char *threshold_metric;	/* "f1" or "accuracy" to tune; or NULL */
 	const struct EnsemblePlan *ensemble;	/* ensemble_algo's members */
+	Jsonb	   *rules;			/* debugger rules (checked), or NULL */
 } Hyperparams;
 
 /*
@@ -103,6 +104,58 @@ typedef struct TrainLogEntry
 	double		elapsed;		/* seconds since the fit started */
 } TrainLogEntry;
 
+struct TrainSet;
+
+/* Debugger rules (debugger.c), evaluated on a training run. */
+typedef enum DebugRuleKind
+{
+	DBG_LOSS_NOT_DECREASING,
+	DBG_OVERFIT,
+	DBG_OVERTRAINING,
+	DBG_VANISHING_GRADIENT,
+	DBG_EXPLODING_TENSOR,
+	DBG_NAN_OR_INF,
+	DBG_STALLED_TRAINING,
+	DBG_CLASS_IMBALANCE,
+	DBG_FEATURE_IMPORTANCE_OVERWEIGHT,
+	DBG_NRULES
+} DebugRuleKind;
+
+typedef enum DebugAction
+{
+	DBG_RECORD,
+	DBG_ALERT,
+	DBG_STOP
+} DebugAction;
+
+enum
+{
+	DBG_OK,
+	DBG_FIRED,
+	DBG_SKIPPED
+};
+
+typedef struct DebugRule
+{
+	bool		enabled;
+	DebugAction action;
+	double		threshold;		/* the rule's numeric setting */
+	int			window;			/* its window or patience */
+	int			status;			/* DBG_OK, DBG_FIRED or DBG_SKIPPED */
+	int			iteration;		/* where it fired (0: before or after) */
+	char	   *detail;
+	int			count;			/* consecutive iterations so far */
+} DebugRule;
+
+typedef struct DebugRules
+{
+	DebugRule	r[DBG_NRULES];
+	bool		stop;			/* a rule with action stop fired */
+	int			stopped_at;
+	double		best_validation;
+	int			best_iteration;
+} DebugRules;
+
 typedef struct TrainLog
 {
 	const char *norm_name;		/* "gradient_norm" or "change" */
@@ -110,7 +163,17 @@ typedef struct TrainLog
 	int			cap;
 	TrainLogEntry *entries;
 	int64		start;			/* TimestampTz of the fit's start */
+	DebugRules *debug;			/* rules to evaluate, or NULL */
 } TrainLog;
+
+extern DebugRules *DebugRulesParse(Jsonb *rules);
+extern bool DebugObserve(TrainLog *log);
+extern void DebugFinish(DebugRules *d, const TrainLog *log);
+extern void DebugCheckData(DebugRules *d, const struct TrainSet *ts);
+extern void DebugCheckImportance(DebugRules *d, int p, const double *importance,
+								 char **feature_names);
+extern Jsonb *DebugReport(const DebugRules *d);
+extern bool DebugAlertDue(const DebugRules *d);
 
 /* The training rows, as transformed features. */
 typedef struct TrainSet
@@ -127,7 +190,8 @@ typedef struct TrainSet
 	TrainLog   *log;			/* telemetry, or NULL */
 } TrainSet;
 
-extern void TrainLogAdd(TrainSet *ts, const char *norm_name, int iteration,
+/* TrainLogAdd returns false when a debugger rule stops the training. */
+extern bool TrainLogAdd(TrainSet *ts, const char *norm_name, int iteration,
 						double train_loss, double validation_loss, double norm);
 
 #define TRAIN_BLOCK_ROWS 4096
@@ -277,9 +341,11 @@ typedef struct LbfgsResult
 	double		gnorm;			/* max |gradient| at the end */
 	bool		converged;
 	bool		search_failed;	/* stopped: no decrease along the direction */
+	bool		stopped;		/* the progress callback asked to stop */
 } LbfgsResult;
 
-typedef void (*LbfgsProgress) (void *arg, int iteration, double f, double gnorm);
+/* Called after each iteration; false stops the minimization there. */
+typedef bool (*LbfgsProgress) (void *arg, int iteration, double f, double gnorm);
 
 extern LbfgsResult LbfgsMinimize(int n, double *x, LbfgsEval eval, void *arg,
 								 int max_iter, double gtol, LbfgsProgress progress);

@@ -208,9 +208,11 @@ coordinate_descent(const GramProblem *g, double l1, double l2, int max_iter,
 
 			for (int j = 0; j < p; j++)
 				l1norm += fabs(w[j]);
-			TrainLogAdd(ts, "change", iter + 1,
-						(0.5 * rss + l1 * l1norm + 0.5 * l2 * l2norm) / (double) ts->n,
-						NAN, w_max > 0.0 ? dw_max / w_max : 0.0);
+			/* a debugger rule may end the descent here */
+			if (!TrainLogAdd(ts, "change", iter + 1,
+							 (0.5 * rss + l1 * l1norm + 0.5 * l2 * l2norm) / (double) ts->n,
+							 NAN, w_max > 0.0 ? dw_max / w_max : 0.0))
+				break;
 		}
 		if (w_max == 0.0 || dw_max / w_max < tol || iter == max_iter - 1)
 		{

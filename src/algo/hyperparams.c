@@ -148,6 +148,16 @@ hp_visit(const char *key, JsonbValue *v, void *arg)
 		st->hp->seed = (int64) d;
 		return;
 	}
+	if (strcmp(key, "rules") == 0)
+	{
+		if (v->type != jbvBinary)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("hyperparameter \"rules\" must be a JSON object of debugger rules")));
+		st->hp->rules = JsonbValueToJsonb(v);
+		(void) DebugRulesParse(st->hp->rules);	/* checks it now */
+		return;
+	}
 	if (strcmp(key, "cv") == 0)
 	{
 		double		d;
@@ -246,6 +256,11 @@ HyperparamsToJsonb(const Hyperparams *hp)
 	}
 	JbKey(&st, "seed");
 	JbInt(&st, hp->seed);
+	if (hp->rules)
+	{
+		JbKey(&st, "rules");
+		JbJsonb(&st, hp->rules);
+	}
 	if (hp->cv > 0)
 	{
 		JbKey(&st, "cv");

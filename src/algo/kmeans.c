@@ -522,7 +522,9 @@ kmeans_run(KMeansFit *f, double *C, int max_iter, double tol,
 				C[(Size) c * p + j] = v;
 			}
 		}
-		TrainLogAdd(f->ts, "change", iter + 1, inertia, NAN, shift);
+		/* a debugger rule may end the iterations here */
+		if (!TrainLogAdd(f->ts, "change", iter + 1, inertia, NAN, shift))
+			break;
 		if ((changed == 0 && refilled == 0) || shift <= tol)
 		{
 			*converged = true;

@@ -143,8 +143,13 @@ LbfgsMinimize(int n, double *x, LbfgsEval eval, void *arg, int max_iter,
 		memcpy(x, xnew, sizeof(double) * n);
 		memcpy(g, gnew, sizeof(double) * n);
 		res.gnorm = max_abs(g, n);
-		if (progress)
-			progress(arg, res.iterations, fnew, res.gnorm);
+		if (progress && !progress(arg, res.iterations, fnew, res.gnorm))
+		{
+			/* a debugger rule ends the run here, at the current point */
+			f = fnew;
+			res.stopped = true;
+			break;
+		}
 		if (f - fnew <= LBFGS_FTOL * Max(Max(fabs(f), fabs(fnew)), 1.0))
 		{
 			f = fnew;

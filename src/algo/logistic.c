@@ -155,13 +155,16 @@ logistic_eval(void *arg, const double *theta, double *grad)
 	return f;
 }
 
-/* Records an L-BFGS iteration: the objective and the gradient's norm. */
-static void
+/*
+ * Records an L-BFGS iteration: the objective and the gradient's norm; false
+ * when a debugger rule stops the fit.
+ */
+static bool
 logistic_progress(void *arg, int iteration, double f, double gnorm)
 {
 	LogisticProblem *lp = arg;
 
-	TrainLogAdd(lp->ts, "gradient_norm", iteration, f, NAN, gnorm);
+	return TrainLogAdd(lp->ts, "gradient_norm", iteration, f, NAN, gnorm);
 }
 
 static void
@@ -200,7 +203,9 @@ logistic_fit(AlgoModel *m, TrainSet *ts, const Hyperparams *hp)
 	theta = palloc0(sizeof(double) * nparam);
 	res = LbfgsMinimize(nparam, theta, logistic_eval, &lp, HpInt(hp, "max_iter"),
 						HpFloat(hp, "tol"), logistic_progress);
-	if (!res.converged && res.search_failed)
+	if (res.stopped)
+		;						/* a debugger rule ended it; ml.debug says why */
+	else if (!res.converged && res.search_failed)
 		ereport(NOTICE,
 				(errmsg("logistic regression stopped after %d iterations: the line search found no decrease",
 						res.iterations),

@@ -119,9 +119,10 @@ AlgoOutputs(const AlgoModel *m)
 }
 
 /*
- * TrainLogAdd records one iteration's figures (NaN where none applies).
+ * TrainLogAdd records one iteration's figures (NaN where none applies)
+ * and has the debugger rules look at them; false: a rule stops the run.
  */
-void
+bool
 TrainLogAdd(TrainSet *ts, const char *norm_name, int iteration,
 			double train_loss, double validation_loss, double norm)
 {
@@ -129,7 +130,7 @@ TrainLogAdd(TrainSet *ts, const char *norm_name, int iteration,
 	TrainLogEntry *e;
 
 	if (log == NULL)
-		return;
+		return true;
 	if (log->n == log->cap)
 	{
 		log->cap = Max(64, log->cap * 2);
@@ -144,6 +145,7 @@ TrainLogAdd(TrainSet *ts, const char *norm_name, int iteration,
 	e->validation_loss = validation_loss;
 	e->norm = norm;
 	e->elapsed = SecondsSince(log->start);
+	return DebugObserve(log);
 }
 
 /*

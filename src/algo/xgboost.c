@@ -380,16 +380,18 @@ xgb_train(AlgoModel *m, TrainSet *ts, const Hyperparams *hp, bool forest)
 					  "evaluate a round");
 			if (early > 0)
 				score = xgb_eval_score(eval, "valid");
-			TrainLogAdd(ts, "gradient_norm", i + 1, xgb_eval_score(eval, "train"), score, NAN);
-			if (early == 0)
-				continue;
-			if (score < best)
+			if (early > 0 && score < best)
 			{
 				best = score;
 				st->best_round = i;
 				since_best = 0;
 			}
-			else if (++since_best >= early)
+			else if (early > 0)
+				since_best++;
+			/* a debugger rule that stops ends here, keeping the best round */
+			if (!TrainLogAdd(ts, "gradient_norm", i + 1, xgb_eval_score(eval, "train"), score, NAN))
+				break;
+			if (early > 0 && since_best >= early)
 				break;
 		}
 	}

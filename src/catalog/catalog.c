@@ -367,6 +367,34 @@ CatalogInsertTrainingLog(int64 model_id, int n, const int32 *iterations, Jsonb *
 }
 
 /*
+ * CatalogInsertDebugEvents stores what the debugger rules of a model's
+ * training found (a JSON array of DebugReport), and raises a debugger
+ * alert listing the fired rules when alert says so.
+ */
+void
+CatalogInsertDebugEvents(int64 model_id, Jsonb *events, bool alert)
+{
+	CatalogCall cc;
+	Oid			types[2] = {INT8OID, JSONBOID};
+	Datum		values[2] = {Int64GetDatum(model_id), JsonbPGetDatum(events)};
+
+	catalog_begin(&cc);
+	catalog_exec("INSERT INTO ml.debug_events (model_id, rule, status, action, iteration, detail)"
+				 " SELECT $1, e->>'rule', e->>'status', e->>'action', (e->>'iteration')::int, e->>'detail'"
+				 "   FROM jsonb_array_elements($2) e",
+				 2, types, values, NULL, false, SPI_OK_INSERT);
+	if (alert)
+		catalog_exec("SELECT ml._raise_alert('debugger', 'warning', m.project_id, p.owner,"
+					 "   format('training of model %s fired debugger rules: %s', m.id,"
+					 "          (SELECT string_agg(e->>'rule', ', ') FROM jsonb_array_elements($2) e"
+					 "            WHERE e->>'status' = 'fired' AND e->>'action' = 'alert')),"
+					 "   jsonb_build_object('model_id', m.id, 'rules', $2))"
+					 "  FROM ml.models m JOIN ml.projects p ON p.id = m.project_id WHERE m.id = $1",
+					 2, types, values, NULL, false, SPI_OK_SELECT);
+	catalog_end(&cc);
+}
+
+/*
  * CatalogLiveModelId returns the model of the project's newest deployment,
  * or 0 when it has none.
  */

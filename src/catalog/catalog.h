@@ -103,6 +103,7 @@ extern void CatalogInsertTrainingLog(int64 model_id, int n, const int32 *iterati
 extern int64 CatalogLiveModelId(int64 project_id);
 extern bytea *CatalogModelBlob(int64 model_id, int64 *project_id);
 extern double CatalogCaptureRate(int64 project_id);
+extern void CatalogInsertDebugEvents(int64 model_id, Jsonb *events, bool alert);
 extern void CatalogProjectById(int64 project_id, ProjectInfo *out);
 extern void CatalogInsertDeployment(int64 project_id, int64 model_id,
 									const char *strategy, const char *reason);

@@ -622,6 +622,44 @@ text_arg_or_null(FunctionCallInfo fcinfo, int i)
 }
 
 /*
+ * model_importance returns the feature importance the fitted algorithm
+ * describes (XGBoost's total gain, say), one per feature, or NULL.
+ */
+static double *
+model_importance(const AlgoModel *fitted, char **feature_names, char **labels)
+{
+	JsonbParseState *st = NULL;
+	Jsonb	   *described;
+	JsonbValue	key;
+	JsonbValue *imp;
+	double	   *out;
+
+	if (fitted->spec->describe == NULL)
+		return NULL;
+	JbBeginObject(&st);
+	fitted->spec->describe(fitted, feature_names, labels, &st);
+	described = JbFinishObject(&st);
+	key.type = jbvString;
+	key.val.string.val = "importance";
+	key.val.string.len = strlen("importance");
+	imp = findJsonbValueFromContainer(&described->root, JB_FOBJECT, &key);
+	if (imp == NULL || imp->type != jbvBinary || !JsonContainerIsObject(imp->val.binary.data))
+		return NULL;
+	out = palloc0(sizeof(double) * Max(fitted->p, 1));
+	for (int j = 0; j < fitted->p; j++)
+	{
+		JsonbValue *v;
+
+		key.val.string.val = feature_names[j];
+		key.val.string.len = strlen(feature_names[j]);
+		v = findJsonbValueFromContainer(imp->val.binary.data, JB_FOBJECT, &key);
+		if (v != NULL)
+			(void) JsonbValueToDouble(v, &out[j]);
+	}
+	return out;
+}
+
+/*
  * Fits the pipeline and the algorithm on rows of ds, whose targets are y
  * (NULL for unsupervised tasks), and fills model; its fitted algorithm is
  * *fitted and its telemetry goes to log.  in_fold says the rows are a
@@ -673,9 +711,19 @@ fit_model(const DataSet *ds, const int64 *rows, int64 n, double *y, const Target
 	fitted->task = task;
 	fitted->p = pl->nfeatures;
 	fitted->nclasses = t->nclasses;
+	if (log && log->debug)
+		DebugCheckData(log->debug, &ts);
 	spec->fit(fitted, &ts, hp);
 	if (ts.X)
 		pfree(ts.X);
+	if (log && log->debug)
+	{
+		DebugFinish(log->debug, log);
+		if (log->debug->r[DBG_FEATURE_IMPORTANCE_OVERWEIGHT].enabled)
+			DebugCheckImportance(log->debug, pl->nfeatures,
+								 model_importance(fitted, pl->feature_names, t->labels),
+								 pl->feature_names);
+	}
 
 	memset(model, 0, sizeof(*model));
 	model->task = task;
@@ -1078,6 +1126,7 @@ refit(const SplitRowsInfo *sp, const AlgoSpec *spec, Hyperparams *hp, const CvRe
 	r->hp = hp;
 	r->log = palloc0(sizeof(TrainLog));
 	r->log->start = (int64) start;
+	r->log->debug = hp->rules ? DebugRulesParse(hp->rules) : NULL;
 	if (sp->stream)
 		TrainStreamFit(sp->stream, t, in->opts, spec, hp, &r->fitted, &r->model);
 	else
@@ -1250,6 +1299,8 @@ store_refit(Refit *r, const SplitRowsInfo *sp, int64 project_id, int64 run_id,
 	r->model_id = CatalogInsertModel(&row);
 	r->metrics_json = row.metrics;
 	store_training_log(r->model_id, r->log);
+	if (r->log->debug)
+		CatalogInsertDebugEvents(r->model_id, DebugReport(r->log->debug), DebugAlertDue(r->log->debug));
 }
 
 /* The training run; allocations go to the current (throwaway) context. */

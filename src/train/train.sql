@@ -137,3 +137,29 @@ SELECT t.*
 $$;
 COMMENT ON FUNCTION ml.register_endpoint(text, text, jsonb) IS
 'Registers a model served by an HTTP container speaking the SageMaker protocol (GET /ping, POST /invocations): it is evaluated on the hold-out rows of options.source, gated, deployed and rolled back like a trained model, and ml.predict calls it.';
+
+-- What the debugger rules of each model's training found (src/algo/debugger.c).
+CREATE TABLE ml.debug_events (
+    model_id   bigint NOT NULL REFERENCES ml.models (id) ON DELETE CASCADE,
+    rule       text NOT NULL,
+    status     text NOT NULL CHECK (status IN ('ok', 'fired', 'skipped')),
+    action     text NOT NULL CHECK (action IN ('record', 'alert', 'stop')),
+    iteration  int,
+    detail     text,
+    PRIMARY KEY (model_id, rule)
+);
+COMMENT ON TABLE ml.debug_events IS 'Per model and debugger rule asked for in hyperparams.rules: whether it fired (at which iteration, why), stayed quiet, or could not be evaluated.';
+GRANT SELECT ON ml.debug_events TO PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('ml.debug_events', '');
+
+CREATE FUNCTION ml.debug(model_id bigint)
+RETURNS TABLE (rule text, status text, action text, iteration int, detail text)
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT e.rule, e.status, e.action, e.iteration, e.detail
+  FROM ml.debug_events e WHERE e.model_id = $1
+ ORDER BY e.status = 'fired' DESC, e.rule
+$$;
+COMMENT ON FUNCTION ml.debug(bigint) IS
+'The debugger rules a model was trained with: which fired, at which iteration and why (a rule with action stop ended the training there), which stayed quiet, which could not be evaluated.';

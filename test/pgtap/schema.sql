@@ -56,7 +56,7 @@ SELECT set_eq(
     ARRAY['ml.projects', 'ml.projects_id_seq', 'ml.models', 'ml.models_id_seq',
           'ml.deployments', 'ml.deployments_id_seq', 'ml.promotions', 'ml.promotions_id_seq',
           'ml.runs', 'ml.runs_id_seq', 'ml.trials', 'ml.trials_id_seq', 'ml.training_log',
-          'ml.schedules', 'ml.schedules_id_seq', 'ml.credentials', 'ml.alert_channels'],
+          'ml.schedules', 'ml.schedules_id_seq', 'ml.credentials', 'ml.alert_channels', 'ml.debug_events'],
     'catalog tables and sequences are registered with pg_extension_config_dump');
 
 -- the SQL API
