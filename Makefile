@@ -38,6 +38,7 @@ OBJS = \
 	src/model/xgb_document.o \
 	src/eval/metrics.o \
 	src/eval/gate.o \
+	src/eval/curves.o \
 	src/train/train.o \
 	src/train/search.o \
 	src/train/stream.o \
@@ -71,11 +72,12 @@ SQL_SOURCES = \
 	src/prep/prep.sql \
 	src/monitor/monitor.sql \
 	src/monitor/quality.sql \
-	src/monitor/capture.sql
+	src/monitor/capture.sql \
+	src/report/report.sql
 
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 
-REGRESS = setup linear logistic bayes_svm elastic xgboost explain export unsupervised telemetry pipeline clean profile features evaluate cv search autopilot aggregates stream deploy predict errors blob jobs monitor quality debugger
+REGRESS = setup linear logistic bayes_svm elastic xgboost explain export unsupervised telemetry pipeline clean profile features evaluate cv search autopilot aggregates stream deploy predict errors blob jobs monitor quality debugger report
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
 PG_CONFIG ?= pg_config

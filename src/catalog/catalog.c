@@ -299,10 +299,10 @@ int64
 CatalogInsertModel(const ModelRow *row)
 {
 	CatalogCall cc;
-	Oid			types[13] = {INT8OID, TEXTOID, JSONBOID, JSONBOID, JSONBOID, JSONBOID,
-	JSONBOID, JSONBOID, INT8OID, INT8OID, FLOAT8OID, BYTEAOID, INT8OID};
-	Datum		values[13];
-	char		nulls[13];
+	Oid			types[14] = {INT8OID, TEXTOID, JSONBOID, JSONBOID, JSONBOID, JSONBOID,
+	JSONBOID, JSONBOID, INT8OID, INT8OID, FLOAT8OID, BYTEAOID, INT8OID, JSONBOID};
+	Datum		values[14];
+	char		nulls[14];
 	int64		id;
 
 	memset(nulls, ' ', sizeof(nulls));
@@ -322,13 +322,15 @@ CatalogInsertModel(const ModelRow *row)
 	values[11] = PointerGetDatum(row->blob);
 	values[12] = Int64GetDatum(row->run_id);
 	nulls[12] = row->run_id == 0 ? 'n' : ' ';
+	values[13] = row->curves ? JsonbPGetDatum(row->curves) : (Datum) 0;
+	nulls[13] = row->curves ? ' ' : 'n';
 
 	catalog_begin(&cc);
 	catalog_exec("INSERT INTO ml.models (project_id, algorithm, hyperparams, preprocess, "
 				 "features, metrics, train_metrics, baseline, n_train, n_test, fit_seconds, model, "
-				 "run_id) "
-				 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
-				 13, types, values, nulls, false, SPI_OK_INSERT_RETURNING);
+				 "run_id, curves) "
+				 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
+				 14, types, values, nulls, false, SPI_OK_INSERT_RETURNING);
 	id = catalog_int64_result();
 	catalog_end(&cc);
 	return id;

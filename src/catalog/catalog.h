@@ -36,6 +36,7 @@ typedef struct ModelRow
 	Jsonb	   *metrics;
 	Jsonb	   *train_metrics;
 	Jsonb	   *baseline;
+	Jsonb	   *curves;			/* evaluation plots' points, or NULL */
 	int64		n_train;
 	int64		n_test;
 	double		fit_seconds;

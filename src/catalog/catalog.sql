@@ -45,6 +45,7 @@ CREATE TABLE ml.models (
     metrics       jsonb NOT NULL,
     train_metrics jsonb,
     baseline      jsonb,
+    curves        jsonb,
     n_train       bigint NOT NULL,
     n_test        bigint NOT NULL,
     fit_seconds   float8 NOT NULL,

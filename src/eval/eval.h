@@ -52,6 +52,10 @@ extern double MetricsTuneThreshold(const double *y, const double *outputs, int64
 								   double *best_score);
 extern bool MetricsGet(const Metrics *m, const char *name, double *value);
 extern double MetricsSilhouette(const double *X, const int *labels, int n, int p);
+
+/* curves.c: ROC and precision-recall points, or actual against predicted */
+extern Jsonb *CurvesCompute(MLTask task, const double *y, const double *outputs, int64 n,
+							int nclasses);
 extern Jsonb *MetricsToJsonb(const Metrics *m, char **labels);
 extern const char *MetricKeyName(MLTask task);
 extern bool MetricHigherIsBetter(const char *name);

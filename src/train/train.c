@@ -1292,6 +1292,17 @@ store_refit(Refit *r, const SplitRowsInfo *sp, int64 project_id, int64 run_id,
 	row.metrics = extra ? JbConcat(r->metrics_json, extra) : r->metrics_json;
 	row.train_metrics = MetricsToJsonb(&r->train_metrics, r->model.labels);
 	row.baseline = MonitorBaseline(sp->in.ds, r->model.pipeline, sp->stream != NULL);
+	/* the points of the report's plots, from the hold-out rows */
+	if (sp->ntest > 0 && sp->test_y != NULL &&
+		(r->model.task == ML_TASK_REGRESSION || r->model.task == ML_TASK_CLASSIFICATION))
+	{
+		double	   *res = ModelScoreRows(&r->model, sp->in.ds, sp->test_rows, sp->ntest,
+										 r->model.task == ML_TASK_CLASSIFICATION ? r->model.nclasses : 0,
+										 r->model.labels);
+
+		row.curves = CurvesCompute(r->model.task, sp->test_y, res, sp->ntest, r->model.nclasses);
+		pfree(res);
+	}
 	row.n_train = sp->stream ? sp->stream->ntrain : sp->in.n;
 	row.n_test = sp->stream ? sp->stream->ntest : sp->ntest;
 	row.fit_seconds = r->seconds;

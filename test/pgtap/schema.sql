@@ -39,7 +39,7 @@ SELECT has_view('ml', 'capture_status', 'ml.capture_status exists');
 
 SELECT columns_are('ml', 'projects', ARRAY['id', 'name', 'task', 'target', 'owner', 'created_at', 'capture_rate']);
 SELECT columns_are('ml', 'models', ARRAY['id', 'project_id', 'run_id', 'algorithm', 'hyperparams', 'preprocess',
-    'features', 'metrics', 'train_metrics', 'baseline', 'n_train', 'n_test', 'fit_seconds', 'created_at', 'model']);
+    'features', 'metrics', 'train_metrics', 'baseline', 'curves', 'n_train', 'n_test', 'fit_seconds', 'created_at', 'model']);
 SELECT columns_are('ml', 'deployments', ARRAY['id', 'project_id', 'model_id', 'strategy', 'reason',
     'deployed_at', 'deployed_by']);
 SELECT col_type_is('ml', 'projects', 'owner', 'regrole', 'a project is owned by a role');
