@@ -85,7 +85,7 @@ PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter -Wno-sign-comp
 	-Wno-missing-field-initializers
 SHLIB_LINK = -lxgboost -llinear -lopenblas -llapacke -lcurl -lz -lm
 
-EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql results regression.diffs regression.out
+EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql results regression.diffs regression.out report
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
@@ -96,7 +96,7 @@ $(OBJS): $(wildcard src/*.h src/*/*.h)
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_SOURCES)
 	cat $^ > $@
 
-.PHONY: deps test demo bench soak
+.PHONY: deps test demo report bench soak
 
 deps:
 	scripts/deps.sh
@@ -106,6 +106,10 @@ test:
 
 demo:
 	scripts/demo.sh
+
+# the demo, then ml.report's page of each demo project in report/
+report:
+	PGMAKER_REPORT_DIR=$(CURDIR)/report scripts/demo.sh
 
 bench:
 	test/bench/run.sh

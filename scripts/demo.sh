@@ -10,6 +10,8 @@
 #   PGMAKER_DEMO_KEEP=1  leave the cluster running afterwards and print how
 #                        to connect to it (stop it with scripts/cluster.sh stop)
 #   PGMAKER_DEMO_SQL     SQL file to run instead of scripts/demo.sql
+#   PGMAKER_REPORT_DIR   afterwards, write ml.report's page of every project
+#                        there, as PROJECT.html (`make report`)
 #   PGMAKER_PRELOAD      shared_preload_libraries of the cluster (default:
 #                        pgmaker; see scripts/cluster.sh)
 #   PG_CONFIG            pg_config to use (default: pg_config on PATH)
@@ -80,6 +82,15 @@ echo "demo: running $DEMO_SQL"
 "$BINDIR/psql" -X -v ON_ERROR_STOP=1 -v load_url="file://$CLUSTER_DIR/seattle_weather.csv" \
     --echo-queries -f "$DEMO_SQL" ||
     fail "$DEMO_SQL failed"
+
+if [[ -n ${PGMAKER_REPORT_DIR:-} ]]; then
+    mkdir -p "$PGMAKER_REPORT_DIR"
+    for project in $("$BINDIR/psql" -X -At -c "SELECT name FROM ml.projects ORDER BY name"); do
+        "$BINDIR/psql" -X -At -v ON_ERROR_STOP=1 -c "SELECT ml.report('$project')" \
+            >"$PGMAKER_REPORT_DIR/$project.html" || fail "the report of $project failed"
+        echo "demo: wrote $PGMAKER_REPORT_DIR/$project.html"
+    done
+fi
 
 echo
 echo "demo: done"

@@ -79,6 +79,7 @@ WANTED=(
     libcurl4-openssl-dev
     zlib1g-dev
     python3-botocore
+    chromium
     python3-xgboost
     python3-numpy
     python3-psycopg2
