@@ -55,7 +55,9 @@ OBJS = \
 	src/http/s3.o \
 	src/http/load.o \
 	src/http/values.o \
-	src/http/alerts.o
+	src/http/alerts.o \
+	src/rl/policy.o \
+	src/rl/bandit.o
 
 # The install script is built from each module's SQL, in dependency order.
 SQL_SOURCES = \
@@ -73,11 +75,12 @@ SQL_SOURCES = \
 	src/monitor/monitor.sql \
 	src/monitor/quality.sql \
 	src/monitor/capture.sql \
+	src/rl/bandit.sql \
 	src/report/report.sql
 
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 
-REGRESS = setup linear logistic bayes_svm elastic xgboost explain export unsupervised telemetry pipeline clean profile features evaluate cv search autopilot aggregates stream deploy predict errors blob jobs monitor quality debugger report
+REGRESS = setup linear logistic bayes_svm elastic xgboost explain export unsupervised telemetry pipeline clean profile features evaluate cv search autopilot aggregates stream deploy predict errors blob jobs monitor quality debugger report bandit
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
 PG_CONFIG ?= pg_config
