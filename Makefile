@@ -76,11 +76,12 @@ SQL_SOURCES = \
 	src/monitor/quality.sql \
 	src/monitor/capture.sql \
 	src/rl/bandit.sql \
+	src/label/labeling.sql \
 	src/report/report.sql
 
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 
-REGRESS = setup linear logistic bayes_svm elastic xgboost explain export unsupervised telemetry pipeline clean profile features evaluate cv search autopilot aggregates stream deploy predict errors blob jobs monitor quality debugger report bandit
+REGRESS = setup linear logistic bayes_svm elastic xgboost explain export unsupervised telemetry pipeline clean profile features evaluate cv search autopilot aggregates stream deploy predict errors blob jobs monitor quality debugger report bandit labeling
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
 PG_CONFIG ?= pg_config
