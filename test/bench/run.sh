@@ -123,6 +123,14 @@
 #      to 0, and tcap and the captured rows are dropped.  This part needs t
 #      but no other part: it runs after part 15, and alone with
 #      BENCH_ONLY=16.
+#  17. contextual bandits: pgbench -M prepared -c 2 -j 2, one decision a
+#      transaction: ml.choose of a LinUCB bandit with 5 arms on a context of
+#      5 random values, then ml.reward of that decision; runs of
+#      BENCH_PGBENCH_SECONDS, BENCH_PGBENCH_ROUNDS times, alternating with
+#      the same for a Beta-Bernoulli Thompson bandit (no context, info)
+#      decisions a second, LinUCB                          target >= 2000
+#      The part needs neither t nor a model: it runs after part 14, and alone
+#      with BENCH_ONLY=17.  The bandits are dropped at the end.
 #
 # The summary is also written to test/bench/results.md, with the machine's
 # CPUs, the PostgreSQL version and the commit.
@@ -164,7 +172,7 @@
 #                          (default 10)
 #   BENCH_CAPTURE_ROUNDS   alternating pgbench runs of each capture rate
 #                          (default 3)
-#   BENCH_ONLY             a part that runs alone, 14, 15 or 16, or several
+#   BENCH_ONLY             a part that runs alone, 14, 15, 16 or 17, or several
 #                          separated by commas (14,16): run only these (on
 #                          BENCH_ROWS rows, with what they need: t for 15 and
 #                          16) and print their summary; test/bench/results.md,
@@ -187,7 +195,7 @@ PYTHON=${BENCH_PYTHON:-/usr/bin/python3}
 ONLY=${BENCH_ONLY:-}
 # the parts BENCH_ONLY may name: they need no figure, model or table of
 # another part (15 and 16 need t, which is then made for them)
-ALONE_PARTS="14 15 16"
+ALONE_PARTS="14 15 16 17"
 NFEAT=20
 XGB_ROUNDS=100
 
@@ -496,6 +504,44 @@ check "    ml.load, table created: COPY / it" "$(fig "$LOAD_CREATE_MS" ms "$LOAD
 row "    rows and sum(c1) as COPY's" "$([[ $LOAD_CHECK == PASS ]] && echo equal || echo differ)" "equal" \
     "$([[ $LOAD_CHECK == PASS ]] && echo PASS || echo FAIL)"
 row "    fixture alone, curl to /dev/null (info)" "$(fig "$LOAD_CURL_MS" ms)" "(info)" "-"
+}
+
+# ---------------------------------------------------------------- 17. bandits
+if part_runs 17; then
+    say "bandits: pgbench -M prepared -c 2 -j 2 -T $PGB_SECONDS, ml.choose + ml.reward a transaction," \
+        "LinUCB (5 arms, 5 context values) and Beta-Bernoulli Thompson (5 arms), $PGB_ROUNDS alternating runs each"
+    psql_run -c "SELECT ml.create_bandit('bench_linucb', ARRAY['a', 'b', 'c', 'd', 'e'], 'linucb', '{\"dim\": 5, \"seed\": 1}')" \
+        -c "SELECT ml.create_bandit('bench_beta', ARRAY['a', 'b', 'c', 'd', 'e'], 'thompson', '{\"seed\": 1}')" >/dev/null
+    cat >"$WORK/bandit_linucb.pgb" <<'PGB'
+\set u random(0, 1000)
+\set v random(0, 1000)
+SELECT decision_id FROM ml.choose('bench_linucb', ARRAY[:u::float8 / 1000, :v::float8 / 1000, 0.5, 0.25, 1.0]) \gset
+SELECT ml.reward('bench_linucb', :decision_id, (:u::float8 + :v::float8) / 2000);
+PGB
+    cat >"$WORK/bandit_beta.pgb" <<'PGB'
+\set u random(0, 1)
+SELECT decision_id FROM ml.choose('bench_beta') \gset
+SELECT ml.reward('bench_beta', :decision_id, :u);
+PGB
+    BANDIT_OUT=$WORK/bandit.out
+    : >"$BANDIT_OUT"
+    for ((r = 1; r <= PGB_ROUNDS; r++)); do
+        for b in linucb beta; do
+            echo "$b $(pgbench_tps "bandit_$b")" >>"$BANDIT_OUT"
+        done
+    done
+    BANDIT_LINUCB_TPS=$(tps_median linucb "$BANDIT_OUT")
+    BANDIT_BETA_TPS=$(tps_median beta "$BANDIT_OUT")
+    echo "   decisions a second: LinUCB $(tps_all linucb "$BANDIT_OUT"), Beta-Bernoulli $(tps_all beta "$BANDIT_OUT")"
+    echo "   rewards counted: $(psql_run -c "SELECT string_agg(b.name || ' ' || s.pulls, ', ' ORDER BY b.name) FROM ml.bandits b,
+        LATERAL (SELECT sum(pulls) AS pulls FROM ml.bandit_arms a WHERE a.bandit_id = b.id) s")"
+    psql_run -c "SELECT ml.drop_bandit('bench_linucb')" -c "SELECT ml.drop_bandit('bench_beta')" >/dev/null
+fi
+
+summary_17() {
+check "17. bandit decisions/s, LinUCB, 2 clients" "$(awk -v t="$BANDIT_LINUCB_TPS" 'BEGIN { print (t == "nan" ? "error" : sprintf("%.0f/s", t)) }')" \
+    "$BANDIT_LINUCB_TPS" ">=" 2000
+row "    Beta-Bernoulli Thompson (info)" "$(awk -v t="$BANDIT_BETA_TPS" 'BEGIN { print (t == "nan" ? "error" : sprintf("%.0f/s", t)) }')" "(info)" "-"
 }
 
 # Ends a BENCH_ONLY run: the summary of its parts (summary_N of each part N
@@ -1413,6 +1459,7 @@ check "    2 workers: 1 worker / 2 workers" "$(fig "$BATCH_2_MS" ms "$BATCH_SPEE
 summary_14
 summary_15
 summary_16
+summary_17
 }
 
 echo
