@@ -227,12 +227,27 @@ SELECT expect_error(format('SELECT ml.reward(%L, %s, -0.1)', 'coin', :coin_decis
 SELECT expect_error($$SELECT ml.bandit_evaluate('offline', 'SELECT context, arm FROM b_log')$$);
 SELECT expect_error($$SELECT ml.bandit_evaluate('offline', 'SELECT arm, reward FROM b_log')$$);
 SELECT expect_error($$SELECT ml.bandit_evaluate('offline', $q$SELECT context, 'z' AS arm, reward FROM b_log$q$)$$);
-SELECT expect_error($$SELECT ml.bandit_evaluate('offline', 'SELECT context, arm, NULL::float8 AS reward FROM b_log')$$);
+-- decisions never rewarded are not events; a log without every propensity has no IPS figure
+SELECT e->'events' AS events, e->'unrewarded' AS unrewarded, e->'ips_reward' AS ips_reward
+  FROM ml.bandit_evaluate('offline', $$SELECT context, arm, CASE WHEN t % 2 = 0 THEN reward END AS reward,
+                                              CASE WHEN t > 10 THEN propensity END AS propensity
+                                         FROM b_log WHERE t <= 100 ORDER BY t$$) e;
+SELECT expect_error($$SELECT ml.bandit_evaluate('offline', $q$SELECT context, arm, 'NaN'::float8 AS reward FROM b_log$q$)$$);
 SELECT expect_error($$SELECT ml.bandit_evaluate('offline', 'SELECT context, arm, reward::text AS reward FROM b_log')$$);
 SELECT expect_error($$SELECT ml.bandit_evaluate('offline', 'SELECT context, arm, reward, 0 AS propensity FROM b_log')$$);
 SELECT expect_error($$SELECT ml.bandit_evaluate('offline', 'SELECT context[1:2] AS context, arm, reward FROM b_log')$$);
 SELECT expect_error($$SELECT ml.bandit_evaluate('offline', 'no_such_log')$$);
 SELECT expect_error($$SELECT ml._bandit_update('{1,2,3}', '{1}', 1)$$);
+SELECT expect_error($$SELECT ml._bandit_update(array_fill(0::float8, ARRAY[65536]), array_fill(0::float8, ARRAY[65536]), 1)$$);
+SELECT expect_error($$SELECT ml.create_bandit('huge', (SELECT array_agg('arm' || g) FROM generate_series(1, 1000) g), 'linucb', '{"dim": 128}')$$);
+SELECT expect_error($$SELECT ml.create_bandit('huge', (SELECT array_agg('arm' || g) FROM generate_series(1, 1001) g))$$);
+-- a context so large that its products overflow: the reward is refused and nothing changes
+SELECT ml.create_bandit('wide', ARRAY['p', 'q'], 'linucb', '{"dim": 1, "seed": 1}') > 0 AS created;
+SELECT id AS wide_decision FROM ml.choose('wide', ARRAY[1e200]) c, LATERAL (SELECT c.decision_id AS id) s \gset
+SELECT expect_error(format('SELECT ml.reward(%L, %s, 1)', 'wide', :wide_decision));
+SELECT sum(pulls) AS pulls, bool_and(state = '{1,0,0,1,0,0}') AS state_unchanged
+  FROM ml.bandit_arms a JOIN ml.bandits b ON b.id = a.bandit_id WHERE b.name = 'wide';
+SELECT arm IN ('p', 'q') AS still_chooses FROM ml.choose('wide', ARRAY[0.5]);
 
 -- ---------- privileges ----------
 CREATE ROLE bandit_outsider;
@@ -246,6 +261,7 @@ SELECT expect_error($$SELECT ml.reward('coin', 1, 1)$$);
 SELECT expect_error($$SELECT ml.drop_bandit('coin')$$);
 SELECT expect_error($$UPDATE ml.bandit_arms SET pulls = 0$$);
 SELECT expect_error($$INSERT INTO ml.bandit_decisions (bandit_id, arm_index, score) VALUES (1, 0, 0)$$);
+SELECT expect_error($$SELECT ml._bandit_update('{1,0}', NULL, 1)$$);
 RESET ROLE;
 
 -- ---------- dropping ----------

@@ -51,7 +51,7 @@ CREATE TABLE ml.label_tasks (
     assigned_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
     label        text,
     submitted_at timestamptz,
-    UNIQUE (job_id, key, labeler),
+    CONSTRAINT label_tasks_once UNIQUE (job_id, key, labeler),
     FOREIGN KEY (job_id, key) REFERENCES ml.label_items (job_id, key) ON DELETE CASCADE
 );
 CREATE INDEX label_tasks_open ON ml.label_tasks (job_id, assigned_at) WHERE label IS NULL;
@@ -255,8 +255,8 @@ BEGIN
     -- strategy is a hash of the key, so a seed fixes the order
     EXECUTE format($f$
         INSERT INTO ml.label_items (job_id, key, item, gold, priority)
-        SELECT $1, src.%1$I::text, to_jsonb(src), $2 ->> src.%1$I::text,
-               hashtextextended(src.%1$I::text, $3)::float8
+        SELECT $1, src.%1$I::text, pg_catalog.to_jsonb(src), $2 OPERATOR(pg_catalog.->>) src.%1$I::text,
+               pg_catalog.hashtextextended(src.%1$I::text, $3)::float8
           FROM (%2$s) src$f$, key, q)
         USING id, gold, seed;
     GET DIAGNOSTICS n = ROW_COUNT;
@@ -273,7 +273,9 @@ EXCEPTION
     WHEN not_null_violation THEN
         RAISE EXCEPTION 'key column "%" has NULLs', key USING ERRCODE = 'null_value_not_allowed';
     WHEN unique_violation THEN
-        IF EXISTS (SELECT 1 FROM ml.labeling_jobs lj WHERE lj.name = create_labeling_job.name) THEN
+        GET STACKED DIAGNOSTICS bad = CONSTRAINT_NAME;
+        IF bad = 'labeling_jobs_name_key' THEN
+            -- a job of this name that the caller may not see, or one made meanwhile
             RAISE EXCEPTION 'labeling job "%" already exists', name USING ERRCODE = 'duplicate_object';
         END IF;
         RAISE EXCEPTION 'key column "%" has duplicate values', key USING ERRCODE = 'unique_violation';
@@ -293,17 +295,20 @@ END
 $$;
 COMMENT ON FUNCTION ml.drop_labeling_job(text) IS 'Drops a labeling job with its items, tasks and answers.';
 
--- Opens the job's next batch from the pool; false when the pool is empty.
--- The caller holds the job's row lock.
-CREATE FUNCTION ml._open_label_batch(j ml.labeling_jobs) RETURNS boolean
+-- Opens the next batch of a job from its pool; false when the pool is
+-- empty.  The caller holds the job's row lock.
+CREATE FUNCTION ml._open_label_batch(job_id bigint) RETURNS boolean
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    j ml.labeling_jobs;
     mid bigint;
-    used text := j.strategy;
+    used text;
     n int;
 BEGIN
+    SELECT * INTO STRICT j FROM ml.labeling_jobs lj WHERE lj.id = job_id;
+    used := j.strategy;
     IF j.strategy <> 'random' THEN
         SELECT d.model_id INTO mid FROM ml.deployments d JOIN ml.projects p ON p.id = d.project_id
          WHERE p.name = j.project ORDER BY d.id DESC LIMIT 1;
@@ -349,7 +354,20 @@ BEGIN
     RETURN true;
 END
 $$;
-COMMENT ON FUNCTION ml._open_label_batch(ml.labeling_jobs) IS 'Opens the next batch of a labeling job (internal).';
+COMMENT ON FUNCTION ml._open_label_batch(bigint) IS 'Opens the next batch of a labeling job (internal).';
+
+-- The labeler's unanswered task of a job, if any.
+CREATE FUNCTION ml._open_label_task(job_id bigint, labeler text)
+RETURNS TABLE (task_id bigint, key text, item jsonb)
+LANGUAGE sql STABLE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT lt.id, lt.key, i.item FROM ml.label_tasks lt
+      JOIN ml.label_items i ON i.job_id = lt.job_id AND i.key = lt.key
+     WHERE lt.job_id = $1 AND lt.labeler = $2 AND lt.label IS NULL
+     ORDER BY lt.id LIMIT 1
+$$;
+COMMENT ON FUNCTION ml._open_label_task(bigint, text) IS 'The unanswered task of a labeler in a job (internal).';
 
 CREATE FUNCTION ml.next_label_task(job text, labeler text)
 RETURNS TABLE (task_id bigint, key text, item jsonb)
@@ -359,6 +377,7 @@ AS $$
 DECLARE
     j ml.labeling_jobs := ml._labeling_job(job);
     r record;
+    attempt int := 0;
     k text;
     t bigint;
     n_tasks bigint;
@@ -368,24 +387,23 @@ BEGIN
         RAISE EXCEPTION 'labeler must not be NULL or empty' USING ERRCODE = 'null_value_not_allowed';
     END IF;
 
-    -- tasks left open past the timeout go back to the pool of their batch
-    -- (each reclaimed by one session, items updated in key order)
+    -- tasks left open past the timeout go back to the pool of their batch;
+    -- a task or item another session holds is left for a later call, so
+    -- that reclaiming never waits (and never deadlocks)
     FOR r IN SELECT lt.id, lt.key, lt.gold FROM ml.label_tasks lt
               WHERE lt.job_id = j.id AND lt.label IS NULL
                 AND lt.assigned_at < clock_timestamp() - j.task_timeout
-              ORDER BY lt.key FOR UPDATE SKIP LOCKED LOOP
-        DELETE FROM ml.label_tasks lt WHERE lt.id = r.id;
+              FOR UPDATE SKIP LOCKED LOOP
         IF NOT r.gold THEN
+            PERFORM FROM ml.label_items i WHERE i.job_id = j.id AND i.key = r.key FOR UPDATE SKIP LOCKED;
+            CONTINUE WHEN NOT FOUND;
             UPDATE ml.label_items i SET assigned = i.assigned - 1 WHERE i.job_id = j.id AND i.key = r.key;
         END IF;
+        DELETE FROM ml.label_tasks lt WHERE lt.id = r.id;
     END LOOP;
 
     -- a labeler who asks again before answering gets the same task
-    RETURN QUERY
-        SELECT lt.id, lt.key, i.item FROM ml.label_tasks lt
-          JOIN ml.label_items i ON i.job_id = lt.job_id AND i.key = lt.key
-         WHERE lt.job_id = j.id AND lt.labeler = next_label_task.labeler AND lt.label IS NULL
-         ORDER BY lt.id LIMIT 1;
+    RETURN QUERY SELECT * FROM ml._open_label_task(j.id, labeler);
     IF FOUND THEN
         RETURN;
     END IF;
@@ -402,8 +420,14 @@ BEGIN
              ORDER BY i.priority, i.key LIMIT 1;
             IF FOUND THEN
                 INSERT INTO ml.label_tasks (job_id, key, labeler, gold) VALUES (j.id, k, labeler, true)
+                ON CONFLICT ON CONSTRAINT label_tasks_once DO NOTHING
                 RETURNING id INTO t;
-                RETURN QUERY SELECT t, k, i.item FROM ml.label_items i WHERE i.job_id = j.id AND i.key = k;
+                IF t IS NOT NULL THEN
+                    RETURN QUERY SELECT t, k, i.item FROM ml.label_items i WHERE i.job_id = j.id AND i.key = k;
+                    RETURN;
+                END IF;
+                -- the same labeler, in another session, took it meanwhile
+                RETURN QUERY SELECT * FROM ml._open_label_task(j.id, labeler);
                 RETURN;
             END IF;
         END IF;
@@ -413,28 +437,47 @@ BEGIN
     -- labelers; items another session is assigning right now are skipped.
     -- When there is none, the next batch is opened, one session at a time
     -- (the job's row lock); a session that waited for the lock looks again
-    -- first, for the batch another one opened meanwhile.
-    FOR attempt IN 1..6 LOOP
-        SELECT i.key INTO k FROM ml.label_items i
-         WHERE i.job_id = j.id AND i.gold IS NULL AND i.batch IS NOT NULL
-           AND i.assigned < j.labelers_per_item
-           AND NOT EXISTS (SELECT 1 FROM ml.label_tasks lt WHERE lt.job_id = j.id AND lt.key = i.key
-                              AND lt.labeler = next_label_task.labeler)
-         ORDER BY i.batch, i.priority, i.key
-         LIMIT 1 FOR UPDATE SKIP LOCKED;
+    -- first, for the batch another one opened meanwhile.  With the pool
+    -- empty, it waits for the items others hold: they may still want a
+    -- labeler once those sessions end.
+    LOOP
+        attempt := attempt + 1;
+        IF attempt < 6 THEN
+            SELECT i.key INTO k FROM ml.label_items i
+             WHERE i.job_id = j.id AND i.gold IS NULL AND i.batch IS NOT NULL
+               AND i.assigned < j.labelers_per_item
+               AND NOT EXISTS (SELECT 1 FROM ml.label_tasks lt WHERE lt.job_id = j.id AND lt.key = i.key
+                                  AND lt.labeler = next_label_task.labeler)
+             ORDER BY i.batch, i.priority, i.key
+             LIMIT 1 FOR UPDATE SKIP LOCKED;
+        ELSE
+            SELECT i.key INTO k FROM ml.label_items i
+             WHERE i.job_id = j.id AND i.gold IS NULL AND i.batch IS NOT NULL
+               AND i.assigned < j.labelers_per_item
+               AND NOT EXISTS (SELECT 1 FROM ml.label_tasks lt WHERE lt.job_id = j.id AND lt.key = i.key
+                                  AND lt.labeler = next_label_task.labeler)
+             ORDER BY i.batch, i.priority, i.key
+             LIMIT 1 FOR UPDATE;
+        END IF;
         IF FOUND THEN
-            UPDATE ml.label_items i SET assigned = i.assigned + 1 WHERE i.job_id = j.id AND i.key = k;
             INSERT INTO ml.label_tasks (job_id, key, labeler, gold) VALUES (j.id, k, labeler, false)
+            ON CONFLICT ON CONSTRAINT label_tasks_once DO NOTHING
             RETURNING id INTO t;
+            IF t IS NULL THEN
+                -- the same labeler, in another session, took it meanwhile
+                RETURN QUERY SELECT * FROM ml._open_label_task(j.id, labeler);
+                RETURN;
+            END IF;
+            UPDATE ml.label_items i SET assigned = i.assigned + 1 WHERE i.job_id = j.id AND i.key = k;
             RETURN QUERY SELECT t, k, i.item FROM ml.label_items i WHERE i.job_id = j.id AND i.key = k;
             RETURN;
         END IF;
+        EXIT WHEN attempt >= 6;
         IF attempt % 2 = 1 THEN
             SELECT * INTO j FROM ml.labeling_jobs lj WHERE lj.id = j.id FOR UPDATE;
-        ELSIF NOT ml._open_label_batch(j) THEN
-            RETURN;                     -- the pool is empty: nothing left for this labeler
-        ELSE
-            j.batches := j.batches + 1;
+        ELSIF NOT ml._open_label_batch(j.id) THEN
+            -- the pool is empty: one last look, waiting for held items
+            attempt := 5;
         END IF;
     END LOOP;
 END
@@ -577,7 +620,16 @@ SELECT j.name AS job, j.strategy, j.labelers_per_item, j.batches,
        coalesce(sum(i.answers), 0) AS answers,
        (SELECT count(DISTINCT lt.labeler) FROM ml.label_tasks lt WHERE lt.job_id = j.id) AS labelers
   FROM ml.labeling_jobs j LEFT JOIN ml.label_items i ON i.job_id = j.id
- WHERE pg_catalog.pg_has_role(j.owner, 'USAGE')
  GROUP BY j.id;
+-- read with the caller's rights, so the tables' row-level security applies
+ALTER VIEW ml.labeling_status SET (security_invoker = true);
 COMMENT ON VIEW ml.labeling_status IS 'Per labeling job: items, items still in the pool, items with all their answers, gold items, answers and labelers.';
 GRANT SELECT ON ml.labeling_status TO PUBLIC;
+
+-- the labels people gave are data: pg_dump keeps them
+SELECT pg_catalog.pg_extension_config_dump('ml.labeling_jobs', '');
+SELECT pg_catalog.pg_extension_config_dump('ml.labeling_jobs_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ml.label_items', '');
+SELECT pg_catalog.pg_extension_config_dump('ml.label_tasks', '');
+SELECT pg_catalog.pg_extension_config_dump('ml.label_tasks_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ml.label_batches', '');

@@ -549,6 +549,8 @@ bandit_load(const OwnerCall *oc, const char *name, bool with_arms, Bandit *b, Me
 						 errmsg("the state of arm \"%s\" of bandit \"%s\" is damaged", b->arms[a], name)));
 			b->states[a] = palloc(sizeof(double) * len);
 			memcpy(b->states[a], ARR_DATA_PTR(st), sizeof(double) * len);
+			if ((Pointer) st != DatumGetPointer(SPI_getbinval(row, desc, 8, &isnull)))
+				pfree(st);		/* a detoasted copy */
 			b->rewards += DatumGetInt64(SPI_getbinval(row, desc, 9, &isnull));
 		}
 	}
@@ -778,6 +780,12 @@ ml_create_bandit(PG_FUNCTION_ARGS)
 
 	parse_create_options(options, algorithm, &os);
 	len = BanditStateLength(&os.bp);
+	if ((int64) len * narms > BANDIT_MAX_STATE_VALUES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a bandit of %d arms with a context of %d values is too large", narms, os.bp.dim),
+				 errdetail("Its state would hold %lld values; the limit is %d (arms x (p^2 + p), p the context's length plus the intercept).",
+						   (long long) len * narms, BANDIT_MAX_STATE_VALUES)));
 	state = palloc(sizeof(double) * len);
 	BanditStateInit(&os.bp, state);
 
@@ -1090,7 +1098,20 @@ ml_bandit_update(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("features must be a one-dimensional float8[] without NULLs")));
 		bp.p = ArrayGetNItems(1, ARR_DIMS(xa));
+		if (bp.p < 1 || bp.p > BANDIT_MAX_DIM + 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("features must have 1 to %d values", BANDIT_MAX_DIM + 1)));
+		for (int i = 0; i < bp.p; i++)
+			if (!isfinite(((double *) ARR_DATA_PTR(xa))[i]))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("features must be finite")));
 	}
+	if (!isfinite(reward))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("reward must be a finite number")));
 	if (n != BanditStateLength(&bp))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -1098,6 +1119,13 @@ ml_bandit_update(PG_FUNCTION_ARGS)
 	out = DatumGetArrayTypePCopy(PointerGetDatum(st));
 	BanditUpdate(&bp, (double *) ARR_DATA_PTR(out),
 				 bp.beta ? NULL : (double *) ARR_DATA_PTR(PG_GETARG_ARRAYTYPE_P(1)), reward);
+	for (int i = 0; i < n; i++)
+		if (!isfinite(((double *) ARR_DATA_PTR(out))[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("this reward would overflow the arm's state"),
+					 errdetail("The products of the context and the reward exceed the range of float8."),
+					 errhint("Scale the context and the rewards.")));
 	PG_RETURN_ARRAYTYPE_P(out);
 }
 
@@ -1191,7 +1219,9 @@ ml_bandit_evaluate(PG_FUNCTION_ARGS)
 	double	   *x;
 	int64		events = 0,
 				matched = 0,
-				rewards = 0;
+				rewards = 0,
+				unrewarded = 0,
+				no_propensity = 0;
 	double		total_logged = 0.0,
 				total_matched = 0.0,
 				ips = 0.0;
@@ -1286,21 +1316,33 @@ ml_bandit_evaluate(PG_FUNCTION_ARGS)
 						 errmsg("event %lld of the log has arm \"%s\", which bandit \"%s\" does not have",
 								(long long) events, arm, name)));
 			d = SPI_getbinval(row, desc, c_reward, &isnull);
+			if (isnull)
+			{
+				/* a decision never rewarded: not an event */
+				events--;
+				unrewarded++;
+				MemoryContextSwitchTo(old);
+				continue;
+			}
 			if (!log_number(d, isnull, t_reward, &reward) || !isfinite(reward))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("event %lld of the log has no finite reward", (long long) events)));
+						 errmsg("event %lld of the log has a reward that is not finite", (long long) events)));
 			if (b.bp.beta && (reward < 0.0 || reward > 1.0))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("event %lld of the log has reward %g; bandit \"%s\" takes rewards between 0 and 1",
 								(long long) events, reward, name)));
 			if (c_prop)
+			{
 				d = SPI_getbinval(row, desc, c_prop, &isnull);
-			if (c_prop && (!log_number(d, isnull, t_prop, &prop) || !(prop > 0.0 && prop <= 1.0)))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("event %lld of the log has a propensity outside (0, 1]", (long long) events)));
+				if (isnull)
+					no_propensity++;	/* no IPS figure then */
+				else if (!log_number(d, isnull, t_prop, &prop) || !(prop > 0.0 && prop <= 1.0))
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("event %lld of the log has a propensity outside (0, 1]", (long long) events)));
+			}
 			if (b.bp.dim > 0)
 			{
 				d = SPI_getbinval(row, desc, c_context, &isnull);
@@ -1353,12 +1395,15 @@ ml_bandit_evaluate(PG_FUNCTION_ARGS)
 		JbNull(&st);
 	if (c_prop)
 	{
+		/* only when every event has its propensity */
 		JbKey(&st, "ips_reward");
-		if (events > 0)
+		if (events > 0 && no_propensity == 0)
 			JbFloat(&st, ips / events);
 		else
 			JbNull(&st);
 	}
+	JbKey(&st, "unrewarded");
+	JbInt(&st, unrewarded);
 	JbKey(&st, "chosen");
 	JbBeginObject(&st);
 	for (int a = 0; a < b.narms; a++)

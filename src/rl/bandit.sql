@@ -93,6 +93,7 @@ CREATE FUNCTION ml._bandit_update(state float8[], features float8[], reward floa
 AS 'MODULE_PATHNAME', 'ml_bandit_update'
 LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
 COMMENT ON FUNCTION ml._bandit_update(float8[], float8[], float8) IS 'Internal: an arm''s state plus one reward (features NULL: a Beta-Bernoulli state).';
+REVOKE EXECUTE ON FUNCTION ml._bandit_update(float8[], float8[], float8) FROM PUBLIC;
 
 CREATE FUNCTION ml.bandit_evaluate(name text, log text) RETURNS jsonb
 AS 'MODULE_PATHNAME', 'ml_bandit_evaluate'
@@ -104,7 +105,15 @@ CREATE VIEW ml.bandit_status AS
 SELECT b.name AS bandit, b.algorithm, a.arm, a.pulls, a.reward_sum,
        CASE WHEN a.pulls > 0 THEN a.reward_sum / a.pulls END AS mean_reward,
        (SELECT count(*) FROM ml.bandit_decisions d WHERE d.bandit_id = b.id AND d.arm_index = a.arm_index) AS decisions
-  FROM ml.bandits b JOIN ml.bandit_arms a ON a.bandit_id = b.id
- WHERE pg_catalog.pg_has_role(b.owner, 'USAGE');
+  FROM ml.bandits b JOIN ml.bandit_arms a ON a.bandit_id = b.id;
+-- read with the caller's rights, so the tables' row-level security applies
+ALTER VIEW ml.bandit_status SET (security_invoker = true);
 COMMENT ON VIEW ml.bandit_status IS 'Per bandit and arm: decisions, rewarded decisions (pulls), total and mean reward.';
 GRANT SELECT ON ml.bandit_status TO PUBLIC;
+
+-- what the bandits learned is data: pg_dump keeps it
+SELECT pg_catalog.pg_extension_config_dump('ml.bandits', '');
+SELECT pg_catalog.pg_extension_config_dump('ml.bandits_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ml.bandit_arms', '');
+SELECT pg_catalog.pg_extension_config_dump('ml.bandit_decisions', '');
+SELECT pg_catalog.pg_extension_config_dump('ml.bandit_decisions_id_seq', '');

@@ -17,6 +17,7 @@
 #include <math.h>
 
 #include "common/pg_prng.h"
+#include "miscadmin.h"
 
 #include "rl/rl.h"
 
@@ -225,6 +226,13 @@ draw_beta(pg_prng_state *rng, double a, double b)
 
 /* ---------- choosing ---------- */
 
+/* Whether a score ties with the best one (scores are never NaN here). */
+static inline bool
+is_top(double score, double best)
+{
+	return score == best || score >= best - 1e-12 * fabs(best);
+}
+
 /*
  * Picks the arm with the highest score, ties broken uniformly at random
  * (all arms tie before the first reward); *nties gets the number of tied
@@ -241,12 +249,12 @@ argmax_random_tie(const double *score, int narms, pg_prng_state *rng, int *nties
 		if (score[a] > best)
 			best = score[a];
 	for (int a = 0; a < narms; a++)
-		if (score[a] >= best - 1e-12 * fabs(best))
+		if (is_top(score[a], best))
 			n++;
 	pick = (int) pg_prng_uint64_range(rng, 0, n - 1);
 	*nties = n;
 	for (int a = 0; a < narms; a++)
-		if (score[a] >= best - 1e-12 * fabs(best) && pick-- == 0)
+		if (is_top(score[a], best) && pick-- == 0)
 			return a;
 	return 0;					/* not reached */
 }
@@ -293,6 +301,7 @@ BanditChoose(const BanditParams *bp, int narms, double *const *states,
 	{
 		const double *s = states[a];
 
+		CHECK_FOR_INTERRUPTS();
 		if (bp->beta)
 		{
 			score[a] = draw_beta(&rng, s[0], s[1]);
@@ -327,6 +336,13 @@ BanditChoose(const BanditParams *bp, int narms, double *const *states,
 		}
 	}
 
+	for (int a = 0; a < narms; a++)
+		if (isnan(score[a]))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("the score of arm %d is not a number for this context", a + 1),
+					 errhint("Context values this large overflow; scale the context.")));
+
 	if (explore)
 		ch.arm = (int) pg_prng_uint64_range(&rng, 0, narms - 1);
 	else
@@ -352,9 +368,9 @@ BanditChoose(const BanditParams *bp, int narms, double *const *states,
 				for (int a = 0; a < narms; a++)
 					best = Max(best, score[a]);
 				for (int a = 0; a < narms; a++)
-					if (score[a] >= best - 1e-12 * fabs(best))
+					if (is_top(score[a], best))
 						ngreedy++;
-				chosen_greedy = score[ch.arm] >= best - 1e-12 * fabs(best);
+				chosen_greedy = is_top(score[ch.arm], best);
 				ch.propensity = eps / narms + (chosen_greedy ? (1.0 - eps) / ngreedy : 0.0);
 			}
 			break;

@@ -23,9 +23,13 @@ typedef enum BanditAlgorithm
 	BANDIT_EPSILON_GREEDY
 } BanditAlgorithm;
 
-/* Largest context and arm count a bandit may have. */
-#define BANDIT_MAX_DIM 256
+/*
+ * Largest context and arm count a bandit may have, and the most state
+ * values (arms x (p^2 + p)) a choice reads: 8 MB.
+ */
+#define BANDIT_MAX_DIM 128
 #define BANDIT_MAX_ARMS 1000
+#define BANDIT_MAX_STATE_VALUES (1024 * 1024)
 
 typedef struct BanditParams
 {

@@ -8,7 +8,7 @@
 
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgmaker;
-SELECT plan(93);
+SELECT plan(99);
 
 SELECT has_schema('ml');
 SELECT has_table('ml', 'projects', 'ml.projects exists');
@@ -56,7 +56,10 @@ SELECT set_eq(
     ARRAY['ml.projects', 'ml.projects_id_seq', 'ml.models', 'ml.models_id_seq',
           'ml.deployments', 'ml.deployments_id_seq', 'ml.promotions', 'ml.promotions_id_seq',
           'ml.runs', 'ml.runs_id_seq', 'ml.trials', 'ml.trials_id_seq', 'ml.training_log',
-          'ml.schedules', 'ml.schedules_id_seq', 'ml.credentials', 'ml.alert_channels', 'ml.debug_events'],
+          'ml.schedules', 'ml.schedules_id_seq', 'ml.credentials', 'ml.alert_channels', 'ml.debug_events',
+          'ml.bandits', 'ml.bandits_id_seq', 'ml.bandit_arms', 'ml.bandit_decisions', 'ml.bandit_decisions_id_seq',
+          'ml.labeling_jobs', 'ml.labeling_jobs_id_seq', 'ml.label_items', 'ml.label_tasks', 'ml.label_tasks_id_seq',
+          'ml.label_batches'],
     'catalog tables and sequences are registered with pg_extension_config_dump');
 
 -- the SQL API
@@ -144,6 +147,22 @@ SELECT ok(NOT has_table_privilege('public', 'ml.alert_deliveries', 'UPDATE'),
     'PUBLIC may not write ml.alert_deliveries');
 SELECT ok(NOT has_function_privilege('public', 'ml._raise_alert(text, text, bigint, regrole, text, jsonb, text)', 'EXECUTE'),
     'PUBLIC may not raise alerts directly');
+
+-- bandits: read under row-level security, written only through their functions
+SELECT ok((SELECT bool_and(relrowsecurity) FROM pg_class
+            WHERE oid IN ('ml.bandits'::regclass, 'ml.bandit_arms'::regclass, 'ml.bandit_decisions'::regclass)),
+    'the bandit tables have row-level security');
+SELECT ok(NOT has_table_privilege('public', 'ml.bandit_arms', 'UPDATE'), 'PUBLIC may not write ml.bandit_arms');
+SELECT ok(NOT has_table_privilege('public', 'ml.bandit_decisions', 'INSERT'), 'PUBLIC may not write ml.bandit_decisions');
+SELECT ok(has_table_privilege('public', 'ml.bandits', 'SELECT'), 'PUBLIC may read ml.bandits (its own rows)');
+-- labeling: every table under row-level security by the job's owner
+SELECT ok((SELECT bool_and(relrowsecurity) FROM pg_class
+            WHERE oid IN ('ml.labeling_jobs'::regclass, 'ml.label_items'::regclass, 'ml.label_tasks'::regclass,
+                          'ml.label_batches'::regclass)),
+    'the labeling tables have row-level security');
+SELECT is((SELECT count(*)::int FROM pg_policies WHERE schemaname = 'ml'
+            AND tablename IN ('labeling_jobs', 'label_items', 'label_tasks', 'label_batches')), 4,
+    'one policy per labeling table');
 
 -- the ml.* settings exist and the prefix is reserved
 SELECT is(current_setting('ml.max_train_memory'), '1GB', 'ml.max_train_memory defaults to 1GB');

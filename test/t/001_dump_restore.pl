@@ -53,6 +53,15 @@ my %queries = (
 			fold_scores, best), E'\n' ORDER BY id) FROM ml.trials},
 	model_runs => q{SELECT string_agg(id || '|' || coalesce(run_id::text, '-'), ',' ORDER BY id)
 		FROM ml.models},
+	bandit_arms => q{SELECT string_agg(format('%s|%s|%s|%s|%s|%s', b.name, b.algorithm, b.options, a.arm, a.state,
+			a.pulls), E'\n' ORDER BY b.name, a.arm_index)
+		FROM ml.bandits b JOIN ml.bandit_arms a ON a.bandit_id = b.id},
+	bandit_decisions => q{SELECT string_agg(format('%s|%s|%s|%s|%s', id, arm_index, context, score, reward), E'\n'
+		ORDER BY id) FROM ml.bandit_decisions},
+	labeled => q{SELECT string_agg(format('%s|%s|%s|%s', key, label, confidence, n_answers), E'\n' ORDER BY key)
+		FROM ml.labeled('iris_labels')},
+	label_tasks => q{SELECT string_agg(format('%s|%s|%s|%s', id, key, labeler, label), E'\n' ORDER BY id)
+		FROM ml.label_tasks},
 	diabetes_rows => 'SELECT count(*) FROM diabetes',
 	iris_rows => 'SELECT count(*) FROM iris',);
 
@@ -119,7 +128,39 @@ my $search_id = $src->safe_psql('mlsrc',
 		deploy => 'never')});
 like($search_id, qr/^\d+$/, 'searched model trained');
 
+# a bandit with what it learned, and a labeling job with its answers
+$src->safe_psql(
+	'mlsrc', q{
+	SELECT ml.create_bandit('offers', ARRAY['a', 'b', 'c'], 'linucb', '{"dim": 2, "seed": 5}');
+	DO $$
+	DECLARE
+		d bigint;
+	BEGIN
+		FOR i IN 1..20 LOOP
+			SELECT decision_id INTO d FROM ml.choose('offers', ARRAY[i / 20.0, 1 - i / 20.0]::float8[]);
+			PERFORM ml.reward('offers', d, i % 3);
+		END LOOP;
+	END
+	$$;
+	SELECT ml.create_labeling_job('iris_labels', 'SELECT row_number() OVER () AS id, * FROM iris', 'id',
+		'{"labels": ["setosa", "versicolor", "virginica"], "batch_size": 4, "labelers_per_item": 2}');
+	DO $$
+	DECLARE
+		t record;
+	BEGIN
+		FOR i IN 1..4 LOOP
+			SELECT * INTO t FROM ml.next_label_task('iris_labels', 'ann');
+			PERFORM ml.submit_label(t.task_id, 'ann', t.item->>'species');
+			SELECT * INTO t FROM ml.next_label_task('iris_labels', 'bob');
+			PERFORM ml.submit_label(t.task_id, 'bob', 'setosa');
+		END LOOP;
+	END
+	$$;
+});
+
 my $before = snapshot($src, 'mlsrc');
+is(scalar(split /\n/, $before->{bandit_decisions}), 20, 'source: twenty bandit decisions');
+is(scalar(split /\n/, $before->{labeled}), 4, 'source: four labeled items');
 
 # Sanity of what is compared later, so that an empty or broken state on
 # both sides cannot pass as "equal".
@@ -197,6 +238,17 @@ for my $i (0 .. $#preds)
 	}
 }
 is($first_diff, -1, 'restored: every diabetes prediction is bit-identical (float8 text)');
+
+# the restored bandit goes on: new decisions get new ids and rewards count
+is( $dst->safe_psql(
+		'mldst', q{
+	SELECT d.decision_id > 20 FROM ml.choose('offers', ARRAY[0.5, 0.5]::float8[]) d;
+	SELECT ml.reward('offers', (SELECT max(id) FROM ml.bandit_decisions), 1);
+	SELECT sum(pulls) FROM ml.bandit_arms}),
+	"t\n\n21", 'restored: the bandit chooses and learns on');
+# and the labeling job hands out the next item
+like($dst->safe_psql('mldst', q{SELECT key FROM ml.next_label_task('iris_labels', 'carl')}),
+	qr/^\d+$/, 'restored: the labeling job hands out tasks');
 
 is( $dst->safe_psql(
 		'mldst',
