@@ -100,7 +100,7 @@ $(OBJS): $(wildcard src/*.h src/*/*.h)
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_SOURCES)
 	cat $^ > $@
 
-.PHONY: deps test demo report bench soak
+.PHONY: deps test demo report bench soak smith
 
 deps:
 	scripts/deps.sh
@@ -121,3 +121,8 @@ bench:
 # Not part of test: pgbench predicting for 60 s, alone and while deploying.
 soak:
 	scripts/soak.sh
+
+# Not part of test: sqlsmith's random SQL, only queries that call ml
+# functions (SMITH_QUERIES, default 2000); fails on a crashed backend.
+smith:
+	scripts/smith.sh

@@ -92,7 +92,7 @@ SELECT bandit, rounds, round(regret::numeric, 1) AS regret, round(best_share::nu
   FROM b_regret ORDER BY bandit, rounds;
 -- sublinear: ten times the rounds cost less than five times the regret,
 -- five times the rounds less than two and a half times; a uniformly random
--- policy's regret would grow linearly (about 0.19 per round here)
+-- policy's regret would grow linearly (about 0.125 per round here)
 SELECT (SELECT regret FROM b_regret WHERE bandit = 'linucb' AND rounds = 10000)
      < 5 * (SELECT regret FROM b_regret WHERE bandit = 'linucb' AND rounds = 1000) AS sublinear_1k_10k,
        (SELECT regret FROM b_regret WHERE bandit = 'linucb' AND rounds = 50000)
