@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/deps.sh: install the Debian packages needed to build and test
 # pgmaker (PostgreSQL server and headers, OpenBLAS/LAPACKE, pgTAP, pg_prove,
-# the Perl TAP modules, a C toolchain). Only missing packages are installed;
+# the Perl TAP modules, a C toolchain) and run its hardening targets
+# (sqlsmith, valgrind, clang with libFuzzer). Only missing packages are installed;
 # when everything is present it prints a single line and does nothing else.
 #
 # The PostgreSQL major version is taken from `pg_config --version`, else from
@@ -90,6 +91,10 @@ WANTED=(
     make
     gcc
     libc6-dev
+    sqlsmith
+    valgrind
+    clang
+    libfuzzer-14-dev
 )
 
 MISSING=()

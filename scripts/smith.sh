@@ -51,7 +51,7 @@ SQL
 
 echo "== sqlsmith: $QUERIES queries that call ml functions, first seed $SEED"
 rc=0
-python3 test/smith/run.py --conninfo "host=$PGHOST port=$PGPORT user=postgres dbname=$PGDATABASE" \
+/usr/bin/python3 test/smith/run.py --conninfo "host=$PGHOST port=$PGPORT user=postgres dbname=$PGDATABASE" \
     --log "$CLUSTER/postgres.log" --queries "$QUERIES" --seed "$SEED" --out "$OUT" || rc=$?
 if compgen -G "$OUT/crash-*.sql" >/dev/null; then
     mkdir -p test/smith/crashers
