@@ -100,7 +100,7 @@ $(OBJS): $(wildcard src/*.h src/*/*.h)
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_SOURCES)
 	cat $^ > $@
 
-.PHONY: deps test demo report bench soak smith
+.PHONY: deps test demo report bench soak smith valgrind
 
 deps:
 	scripts/deps.sh
@@ -126,3 +126,8 @@ soak:
 # functions (SMITH_QUERIES, default 2000); fails on a crashed backend.
 smith:
 	scripts/smith.sh
+
+# Not part of test: the regression suites on a server under valgrind
+# (VALGRIND_SUITES); fails on any memcheck error in pgmaker's code.
+valgrind:
+	scripts/valgrind.sh

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# scripts/valgrind.sh: `make valgrind`: pgmaker's regression suites on a
+# server running under valgrind's memcheck.  Every backend is followed
+# (postgres forks without exec); each process writes its own log.  An error
+# counts against pgmaker when its stack has a frame in pgmaker.so: invalid
+# reads or writes, uses of uninitialised values, invalid frees.  Errors with
+# no pgmaker frame (the server's own, libc's, OpenBLAS's) are counted and
+# shown apart; Debian's server is built without PostgreSQL's valgrind
+# client requests, so memcheck cannot see pfree'd memory that a memory
+# context keeps for reuse, only what goes back to malloc.
+#
+# Prints the suites run and the error counts; fails when pgmaker has any.
+#
+# Environment:
+#   VALGRIND_SUITES   suites to run (default: every REGRESS suite but
+#                     autopilot and bandit, whose long simulations take
+#                     hours under valgrind; setup always runs first)
+#   VALGRIND_TIMEOUT  seconds for the pg_regress run (default 5400)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+command -v valgrind >/dev/null 2>&1 || { echo "valgrind: valgrind not found; run make deps" >&2; exit 1; }
+BINDIR=$(pg_config --bindir)
+PGXS_DIR=$(dirname "$(pg_config --pgxs)")
+TIMEOUT=${VALGRIND_TIMEOUT:-5400}
+ALL=$(sed -n "s/^REGRESS = //p" Makefile)
+SUITES=${VALGRIND_SUITES:-$(tr ' ' '\n' <<<"$ALL" | grep -v -x -E 'setup|autopilot|bandit' | paste -s -d ' ')}
+
+make -s
+make -s install >/dev/null
+
+CLUSTER=""
+cleanup() { [[ -z $CLUSTER ]] || scripts/cluster.sh stop "$CLUSTER" >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+
+as_owner() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+# a private cluster (pgmaker preloaded: the launcher runs under valgrind
+# too), stopped and started again under valgrind
+CLUSTER=$(PGMAKER_PRELOAD=pgmaker scripts/cluster.sh start | tail -n 1)
+# shellcheck disable=SC1091
+source "$CLUSTER/env"
+as_owner "$BINDIR/pg_ctl" -D "$CLUSTER/data" -m fast -w -s stop
+LOGS=$CLUSTER/valgrind
+mkdir -p "$LOGS"
+cat >"$CLUSTER/postgres-valgrind" <<WRAP
+#!/bin/sh
+exec valgrind --quiet --trace-children=yes --track-origins=yes --read-var-info=no \\
+    --num-callers=40 --error-limit=no --leak-check=no --child-silent-after-fork=no \\
+    --log-file=$LOGS/%p.log "$BINDIR/postgres" "\$@"
+WRAP
+chmod 0755 "$CLUSTER/postgres-valgrind"
+[[ $(id -u) -ne 0 ]] || chown -R postgres: "$CLUSTER"
+cat >>"$CLUSTER/data/postgresql.conf" <<CONF
+# under valgrind: one thread per library, generous timeouts
+ml.threads = 1
+max_parallel_workers_per_gather = 0
+CONF
+echo "== server under valgrind; suites: setup $SUITES"
+as_owner "$BINDIR/pg_ctl" -D "$CLUSTER/data" -p "$CLUSTER/postgres-valgrind" -l "$CLUSTER/postgres.log" \
+    -w -t 600 -s start
+
+started=$(date +%s)
+regress_rc=0
+# shellcheck disable=SC2086
+timeout "$TIMEOUT" "$PGXS_DIR/../test/regress/pg_regress" --bindir="$BINDIR" --inputdir=. \
+    --host="$PGHOST" --port="$PGPORT" --user=postgres --dbname=pgmaker_valgrind \
+    --load-extension=pgmaker --outputdir="$CLUSTER/regress" setup $SUITES >"$CLUSTER/regress.out" 2>&1 ||
+    regress_rc=$?
+grep -E '^(test|ok|not ok) ' "$CLUSTER/regress.out" || true
+if [[ -s $CLUSTER/regress/regression.diffs ]]; then
+    cp "$CLUSTER/regress/regression.diffs" /tmp/pgmaker-valgrind.diffs
+    echo "== output differences: /tmp/pgmaker-valgrind.diffs"
+fi
+as_owner "$BINDIR/pg_ctl" -D "$CLUSTER/data" -m fast -w -t 600 -s stop || true
+
+# one error block per "==PID== " run of lines between blank ones, the first
+# line naming the kind
+/usr/bin/python3 - "$LOGS" <<'PY'
+import glob, re, sys, collections
+ours = collections.Counter()
+theirs = collections.Counter()
+shown = 0
+for path in sorted(glob.glob(sys.argv[1] + "/*.log")):
+    block = []
+    for line in open(path, errors="replace").read().splitlines() + [""]:
+        text = re.sub(r"^==\d+== ?", "", line)
+        if text.strip():
+            block.append(text)
+            continue
+        if block and re.match(r"(Invalid|Conditional jump|Use of uninitialised|Syscall param|Mismatched free|Source and destination|Argument)", block[0]):
+            kind = re.sub(r"\d+", "N", block[0])
+            if any("pgmaker.so" in b for b in block):
+                ours[kind] += 1
+                if shown < 5:
+                    print("---- pgmaker error (%s) ----" % path)
+                    print("\n".join(block[:25]))
+                    shown += 1
+            else:
+                theirs[kind] += 1
+        block = []
+print("valgrind: errors with a pgmaker frame: %d%s" % (sum(ours.values()),
+      "".join("\n   %d x %s" % (n, k) for k, n in ours.most_common())))
+print("valgrind: errors without one (server, libraries; information): %d%s" % (sum(theirs.values()),
+      "".join("\n   %d x %s" % (n, k) for k, n in theirs.most_common(5))))
+sys.exit(1 if ours else 0)
+PY
+rc=$?
+echo "== $(($(date +%s) - started)) s under valgrind; pg_regress exit status $regress_rc (output differences under valgrind are shown, not judged)"
+exit $rc
