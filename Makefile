@@ -100,7 +100,7 @@ $(OBJS): $(wildcard src/*.h src/*/*.h)
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_SOURCES)
 	cat $^ > $@
 
-.PHONY: deps test demo report bench soak smith valgrind
+.PHONY: deps test demo report bench soak smith valgrind fuzz
 
 deps:
 	scripts/deps.sh
@@ -131,3 +131,8 @@ smith:
 # (VALGRIND_SUITES); fails on any memcheck error in pgmaker's code.
 valgrind:
 	scripts/valgrind.sh
+
+# Not part of test: libFuzzer harnesses for the parsers of untrusted bytes
+# (FUZZ_SECONDS each, default 60); fails on any crash.
+fuzz:
+	scripts/fuzz.sh

@@ -270,6 +270,8 @@ naive_bayes_deserialize(AlgoModel *m, BlobReader *r)
 		st->count[c] = BlobGetInt64(r);
 		if (st->count[c] < 0)
 			BlobCorrupt(r, "A naive Bayes class count is negative.");
+		if (st->count[c] > PG_INT64_MAX - total)
+			BlobCorrupt(r, "The naive Bayes class counts overflow.");
 		total += st->count[c];
 	}
 	if (total <= 0)
