@@ -52,9 +52,8 @@ WRAP
 chmod 0755 "$CLUSTER/postgres-valgrind"
 [[ $(id -u) -ne 0 ]] || chown -R postgres: "$CLUSTER"
 cat >>"$CLUSTER/data/postgresql.conf" <<CONF
-# under valgrind: one thread per library, generous timeouts
+# under valgrind: one thread per library
 ml.threads = 1
-max_parallel_workers_per_gather = 0
 CONF
 echo "== server under valgrind; suites: setup $SUITES"
 as_owner "$BINDIR/pg_ctl" -D "$CLUSTER/data" -p "$CLUSTER/postgres-valgrind" -l "$CLUSTER/postgres.log" \
@@ -64,7 +63,7 @@ started=$(date +%s)
 regress_rc=0
 # shellcheck disable=SC2086
 timeout "$TIMEOUT" "$PGXS_DIR/../test/regress/pg_regress" --bindir="$BINDIR" --inputdir=. \
-    --host="$PGHOST" --port="$PGPORT" --user=postgres --dbname=pgmaker_valgrind \
+    --host="$PGHOST" --port="$PGPORT" --user=postgres --dbname=pgmaker_regress \
     --load-extension=pgmaker --outputdir="$CLUSTER/regress" setup $SUITES >"$CLUSTER/regress.out" 2>&1 ||
     regress_rc=$?
 grep -E '^(test|ok|not ok) ' "$CLUSTER/regress.out" || true
@@ -80,6 +79,7 @@ as_owner "$BINDIR/pg_ctl" -D "$CLUSTER/data" -m fast -w -t 600 -s stop || true
 import glob, re, sys, collections
 ours = collections.Counter()
 theirs = collections.Counter()
+theirs_first = {}
 shown = 0
 for path in sorted(glob.glob(sys.argv[1] + "/*.log")):
     block = []
@@ -98,11 +98,13 @@ for path in sorted(glob.glob(sys.argv[1] + "/*.log")):
                     shown += 1
             else:
                 theirs[kind] += 1
+                theirs_first.setdefault(kind, [b.strip() for b in block[1:4]])
         block = []
 print("valgrind: errors with a pgmaker frame: %d%s" % (sum(ours.values()),
       "".join("\n   %d x %s" % (n, k) for k, n in ours.most_common())))
 print("valgrind: errors without one (server, libraries; information): %d%s" % (sum(theirs.values()),
-      "".join("\n   %d x %s" % (n, k) for k, n in theirs.most_common(5))))
+      "".join("\n   %d x %s\n      first at: %s" % (n, k, " | ".join(theirs_first[k]))
+              for k, n in theirs.most_common(6))))
 sys.exit(1 if ours else 0)
 PY
 rc=$?
