@@ -128,6 +128,10 @@ my $search_id = $src->safe_psql('mlsrc',
 		deploy => 'never')});
 like($search_id, qr/^\d+$/, 'searched model trained');
 
+# a monitored project: its baseline travels with its model
+is($src->safe_psql('mlsrc', q{SELECT count(*) FILTER (WHERE violated) FROM ml.monitor('diabetes', 'diabetes')}),
+	'0', 'source: the live diabetes model is monitored, no violation on its own data');
+
 # a bandit with what it learned, and a labeling job with its answers
 $src->safe_psql(
 	'mlsrc', q{
@@ -238,6 +242,13 @@ for my $i (0 .. $#preds)
 	}
 }
 is($first_diff, -1, 'restored: every diabetes prediction is bit-identical (float8 text)');
+
+# the restored baseline monitors as the source's did
+is($dst->safe_psql('mldst', q{SELECT count(*) FILTER (WHERE violated) FROM ml.monitor('diabetes', 'diabetes')}),
+	'0', 'restored: the diabetes model is monitored against its restored baseline');
+is($dst->safe_psql('mldst', q{SELECT count(*) FILTER (WHERE violated) > 0 FROM ml.monitor('diabetes',
+		'SELECT age, sex, bmi * 3 AS bmi, bp, s1, s2, s3, s4, s5, s6, progression FROM diabetes')}),
+	't', 'restored: and the monitor still sees drift');
 
 # the restored bandit goes on: new decisions get new ids and rewards count
 is( $dst->safe_psql(
