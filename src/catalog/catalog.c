@@ -50,8 +50,9 @@ CatalogRelid(const char *relname)
 	return relid;
 }
 
-static Oid
-catalog_owner(void)
+/* CatalogOwner is the owner of the extension's tables. */
+Oid
+CatalogOwner(void)
 {
 	Oid			relid = CatalogRelid("projects");
 	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
@@ -72,7 +73,7 @@ catalog_owner(void)
 static void
 catalog_begin(CatalogCall *cc)
 {
-	Oid			owner = catalog_owner();
+	Oid			owner = CatalogOwner();
 
 	cc->outer = CurrentMemoryContext;
 	GetUserIdAndSecContext(&cc->save_user, &cc->save_sec);

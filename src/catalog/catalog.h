@@ -114,5 +114,6 @@ extern int64 CatalogPreviousModel(int64 project_id, int64 live_model_id);
 extern char *CatalogModelAlgorithm(int64 model_id, int64 *project_id);
 extern void CatalogDeleteProject(int64 project_id);
 extern Oid	CatalogRelid(const char *relname);
+extern Oid	CatalogOwner(void);
 
 #endif							/* PGMAKER_CATALOG_H */

@@ -109,6 +109,25 @@ END
 $$;
 COMMENT ON FUNCTION ml._labeling_job(text) IS 'The labeling job of a name, or an error (internal).';
 
+-- An integer option from lo to hi, or NULL when absent.
+CREATE FUNCTION ml._labeling_int_option(o jsonb, key text, lo int, hi int) RETURNS int
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT o ? key THEN
+        RETURN NULL;
+    END IF;
+    IF jsonb_typeof(o->key) <> 'number' OR (o->>key)::numeric NOT BETWEEN lo AND hi
+       OR (o->>key)::numeric % 1 <> 0 THEN
+        RAISE EXCEPTION 'labeling option "%" must be an integer from % to %', key, lo, hi
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN (o->>key)::int;
+END
+$$;
+COMMENT ON FUNCTION ml._labeling_int_option(jsonb, text, int, int) IS 'An integer labeling option within bounds (internal).';
+
 CREATE FUNCTION ml.create_labeling_job(name text, source text, key text, options jsonb DEFAULT '{}')
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -160,22 +179,8 @@ BEGIN
             RAISE EXCEPTION 'labeling option "labels" lists a label twice' USING ERRCODE = 'invalid_parameter_value';
         END IF;
     END IF;
-    IF o ? 'labelers_per_item' THEN
-        IF jsonb_typeof(o->'labelers_per_item') <> 'number' OR (o->>'labelers_per_item')::numeric NOT BETWEEN 1 AND 100
-           OR (o->>'labelers_per_item')::numeric % 1 <> 0 THEN
-            RAISE EXCEPTION 'labeling option "labelers_per_item" must be an integer from 1 to 100'
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-        per_item := (o->>'labelers_per_item')::int;
-    END IF;
-    IF o ? 'batch_size' THEN
-        IF jsonb_typeof(o->'batch_size') <> 'number' OR (o->>'batch_size')::numeric NOT BETWEEN 1 AND 1000000
-           OR (o->>'batch_size')::numeric % 1 <> 0 THEN
-            RAISE EXCEPTION 'labeling option "batch_size" must be an integer from 1 to 1000000'
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-        batch_size := (o->>'batch_size')::int;
-    END IF;
+    per_item := coalesce(ml._labeling_int_option(o, 'labelers_per_item', 1, 100), per_item);
+    batch_size := coalesce(ml._labeling_int_option(o, 'batch_size', 1, 1000000), batch_size);
     IF o ? 'strategy' THEN
         strategy := o->>'strategy';
         IF jsonb_typeof(o->'strategy') <> 'string'

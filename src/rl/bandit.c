@@ -25,7 +25,6 @@
 
 #include "catalog/namespace.h"
 #include "common/pg_prng.h"
-#include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
@@ -40,9 +39,10 @@
 #include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
-#include "utils/syscache.h"
 
 #include "pgmaker.h"
+#include "bgw/bgw.h"
+#include "catalog/catalog.h"
 #include "data/data.h"
 #include "rl/rl.h"
 
@@ -72,51 +72,24 @@ typedef struct Bandit
 
 typedef struct OwnerCall
 {
-	Oid			save_user;
-	int			save_sec;
-	int			nest;
+	Oid			save_user;		/* the caller */
+	RoleSwitch	rs;
 } OwnerCall;
-
-static Oid
-tables_owner(void)
-{
-	Oid			nsp = get_namespace_oid("ml", false);
-	Oid			relid = get_relname_relid("bandits", nsp);
-	HeapTuple	tup;
-	Oid			owner;
-
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation \"ml.bandits\" does not exist"),
-				 errhint("Run CREATE EXTENSION pgmaker in this database.")));
-	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	return owner;
-}
 
 /* SPI must be connected: statements from here on run as the owner. */
 static void
 owner_begin(OwnerCall *oc)
 {
-	Oid			owner = tables_owner();
+	int			save_sec;
 
-	GetUserIdAndSecContext(&oc->save_user, &oc->save_sec);
-	SetUserIdAndSecContext(owner, oc->save_sec | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	oc->nest = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	GetUserIdAndSecContext(&oc->save_user, &save_sec);
+	BgwAsRole(CatalogOwner(), BGW_CATALOG_PATH, &oc->rs);
 }
 
 static void
 owner_end(OwnerCall *oc)
 {
-	AtEOXact_GUC(false, oc->nest);
-	SetUserIdAndSecContext(oc->save_user, oc->save_sec);
+	BgwRestoreRole(&oc->rs);
 }
 
 /*
