@@ -94,6 +94,7 @@ WANTED=(
     sqlsmith
     valgrind
     clang
+    libclang-rt-14-dev
     libfuzzer-14-dev
 )
 

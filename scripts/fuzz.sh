@@ -32,6 +32,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SECONDS_EACH=${FUZZ_SECONDS:-60}
 [[ $SECONDS_EACH =~ ^[1-9][0-9]*$ ]] || { echo "fuzz: FUZZ_SECONDS must be a positive integer" >&2; exit 1; }
 command -v clang >/dev/null 2>&1 || { echo "fuzz: clang not found; run make deps" >&2; exit 1; }
+[[ -f $(clang -print-file-name=libclang_rt.fuzzer-x86_64.a) ]] ||
+    { echo "fuzz: clang's libFuzzer runtime is missing (libclang-rt-14-dev); run make deps" >&2; exit 1; }
 
 INC=$(pg_config --includedir-server)
 LIB=$(pg_config --pkglibdir)
@@ -54,14 +56,16 @@ declare -A LIBS=(
     [load]="-lz"
     [blob]="-lxgboost -llinear -lopenblas -llapacke -lcurl -lz -lm"
 )
-# variables among the backend symbols the stubs stand for
-DATA_SYMBOLS="CurrentMemoryContext PG_exception_stack error_context_stack process_shared_preload_libraries_in_progress"
+# the server's variables, as opposed to its functions: a stub for one is a
+# zeroed variable, not an aborting function
+DATA_SYMBOLS=" $(nm -D --defined-only "$(pg_config --bindir)/postgres" |
+    awk '$2 ~ /^[BDGRSVbdgrsv]$/ { print $3 }' | tr '\n' ' ') "
 
+# Every object is rebuilt each time: a harness includes sources (load.c)
+# and headers whose changes a timestamp on its own file would miss.
 compile() { # source -> object path
     local obj=$BUILD/$(echo "$1" | tr '/' '_' | sed 's/\.c$/.o/')
-    if [[ ! -f $obj || $1 -nt $obj || test/fuzz/shim.h -nt $obj ]]; then
-        clang "${CFLAGS[@]}" -c "$1" -o "$obj"
-    fi
+    clang "${CFLAGS[@]}" -c "$1" -o "$obj"
     echo "$obj"
 }
 
@@ -80,8 +84,8 @@ build() { # name
         echo "#include <stdio.h>"
         echo "#include <stdlib.h>"
         for s in $undef; do
-            if [[ " $DATA_SYMBOLS " == *" $s "* ]]; then
-                echo "void *$s;"
+            if [[ $DATA_SYMBOLS == *" $s "* ]]; then
+                echo "char $s[4096] __attribute__((aligned(16)));"
             else
                 echo "void $s(void);"
                 echo "void $s(void) { fprintf(stderr, \"fuzz: backend function $s reached\\n\"); abort(); }"
@@ -111,7 +115,8 @@ for name in "${NAMES[@]}"; do
     # the kept inputs first, each once
     kept=$(find "$seeds" "$crashers" -type f | wc -l)
     if [[ $kept -gt 0 ]]; then
-        if ! find "$seeds" "$crashers" -type f -print0 | xargs -0 "$bin" -runs=1 >"$BUILD/$name.replay.log" 2>&1; then
+        if ! find "$seeds" "$crashers" -type f -print0 |
+            xargs -0 "$bin" -runs=1 -timeout=10 -rss_limit_mb=2048 >"$BUILD/$name.replay.log" 2>&1; then
             echo "   a kept input crashes fuzz_$name:"
             grep -E "ERROR|reached|Running:" "$BUILD/$name.replay.log" | tail -5
             failed=1

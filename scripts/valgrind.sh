@@ -3,7 +3,9 @@
 # server running under valgrind's memcheck.  Every backend is followed
 # (postgres forks without exec); each process writes its own log.  An error
 # counts against pgmaker when its stack has a frame in pgmaker.so: invalid
-# reads or writes, uses of uninitialised values, invalid frees.  Errors with
+# reads or writes, uses of uninitialised values, invalid frees; so does a
+# process that dies on a signal, a crash in the server log, or a pg_regress
+# run that did not complete.  Errors with
 # no pgmaker frame (the server's own, libc's, OpenBLAS's) are counted and
 # shown apart; Debian's server is built without PostgreSQL's valgrind
 # client requests, so memcheck cannot see pfree'd memory that a memory
@@ -46,7 +48,7 @@ mkdir -p "$LOGS"
 cat >"$CLUSTER/postgres-valgrind" <<WRAP
 #!/bin/sh
 exec valgrind --quiet --trace-children=yes --track-origins=yes --read-var-info=no \\
-    --num-callers=40 --error-limit=no --leak-check=no --child-silent-after-fork=no \\
+    --num-callers=40 --error-limit=no --leak-check=no --child-silent-after-fork=no --fullpath-after= \\
     --log-file=$LOGS/%p.log "$BINDIR/postgres" "\$@"
 WRAP
 chmod 0755 "$CLUSTER/postgres-valgrind"
@@ -75,8 +77,15 @@ as_owner "$BINDIR/pg_ctl" -D "$CLUSTER/data" -m fast -w -t 600 -s stop || true
 
 # one error block per "==PID== " run of lines between blank ones, the first
 # line naming the kind
-/usr/bin/python3 - "$LOGS" <<'PY'
+rc=0
+/usr/bin/python3 - "$LOGS" "$PWD/src/" <<'PY' || rc=$?
 import glob, re, sys, collections
+# A frame is pgmaker's when it names pgmaker.so (no debug info) or, with
+# the debug info the build has, one of the sources under src/ (valgrind
+# prints full paths: --fullpath-after=).
+def ours_frame(line):
+    return "pgmaker.so" in line or sys.argv[2] in line
+crashes = 0
 ours = collections.Counter()
 theirs = collections.Counter()
 theirs_first = {}
@@ -88,9 +97,13 @@ for path in sorted(glob.glob(sys.argv[1] + "/*.log")):
         if text.strip():
             block.append(text)
             continue
-        if block and re.match(r"(Invalid|Conditional jump|Use of uninitialised|Syscall param|Mismatched free|Source and destination|Argument)", block[0]):
+        if block and block[0].startswith("Process terminating with default action of signal"):
+            crashes += 1
+            print("---- a process died on a signal (%s) ----" % path)
+            print("\n".join(block[:25]))
+        elif block and re.match(r"(Invalid|Conditional jump|Use of uninitialised|Syscall param|Mismatched free|Source and destination|Argument)", block[0]):
             kind = re.sub(r"\d+", "N", block[0])
-            if any("pgmaker.so" in b for b in block):
+            if any(ours_frame(b) for b in block):
                 ours[kind] += 1
                 if shown < 5:
                     print("---- pgmaker error (%s) ----" % path)
@@ -105,8 +118,18 @@ print("valgrind: errors with a pgmaker frame: %d%s" % (sum(ours.values()),
 print("valgrind: errors without one (server, libraries; information): %d%s" % (sum(theirs.values()),
       "".join("\n   %d x %s\n      first at: %s" % (n, k, " | ".join(theirs_first[k]))
               for k, n in theirs.most_common(6))))
-sys.exit(1 if ours else 0)
+print("valgrind: processes that died on a signal: %d" % crashes)
+sys.exit(1 if ours or crashes else 0)
 PY
-rc=$?
+if grep -q -E 'terminated by signal|was terminated|PANIC' "$CLUSTER/postgres.log"; then
+    echo "valgrind: the server log reports a crash:"
+    grep -E 'terminated by signal|was terminated|PANIC' "$CLUSTER/postgres.log" | head -5
+    rc=1
+fi
+if [[ $regress_rc -ne 0 && $regress_rc -ne 1 ]]; then
+    # 1 is output differences, shown above; anything else is a run that did not happen
+    echo "valgrind: pg_regress did not complete (exit status $regress_rc)"
+    rc=1
+fi
 echo "== $(($(date +%s) - started)) s under valgrind; pg_regress exit status $regress_rc (output differences under valgrind are shown, not judged)"
 exit $rc

@@ -41,6 +41,10 @@ read_and_predict(void *arg)
 
 	if (p < 1 || p > 100000 || k < 1 || k > 100000)
 		return;
+	/* an endpoint model predicts over HTTP; an ensemble may hold one */
+	if (strcmp(m->fitted->spec->name, "endpoint") == 0 ||
+		strcmp(m->fitted->spec->name, "ensemble") == 0)
+		return;
 	x = palloc0(sizeof(double) * p);
 	out = palloc0(sizeof(double) * k);
 	ModelPredictBlock(m, x, 1, 1, out);	/* one row: column-major, ld 1 */

@@ -13,6 +13,7 @@
 #include "postgres.h"
 
 #include <setjmp.h>
+#include <stdarg.h>
 
 #include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
@@ -200,17 +201,24 @@ ShimFreeAll(void)
 
 /* ---------- errors ---------- */
 
-static sigjmp_buf *shim_jump;
-static int	shim_level;
+/*
+ * As in the server, an ERROR jumps to the innermost PG_TRY, whose frame is
+ * PG_exception_stack; ShimRun is the outermost one.  Messages are
+ * formatted, so a bad format or argument is caught too.
+ */
+sigjmp_buf *PG_exception_stack = NULL;
+ErrorContextCallback *error_context_stack = NULL;
+
+static int	shim_depth;			/* errors being reported: 0 or 1 */
 
 bool
 ShimRun(void (*fn) (void *), void *arg)
 {
 	sigjmp_buf	jb;
-	sigjmp_buf *save = shim_jump;
+	sigjmp_buf *save = PG_exception_stack;
 	bool		ok;
 
-	shim_jump = &jb;
+	PG_exception_stack = &jb;
 	if (sigsetjmp(jb, 0) == 0)
 	{
 		fn(arg);
@@ -218,23 +226,33 @@ ShimRun(void (*fn) (void *), void *arg)
 	}
 	else
 		ok = false;
-	shim_jump = save;
+	PG_exception_stack = save;
+	error_context_stack = NULL;
+	shim_depth = 0;
 	return ok;
+}
+
+void
+pg_re_throw(void)
+{
+	if (PG_exception_stack == NULL)
+		abort();				/* an error outside ShimRun */
+	siglongjmp(*PG_exception_stack, 1);
 }
 
 void
 ShimError(void)
 {
-	if (shim_jump == NULL)
-		abort();				/* an error outside ShimRun */
-	siglongjmp(*shim_jump, 1);
+	pg_re_throw();
 }
 
 bool
 errstart(int elevel, const char *domain)
 {
-	shim_level = elevel;
-	return elevel >= ERROR;		/* only errors matter here */
+	if (elevel < ERROR)
+		return false;			/* only errors matter here */
+	shim_depth = 1;
+	return true;
 }
 
 bool
@@ -243,20 +261,62 @@ errstart_cold(int elevel, const char *domain)
 	return errstart(elevel, domain);
 }
 
+/* reached only after errstart returned true: an ERROR or worse */
 void
 errfinish(const char *filename, int lineno, const char *funcname)
 {
-	if (shim_level >= ERROR)
-		ShimError();
+	pg_re_throw();
 }
 
-int			errcode(int sqlerrcode) { return 0; }
-int			errmsg(const char *fmt,...) { return 0; }
-int			errmsg_internal(const char *fmt,...) { return 0; }
-int			errdetail(const char *fmt,...) { return 0; }
-int			errdetail_internal(const char *fmt,...) { return 0; }
-int			errhint(const char *fmt,...) { return 0; }
-int			errcontext_msg(const char *fmt,...) { return 0; }
+static int
+shim_format(const char *fmt, va_list ap)
+{
+	char		buf[1024];
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	return 0;
+}
+
+#define SHIM_FORMATTER(name) \
+int \
+name(const char *fmt,...) \
+{ \
+	va_list		ap; \
+ \
+	va_start(ap, fmt); \
+	shim_format(fmt, ap); \
+	va_end(ap); \
+	return 0; \
+}
+
+SHIM_FORMATTER(errmsg)
+SHIM_FORMATTER(errmsg_internal)
+SHIM_FORMATTER(errdetail)
+SHIM_FORMATTER(errdetail_internal)
+SHIM_FORMATTER(errhint)
+SHIM_FORMATTER(errcontext_msg)
+
+int
+errcode(int sqlerrcode)
+{
+	return 0;
+}
+
+ErrorData *
+CopyErrorData(void)
+{
+	ErrorData  *e = palloc0(sizeof(ErrorData));
+
+	e->elevel = ERROR;
+	e->message = pstrdup("error");
+	return e;
+}
+
+void
+FlushErrorState(void)
+{
+	shim_depth = 0;
+}
 
 /* ---------- the rest ---------- */
 

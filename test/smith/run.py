@@ -36,7 +36,8 @@ DENY = re.compile(
     r"|pg_logical_\w+|pg_backup_\w+|pg_start_backup|pg_stop_backup|pg_sleep\w*"
     r"|set_config|pg_advisory\w*|pg_try_advisory\w*|txid_\w+|pg_import_system_collations"
     r"|pg_notify|pg_wal_replay_\w+)\(")
-CRASH = re.compile(r"server process \(PID (\d+)\) was terminated by signal (\d+)")
+# a backend or a background worker (a job worker, the launcher) that died
+CRASH = re.compile(r"\(PID (\d+)\) (?:was terminated by signal (\d+)|exited with exit code ([2-9]|\d\d+))")
 
 
 def generate(target, seed, count):
@@ -49,10 +50,28 @@ def generate(target, seed, count):
 
 
 def crashes_in_log(path, offset):
+    """(pid, signal or exit code) of each process the log says died since offset."""
     with open(path, "r", errors="replace") as f:
         f.seek(offset)
         text = f.read()
-        return CRASH.findall(text), f.tell()
+        return [(m[0], m[1] or "exit " + m[2]) for m in CRASH.findall(text)], f.tell()
+
+
+def wait_for_verdict(path, offset, pid):
+    """After a lost session: poll the log (up to 30 s) until it says whether
+    the backend of pid died, or the server restarted after another's death."""
+    found = []
+    for _ in range(300):
+        more, offset = crashes_in_log(path, offset)
+        found += more
+        if any(p == str(pid) for p, _ in found):
+            break
+        with open(path, "r", errors="replace") as f:
+            f.seek(max(0, offset - 4096))
+            if "all server processes terminated; reinitializing" in f.read():
+                break
+        time.sleep(0.1)
+    return found, offset
 
 
 def connect(conninfo):
@@ -100,6 +119,7 @@ def main():
             ran += 1
             functions.update(called)
             lost = False
+            pid = conn.get_backend_pid()
             try:
                 with conn.cursor() as cur:
                     cur.execute(q)
@@ -113,14 +133,15 @@ def main():
                 except psycopg2.Error:
                     lost = True
             found, log_offset = crashes_in_log(args.log, log_offset)
+            if lost:
+                more, log_offset = wait_for_verdict(args.log, log_offset, pid)
+                found += more
             if found or lost:
-                if not found:
-                    time.sleep(1)
-                    found, log_offset = crashes_in_log(args.log, log_offset)
                 if found:
                     crashes += 1
                     with open(os.path.join(args.out, "crash-%d.sql" % crashes), "w") as f:
-                        f.write("-- signal %s\n%s;\n" % (found[0][1], q))
+                        f.write("-- process %s died (%s); this session's backend was %d\n%s;\n"
+                                % (found[0][0], found[0][1], pid, q))
                 else:
                     errors += 1  # the session ended without a crash
                 try:

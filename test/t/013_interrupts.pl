@@ -68,7 +68,8 @@ sub interrupt
 	my $fn = $how eq 'cancel' ? 'pg_cancel_backend' : 'pg_terminate_backend';
 	for (my $i = 0; $i < 200; $i++)
 	{
-		my $n = sql("SELECT count($fn(pid)) FROM pg_stat_activity WHERE application_name = '$tag'");
+		# only while it runs its statement: an idle session ignores a cancel
+		my $n = sql("SELECT count($fn(pid)) FROM pg_stat_activity WHERE application_name = '$tag' AND state = 'active'");
 		return 1 if $n > 0;
 		usleep(10_000);
 	}
@@ -101,7 +102,8 @@ my $trained = 0;
 my $interrupted = 0;
 for my $i (1 .. 12)
 {
-	my $how = $i % 2 ? 'cancel' : 'terminate';
+	# each algorithm is canceled once and terminated once at least
+	my $how = int(($i - 1) / 4) % 2 ? 'terminate' : 'cancel';
 	my $algo = (qw(linear logistic xgboost random_forest))[ $i % 4 ];
 	my $target = $algo eq 'logistic' ? 'label' : 'y';
 	my $cols = 'x1, x2, x3, x4, x5, ' . $target;
