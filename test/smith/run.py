@@ -124,14 +124,16 @@ def main():
                 with conn.cursor() as cur:
                     cur.execute(q)
                 conn.rollback()
-            except (psycopg2.OperationalError, psycopg2.InterfaceError):
-                lost = True
             except psycopg2.Error:
-                errors += 1
-                try:
-                    conn.rollback()
-                except psycopg2.Error:
+                # an error (a statement timeout too), or the session is gone
+                if conn.closed:
                     lost = True
+                else:
+                    errors += 1
+                    try:
+                        conn.rollback()
+                    except psycopg2.Error:
+                        lost = True
             found, log_offset = crashes_in_log(args.log, log_offset)
             if lost:
                 more, log_offset = wait_for_verdict(args.log, log_offset, pid)
