@@ -77,7 +77,8 @@ SQL_SOURCES = \
 	src/monitor/capture.sql \
 	src/rl/bandit.sql \
 	src/label/labeling.sql \
-	src/report/report.sql
+	src/report/report.sql \
+	src/security/roles.sql
 
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 

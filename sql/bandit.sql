@@ -251,6 +251,7 @@ SELECT arm IN ('p', 'q') AS still_chooses FROM ml.choose('wide', ARRAY[0.5]);
 
 -- ---------- privileges ----------
 CREATE ROLE bandit_outsider;
+GRANT ml_user TO bandit_outsider;
 GRANT USAGE ON SCHEMA ml TO bandit_outsider;
 SET ROLE bandit_outsider;
 SELECT count(*) AS visible_bandits FROM ml.bandits;

@@ -113,6 +113,7 @@ SELECT to_regclass('x') AS nothing_left;
 
 -- the source runs with the caller's rights and the new table is the caller's
 CREATE ROLE regress_ml_cleaner;
+GRANT ml_developer TO regress_ml_cleaner;
 GRANT CREATE ON SCHEMA public TO regress_ml_cleaner;
 GRANT SELECT ON messy TO regress_ml_cleaner;
 SET ROLE regress_ml_cleaner;

@@ -107,6 +107,7 @@ RESET statement_timeout;
 -- privileges: the source runs with the caller's rights; only members of
 -- a project's owner role may change it
 CREATE ROLE regress_ml_analyst;
+GRANT ml_developer TO regress_ml_analyst;
 CREATE TABLE secret AS SELECT * FROM diabetes;
 GRANT SELECT ON diabetes TO regress_ml_analyst;
 SET ROLE regress_ml_analyst;
@@ -128,6 +129,7 @@ DROP ROLE regress_ml_analyst;
 -- the catalog owner's statements cannot be diverted through the caller's
 -- search_path: an operator planted by an unprivileged role is not used
 CREATE ROLE regress_ml_intruder;
+GRANT ml_developer TO regress_ml_intruder;
 CREATE SCHEMA intruder AUTHORIZATION regress_ml_intruder;
 GRANT SELECT ON diabetes TO regress_ml_intruder;
 SET ROLE regress_ml_intruder;

@@ -194,6 +194,7 @@ SELECT expect_error($$SELECT ml.import_model('imp_err', 'xgboost_json', ml.expor
                                              '{"features": ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"], "target": "bmi"}')$$);
 -- only members of the owner role change a project
 CREATE ROLE regress_ml_exporter;
+GRANT ml_developer TO regress_ml_exporter;
 GRANT SELECT ON diabetes TO regress_ml_exporter;
 SET ROLE regress_ml_exporter;
 SELECT expect_error($$SELECT ml.import_model('exp_dia', 'xgboost_json', ml.export_model($$ || :dia || $$),

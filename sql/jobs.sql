@@ -74,6 +74,7 @@ SELECT mask_db(expect_error($$SELECT ml._add_schedule(1, '1 hour', 'jobs_src', '
 
 -- the tables are read through the views; their writes are the functions'
 CREATE ROLE regress_ml_jobs_a;
+GRANT ml_developer TO regress_ml_jobs_a;
 SET ROLE regress_ml_jobs_a;
 SELECT expect_error($$SELECT args FROM ml.jobs$$);
 SELECT expect_error($$SELECT lo, hi, checkpoint FROM ml.job_parts$$);

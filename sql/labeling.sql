@@ -202,6 +202,7 @@ SELECT expect_error($$SELECT * FROM ml.labeled('nope')$$);
 -- ---------- privileges ----------
 SELECT job_id AS strict_job FROM ml.label_tasks WHERE id = :strict_task \gset
 CREATE ROLE label_outsider;
+GRANT ml_developer TO label_outsider;
 SET ROLE label_outsider;
 SELECT count(*) AS visible_jobs FROM ml.labeling_jobs;
 SELECT count(*) AS visible_items FROM ml.label_items;

@@ -118,6 +118,7 @@ SELECT * FROM ml.monitor('mon', 'mon_same', '{"thresholds": {"bogus": 0.5}}');
 SELECT * FROM ml.monitor('mon', 'mon_same', '{"colour": 1}');
 SELECT * FROM ml.monitor('mon', 'no_such_table');
 CREATE ROLE mon_other;
+GRANT ml_developer TO mon_other;
 SET ROLE mon_other;
 SELECT * FROM ml.monitor('mon', 'mon_same');
 RESET ROLE;

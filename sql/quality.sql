@@ -46,6 +46,7 @@ SELECT * FROM ml.model_quality('q_reg', now(), '1 day', '{"min": {"accuracy": 0.
 SELECT * FROM ml.model_quality('q_reg', now(), '1 day', '{"above": {"rmse": 1}}');
 SELECT * FROM ml.model_quality('q_reg', now(), '1 day', '{"max": {"rmse": "big"}}');
 CREATE ROLE q_other;
+GRANT ml_developer TO q_other;
 GRANT SELECT ON q_reg TO q_other;
 SET ROLE q_other;
 SELECT count(*) FROM ml.prediction_log;

@@ -8,7 +8,7 @@
 
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgmaker;
-SELECT plan(99);
+SELECT plan(100);
 
 SELECT has_schema('ml');
 SELECT has_table('ml', 'projects', 'ml.projects exists');
@@ -126,7 +126,8 @@ SELECT is(
     NULL, 'every table and view has a COMMENT');
 
 -- privileges: everyone reads the catalog, nobody but its owner writes it
-SELECT ok(has_table_privilege('public', 'ml.models', 'SELECT'), 'PUBLIC may read ml.models');
+SELECT ok(has_table_privilege('ml_user', 'ml.models', 'SELECT'), 'ml_user may read ml.models');
+SELECT ok(NOT has_table_privilege('public', 'ml.models', 'SELECT'), 'PUBLIC may not read ml.models');
 SELECT ok(NOT has_table_privilege('public', 'ml.models', 'INSERT'), 'PUBLIC may not write ml.models');
 SELECT ok(NOT has_table_privilege('public', 'ml.deployments', 'INSERT'), 'PUBLIC may not write ml.deployments');
 SELECT ok(NOT has_table_privilege('public', 'ml.promotions', 'INSERT'), 'PUBLIC may not write ml.promotions');
@@ -154,7 +155,7 @@ SELECT ok((SELECT bool_and(relrowsecurity) FROM pg_class
     'the bandit tables have row-level security');
 SELECT ok(NOT has_table_privilege('public', 'ml.bandit_arms', 'UPDATE'), 'PUBLIC may not write ml.bandit_arms');
 SELECT ok(NOT has_table_privilege('public', 'ml.bandit_decisions', 'INSERT'), 'PUBLIC may not write ml.bandit_decisions');
-SELECT ok(has_table_privilege('public', 'ml.bandits', 'SELECT'), 'PUBLIC may read ml.bandits (its own rows)');
+SELECT ok(has_table_privilege('ml_user', 'ml.bandits', 'SELECT'), 'ml_user may read ml.bandits (its own rows)');
 -- labeling: every table under row-level security by the job's owner
 SELECT ok((SELECT bool_and(relrowsecurity) FROM pg_class
             WHERE oid IN ('ml.labeling_jobs'::regclass, 'ml.label_items'::regclass, 'ml.label_tasks'::regclass,

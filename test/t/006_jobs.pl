@@ -156,6 +156,7 @@ is( $node->safe_psql(
 $node->safe_psql(
 	'postgres', q{
 	CREATE ROLE alice LOGIN;
+	GRANT ml_developer TO alice;
 	CREATE TABLE secret AS SELECT x1, x2, y FROM src;
 });
 $job = $node->safe_psql('postgres',

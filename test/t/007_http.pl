@@ -61,6 +61,7 @@ $node->safe_psql('postgres', q{
 	CREATE EXTENSION pgmaker;
 	CREATE ROLE plain LOGIN;
 	CREATE ROLE other LOGIN;
+	GRANT ml_admin TO plain, other;
 	GRANT CREATE ON SCHEMA public TO plain, other;
 });
 

@@ -38,6 +38,7 @@ $node->safe_psql('postgres', q{
 	CREATE EXTENSION pgmaker;
 	CREATE ROLE plain LOGIN;
 	CREATE ROLE other LOGIN;
+	GRANT ml_admin TO plain, other;
 	GRANT CREATE ON SCHEMA public TO plain;
 	CREATE TABLE t AS SELECT g::float8 AS x, (g % 7)::float8 AS z FROM generate_series(1, 50) g;
 });

@@ -37,6 +37,7 @@ sub wait_for { return PgmakerTest::wait_for($node, @_); }
 sql(q{
 	CREATE EXTENSION pgmaker;
 	CREATE ROLE plain LOGIN;
+	GRANT ml_developer TO plain;
 	CREATE TABLE t AS SELECT g AS id, (g % 100)::float8 AS x, (ARRAY['a', 'b'])[1 + g % 2] AS c,
 	                         3 * (g % 100)::float8 + (g % 2) AS y FROM generate_series(1, 5000) g;
 	ALTER TABLE t ADD PRIMARY KEY (id);
