@@ -2,7 +2,8 @@
 # scripts/valgrind.sh: `make valgrind`: pgmaker's regression suites on a
 # server running under valgrind's memcheck.  Every backend is followed
 # (postgres forks without exec); each process writes its own log.  An error
-# counts against pgmaker when its stack has a frame in pgmaker.so: invalid
+# counts against pgmaker when one of the first frames of its stack is in
+# pgmaker's code (pgmaker.so, or its sources with the debug info): invalid
 # reads or writes, uses of uninitialised values, invalid frees; so does a
 # process that dies on a signal, a crash in the server log, or a pg_regress
 # run that did not complete.  Errors with
@@ -82,9 +83,23 @@ rc=0
 import glob, re, sys, collections
 # A frame is pgmaker's when it names pgmaker.so (no debug info) or, with
 # the debug info the build has, one of the sources under src/ (valgrind
-# prints full paths: --fullpath-after=).
+# prints full paths: --fullpath-after=).  An error is pgmaker's when one of
+# the first frames of its stack is: pgmaker's code made the bad access or
+# the call that made it.  A pgmaker frame further down (a background
+# worker's entry point under the server's start-up code) or only in the
+# origin of uninitialised bytes (memory the server allocated while pgmaker
+# built a value) is shown apart.
+TOP = 4
 def ours_frame(line):
     return "pgmaker.so" in line or sys.argv[2] in line
+def error_frames(block):
+    frames = []
+    for b in block[1:]:
+        if not re.match(r"\s*(at|by) 0x", b):
+            break           # "Address ...", "Uninitialised value was created ..."
+        frames.append(b)
+    return frames
+nearby = collections.Counter()
 crashes = 0
 ours = collections.Counter()
 theirs = collections.Counter()
@@ -103,7 +118,8 @@ for path in sorted(glob.glob(sys.argv[1] + "/*.log")):
             print("\n".join(block[:25]))
         elif block and re.match(r"(Invalid|Conditional jump|Use of uninitialised|Syscall param|Mismatched free|Source and destination|Argument)", block[0]):
             kind = re.sub(r"\d+", "N", block[0])
-            if any(ours_frame(b) for b in block):
+            frames = error_frames(block)
+            if any(ours_frame(b) for b in frames[:TOP]):
                 ours[kind] += 1
                 if shown < 5:
                     print("---- pgmaker error (%s) ----" % path)
@@ -112,12 +128,16 @@ for path in sorted(glob.glob(sys.argv[1] + "/*.log")):
             else:
                 theirs[kind] += 1
                 theirs_first.setdefault(kind, [b.strip() for b in block[1:4]])
+                if any(ours_frame(b) for b in block):
+                    nearby[kind] += 1
         block = []
 print("valgrind: errors with a pgmaker frame: %d%s" % (sum(ours.values()),
       "".join("\n   %d x %s" % (n, k) for k, n in ours.most_common())))
 print("valgrind: errors without one (server, libraries; information): %d%s" % (sum(theirs.values()),
       "".join("\n   %d x %s\n      first at: %s" % (n, k, " | ".join(theirs_first[k]))
               for k, n in theirs.most_common(6))))
+print("valgrind: of those, with a pgmaker frame deeper down or in the origin of the bytes: %d%s"
+      % (sum(nearby.values()), "".join("\n   %d x %s" % (n, k) for k, n in nearby.most_common())))
 print("valgrind: processes that died on a signal: %d" % crashes)
 sys.exit(1 if ours or crashes else 0)
 PY
