@@ -33,6 +33,7 @@
 
 #include "pgmaker.h"
 #include "bgw/bgw.h"
+#include "catalog/catalog.h"
 #include "data/data.h"
 
 PG_FUNCTION_INFO_V1(ml_source_query);
@@ -361,7 +362,7 @@ ml_queue_job(PG_FUNCTION_ARGS)
 
 /*
  * Locks a job's or a schedule's row (sql selects its owner FOR UPDATE) and
- * checks that the caller is a member of its owner; what and verb name the
+ * checks that the caller is a member of its owner or of ml_admin; what and verb name the
  * object and the action in messages.  Leaves the row in SPI_tuptable.
  */
 static void
@@ -378,7 +379,7 @@ lock_owned(const char *sql, int64 id, Oid caller, const char *what, const char *
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("%s %lld does not exist", what, (long long) id)));
 	owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	if (!has_privs_of_role(caller, owner))
+	if (!has_privs_of_role(caller, owner) && !CatalogIsAdmin(caller))
 	{
 		char	   *name = GetUserNameFromId(owner, true);
 
@@ -446,7 +447,7 @@ ml_add_schedule(PG_FUNCTION_ARGS)
 	RoleSwitch	rs;
 	bool		isnull;
 	int64		id;
-	Oid			powner;
+	ProjectInfo project;
 
 	char		nulls[7] = "       ";
 
@@ -464,20 +465,17 @@ ml_add_schedule(PG_FUNCTION_ARGS)
 	values[4] = ObjectIdGetDatum(caller);
 	values[5] = CStringGetTextDatum(GetConfigOption("search_path", false, false));
 	values[6] = PG_GETARG_DATUM(4);
+
+	/*
+	 * A retraining schedule promotes what passes the gate: it needs the
+	 * deploy level; monitoring is for the project's owners.
+	 */
+	CatalogProjectById(DatumGetInt64(values[0]), &project);
+	CatalogCheckAccess(&project, strcmp(text_to_cstring(PG_GETARG_TEXT_PP(4)), "monitor") == 0 ?
+					   ML_ACCESS_OWN : ML_ACCESS_DEPLOY);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	BgwAsRole(BgwExtensionOwner(), BGW_CATALOG_PATH, &rs);
-	exec("SELECT owner::oid FROM ml.projects WHERE id = $1", 1, types, values, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("project %lld does not exist", (long long) DatumGetInt64(values[0]))));
-	powner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	if (!has_privs_of_role(caller, powner))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("must be a member of role \"%s\" to change project %lld",
-						GetUserNameFromId(powner, false), (long long) DatumGetInt64(values[0]))));
 	exec("INSERT INTO ml.schedules (project_id, every, source, options, owner, search_path, kind, next_run)"
 		 " VALUES ($1, $2, $3, $4, $5::regrole, $6, $7, now() + $2) RETURNING id",
 		 7, types, values, nulls, SPI_OK_INSERT_RETURNING);

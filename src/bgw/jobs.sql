@@ -162,24 +162,17 @@ $$;
 COMMENT ON FUNCTION ml.job_wait(bigint, interval) IS
 'Waits until a job ends (succeeded, failed or canceled) and returns its row; with a timeout, returns it when the timeout passes even if it is still queued or running.';
 
-CREATE FUNCTION ml._project_for_job(project text) RETURNS bigint
+CREATE FUNCTION ml._project_for_job(project text, privilege text) RETURNS bigint
 LANGUAGE plpgsql STABLE
 AS $$
-DECLARE
-    pid bigint;
-    powner regrole;
 BEGIN
     IF project IS NULL THEN
         RAISE EXCEPTION 'project must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    SELECT p.id, p.owner INTO pid, powner FROM ml.projects p WHERE p.name = project;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'project "%" does not exist', project USING ERRCODE = 'undefined_object';
-    END IF;
-    RETURN pid;
+    RETURN ml._project_access(project, privilege);
 END
 $$;
-COMMENT ON FUNCTION ml._project_for_job(text) IS 'The id of a project named by a job''s argument (internal).';
+COMMENT ON FUNCTION ml._project_for_job(text, text) IS 'The id of a project named by a job''s argument, which the caller may use at the level privilege (internal).';
 
 CREATE FUNCTION ml.batch_predict(project text, source text, "into" text, key text, options jsonb DEFAULT '{}')
 RETURNS bigint
@@ -201,7 +194,7 @@ DECLARE
     cols text[];
     want text[];
 BEGIN
-    pid := ml._project_for_job(project);
+    pid := ml._project_for_job(project, 'predict');
     IF source IS NULL OR "into" IS NULL OR key IS NULL THEN
         RAISE EXCEPTION 'source, into and key must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
@@ -358,7 +351,7 @@ BEGIN
     PERFORM ml._source_query(source);
     PERFORM ml._require_workers();
     -- a project that does not exist yet is created by the job's ml.train
-    RETURN ml._queue_job('train', (SELECT p.id FROM ml.projects p WHERE p.name = project), NULL,
+    RETURN ml._queue_job('train', ml._project_access(project, 'train', missing_ok => true), NULL,
                          jsonb_build_object('project', project, 'source', source, 'options', options),
                          NULL);
 END
@@ -378,18 +371,13 @@ AS $$
 DECLARE
     pid bigint;
 BEGIN
-    pid := ml._project_for_job(project);
+    pid := ml._project_for_job(project, 'deploy');
     IF every IS NULL OR source IS NULL THEN
         RAISE EXCEPTION 'every and source must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     IF every < interval '1 second' THEN
         RAISE EXCEPTION 'every must be at least 1 second, not %', every
             USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF NOT pg_catalog.pg_has_role((SELECT p.owner FROM ml.projects p WHERE p.id = pid), 'USAGE') THEN
-        RAISE EXCEPTION 'must be a member of role "%" to change project "%"',
-            (SELECT p.owner FROM ml.projects p WHERE p.id = pid), project
-            USING ERRCODE = 'insufficient_privilege';
     END IF;
     options := ml._check_train_options(options);
     PERFORM ml._source_query(source);
@@ -409,18 +397,13 @@ DECLARE
     pid bigint;
     k text;
 BEGIN
-    pid := ml._project_for_job(project);
+    pid := ml._project_for_job(project, 'own');
     IF every IS NULL THEN
         RAISE EXCEPTION 'every must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     IF every < interval '1 second' THEN
         RAISE EXCEPTION 'every must be at least 1 second, not %', every
             USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF NOT pg_catalog.pg_has_role((SELECT p.owner FROM ml.projects p WHERE p.id = pid), 'USAGE') THEN
-        RAISE EXCEPTION 'must be a member of role "%" to monitor project "%"',
-            (SELECT p.owner FROM ml.projects p WHERE p.id = pid), project
-            USING ERRCODE = 'insufficient_privilege';
     END IF;
     options := coalesce(options, '{}');
     IF jsonb_typeof(options) <> 'object' THEN

@@ -210,17 +210,205 @@ CatalogProjectById(int64 project_id, ProjectInfo *out)
 }
 
 /*
- * CatalogCheckOwner lets only members of the project's owner role change
- * the project.
+ * CatalogCheckOwner lets only members of the project's owner role (and of
+ * ml_admin) change the project.
  */
 void
 CatalogCheckOwner(const ProjectInfo *project)
 {
-	if (!has_privs_of_role(GetUserId(), project->owner))
+	CatalogCheckAccess(project, ML_ACCESS_OWN);
+}
+
+static const char *const access_names[] = {NULL, "predict", "train", "deploy", "own"};
+
+const char *
+MLAccessName(MLAccess level)
+{
+	return access_names[level];
+}
+
+/* CatalogIsAdmin says whether a role has the rights of ml_admin. */
+bool
+CatalogIsAdmin(Oid user)
+{
+	Oid			admin = get_role_oid("ml_admin", true);
+
+	return OidIsValid(admin) && has_privs_of_role(user, admin);
+}
+
+/*
+ * CatalogLoadAccess reads a project's owner and grants into out, allocated
+ * in the current memory context.
+ */
+void
+CatalogLoadAccess(int64 project_id, ProjectAccess *out)
+{
+	CatalogCall cc;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(project_id)};
+	bool		isnull;
+	MemoryContext old;
+
+	memset(out, 0, sizeof(*out));
+	out->project_id = project_id;
+	catalog_begin(&cc);
+	catalog_exec("SELECT p.name, p.owner::oid, g.grantee::oid, g.privilege "
+				 "FROM ml.projects p LEFT JOIN ml.project_grants g ON g.project_id = p.id "
+				 "WHERE p.id = $1",
+				 1, types, values, NULL, true, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		elog(ERROR, "project %lld does not exist", (long long) project_id);
+	old = MemoryContextSwitchTo(cc.outer);
+	out->grantees = palloc(sizeof(Oid) * SPI_processed);
+	out->levels = palloc(sizeof(MLAccess) * SPI_processed);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		char	   *priv;
+
+		if (i == 0)
+		{
+			text	   *name = DatumGetTextPP(SPI_getbinval(tup, desc, 1, &isnull));
+
+			text_to_cstring_buffer(name, out->name, NAMEDATALEN);
+			out->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+		}
+		out->grantees[out->ngrants] = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+		if (isnull)
+			continue;
+		priv = SPI_getvalue(tup, desc, 4);
+		out->levels[out->ngrants] = strcmp(priv, "deploy") == 0 ? ML_ACCESS_DEPLOY :
+			strcmp(priv, "train") == 0 ? ML_ACCESS_TRAIN : ML_ACCESS_PREDICT;
+		out->ngrants++;
+	}
+	MemoryContextSwitchTo(old);
+	catalog_end(&cc);
+}
+
+/*
+ * CatalogAccessAllows says whether the current user may do what need
+ * names with the project.  Role membership is looked up each time (the
+ * server caches it), so a REVOKE of a role takes effect at once.
+ */
+bool
+CatalogAccessAllows(const ProjectAccess *access, MLAccess need)
+{
+	Oid			user = GetUserId();
+
+	if (has_privs_of_role(user, access->owner) || CatalogIsAdmin(user))
+		return true;
+	for (int i = 0; i < access->ngrants; i++)
+		if (access->levels[i] >= need && has_privs_of_role(user, access->grantees[i]))
+			return true;
+	return false;
+}
+
+/*
+ * CatalogRequireAccess raises insufficient_privilege unless the current
+ * user may do what need names with the project.
+ */
+void
+CatalogRequireAccess(const ProjectAccess *access, MLAccess need)
+{
+	char	   *owner;
+
+	if (CatalogAccessAllows(access, need))
+		return;
+	owner = GetUserNameFromId(access->owner, true);
+	if (need == ML_ACCESS_OWN)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be a member of role \"%s\" to change project \"%s\"",
-						GetUserNameFromId(project->owner, false), project->name)));
+						owner ? owner : "?", access->name)));
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to %s with project \"%s\"",
+					MLAccessName(need), access->name),
+			 errhint("A member of its owner role \"%s\" can grant it: ml.grant('%s', role, '%s').",
+					 owner ? owner : "?", access->name, MLAccessName(need))));
+}
+
+/*
+ * CatalogMayAccess is CatalogAccessAllows for a project read by name or
+ * id: it reads the grants unless the owner's membership settles it.
+ */
+bool
+CatalogMayAccess(const ProjectInfo *project, MLAccess need)
+{
+	ProjectAccess access;
+	bool		ok;
+
+	if (has_privs_of_role(GetUserId(), project->owner))
+		return true;
+	CatalogLoadAccess(project->id, &access);
+	ok = CatalogAccessAllows(&access, need);
+	pfree(access.grantees);
+	pfree(access.levels);
+	return ok;
+}
+
+/*
+ * CatalogCheckAccess is CatalogRequireAccess for a project read by name
+ * or id.
+ */
+void
+CatalogCheckAccess(const ProjectInfo *project, MLAccess need)
+{
+	ProjectAccess access;
+
+	if (has_privs_of_role(GetUserId(), project->owner))
+		return;
+	CatalogLoadAccess(project->id, &access);
+	CatalogRequireAccess(&access, need);
+	pfree(access.grantees);
+	pfree(access.levels);
+}
+
+/*
+ * CatalogSetGrant gives grantee the level of access to the project,
+ * replacing what it had.
+ */
+void
+CatalogSetGrant(const ProjectInfo *project, Oid grantee, MLAccess level)
+{
+	CatalogCall cc;
+	Oid			types[5] = {INT8OID, OIDOID, TEXTOID, OIDOID, OIDOID};
+	Datum		values[5];
+
+	values[0] = Int64GetDatum(project->id);
+	values[1] = ObjectIdGetDatum(grantee);
+	values[2] = CStringGetTextDatum(MLAccessName(level));
+	values[3] = ObjectIdGetDatum(project->owner);
+	values[4] = ObjectIdGetDatum(GetUserId());
+	catalog_begin(&cc);
+	catalog_exec("INSERT INTO ml.project_grants AS g (project_id, grantee, privilege, owner, granted_by) "
+				 "VALUES ($1, $2::regrole, $3, $4::regrole, $5::regrole) "
+				 "ON CONFLICT (project_id, grantee) DO UPDATE "
+				 "SET privilege = excluded.privilege, granted_by = excluded.granted_by, "
+				 "granted_at = excluded.granted_at",
+				 5, types, values, NULL, false, SPI_OK_INSERT);
+	catalog_end(&cc);
+}
+
+/*
+ * CatalogDeleteGrant takes grantee's access to the project away; false
+ * when it had none.
+ */
+bool
+CatalogDeleteGrant(const ProjectInfo *project, Oid grantee)
+{
+	CatalogCall cc;
+	Oid			types[2] = {INT8OID, OIDOID};
+	Datum		values[2] = {Int64GetDatum(project->id), ObjectIdGetDatum(grantee)};
+	bool		found;
+
+	catalog_begin(&cc);
+	catalog_exec("DELETE FROM ml.project_grants WHERE project_id = $1 AND grantee = $2::regrole",
+				 2, types, values, NULL, false, SPI_OK_DELETE);
+	found = SPI_processed > 0;
+	catalog_end(&cc);
+	return found;
 }
 
 /*
@@ -236,7 +424,7 @@ CatalogCheckOwner(const ProjectInfo *project)
  * invisible, which is a serialization failure.
  */
 int64
-CatalogCreateProject(const char *name, MLTask task, const char *target)
+CatalogCreateProject(const char *name, MLTask task, const char *target, Oid *owner)
 {
 	CatalogCall cc;
 	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, OIDOID};
@@ -267,6 +455,7 @@ CatalogCreateProject(const char *name, MLTask task, const char *target)
 			project_from_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, cc.outer, &existing);
 	}
 	catalog_end(&cc);
+	*owner = user;
 	if (id != 0)
 		return id;
 
@@ -276,6 +465,7 @@ CatalogCreateProject(const char *name, MLTask task, const char *target)
 				 errmsg("could not create project \"%s\": a concurrent transaction created it", name),
 				 errhint("Retry the transaction.")));
 	CatalogCheckOwner(&existing);
+	*owner = existing.owner;
 	if (existing.task != task)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -47,7 +47,42 @@ extern void CatalogCheckProjectName(const char *name);
 extern bool CatalogFindProject(const char *name, ProjectInfo *out);
 extern void CatalogRequireProject(const char *name, ProjectInfo *out);
 extern void CatalogCheckOwner(const ProjectInfo *project);
-extern int64 CatalogCreateProject(const char *name, MLTask task, const char *target);
+
+/*
+ * What a role may do with a project, in increasing order: each level
+ * includes the ones before it.  Members of the owner role, of ml_admin
+ * and superusers have every level; other roles have what ml.grant gave
+ * them (ml.project_grants).
+ */
+typedef enum MLAccess
+{
+	ML_ACCESS_PREDICT = 1,		/* predict, explain, read the catalog rows */
+	ML_ACCESS_TRAIN,			/* train and import models, export them */
+	ML_ACCESS_DEPLOY,			/* deploy, roll back, promote when training */
+	ML_ACCESS_OWN				/* drop, grant, capture, monitor */
+} MLAccess;
+
+/* A project's owner and grants, as the model cache keeps them. */
+typedef struct ProjectAccess
+{
+	int64		project_id;
+	char		name[NAMEDATALEN];
+	Oid			owner;
+	int			ngrants;
+	Oid		   *grantees;
+	MLAccess   *levels;
+} ProjectAccess;
+
+extern const char *MLAccessName(MLAccess level);
+extern bool CatalogIsAdmin(Oid user);
+extern void CatalogLoadAccess(int64 project_id, ProjectAccess *out);
+extern bool CatalogAccessAllows(const ProjectAccess *access, MLAccess need);
+extern void CatalogRequireAccess(const ProjectAccess *access, MLAccess need);
+extern void CatalogCheckAccess(const ProjectInfo *project, MLAccess need);
+extern bool CatalogMayAccess(const ProjectInfo *project, MLAccess need);
+extern void CatalogSetGrant(const ProjectInfo *project, Oid grantee, MLAccess level);
+extern bool CatalogDeleteGrant(const ProjectInfo *project, Oid grantee);
+extern int64 CatalogCreateProject(const char *name, MLTask task, const char *target, Oid *owner);
 extern int64 CatalogInsertModel(const ModelRow *row);
 
 /* A promotion decision of ml.train (ml.promotions). */

@@ -112,7 +112,55 @@ CREATE TABLE ml.training_log (
 );
 COMMENT ON TABLE ml.training_log IS 'Per-iteration telemetry of iterative algorithms: training and validation loss, gradient norm or step change, elapsed seconds.';
 
+-- Who else may use a project: one level per role, given by ml.grant.
+-- owner repeats the project's owner, so that the policy below needs no
+-- other table (the projects' policy reads this one).
+CREATE TABLE ml.project_grants (
+    project_id  bigint NOT NULL REFERENCES ml.projects (id) ON DELETE CASCADE,
+    grantee     regrole NOT NULL,
+    privilege   text NOT NULL CHECK (privilege IN ('predict', 'train', 'deploy')),
+    owner       regrole NOT NULL,
+    granted_by  regrole NOT NULL,
+    granted_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (project_id, grantee)
+);
+COMMENT ON TABLE ml.project_grants IS 'Access to a project given to a role and its members by ml.grant: predict, train (includes predict) or deploy (includes both); visible to the grantee''s and the owner''s members.';
+
+-- Row-level security: a role sees the projects whose owner role it is a
+-- member of, the ones granted to a role it is a member of, and all of
+-- them as a member of ml_admin; the rows of the other catalog tables
+-- follow their project.  Catalog writes run as the tables' owner, who is
+-- not subject to these policies; the C functions check access themselves.
+ALTER TABLE ml.project_grants ENABLE ROW LEVEL SECURITY;
+CREATE POLICY project_grants_visible ON ml.project_grants FOR SELECT
+    USING (pg_catalog.pg_has_role(grantee, 'USAGE') OR pg_catalog.pg_has_role(owner, 'USAGE')
+           OR pg_catalog.pg_has_role('ml_admin', 'USAGE'));
+ALTER TABLE ml.projects ENABLE ROW LEVEL SECURITY;
+CREATE POLICY projects_visible ON ml.projects FOR SELECT
+    USING (pg_catalog.pg_has_role(owner, 'USAGE') OR pg_catalog.pg_has_role('ml_admin', 'USAGE')
+           OR EXISTS (SELECT 1 FROM ml.project_grants g
+                       WHERE g.project_id = projects.id AND pg_catalog.pg_has_role(g.grantee, 'USAGE')));
+ALTER TABLE ml.models ENABLE ROW LEVEL SECURITY;
+CREATE POLICY models_visible ON ml.models FOR SELECT
+    USING (project_id IN (SELECT p.id FROM ml.projects p));
+ALTER TABLE ml.deployments ENABLE ROW LEVEL SECURITY;
+CREATE POLICY deployments_visible ON ml.deployments FOR SELECT
+    USING (project_id IN (SELECT p.id FROM ml.projects p));
+ALTER TABLE ml.promotions ENABLE ROW LEVEL SECURITY;
+CREATE POLICY promotions_visible ON ml.promotions FOR SELECT
+    USING (project_id IN (SELECT p.id FROM ml.projects p));
+ALTER TABLE ml.runs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY runs_visible ON ml.runs FOR SELECT
+    USING (project_id IN (SELECT p.id FROM ml.projects p));
+ALTER TABLE ml.trials ENABLE ROW LEVEL SECURITY;
+CREATE POLICY trials_visible ON ml.trials FOR SELECT
+    USING (run_id IN (SELECT r.id FROM ml.runs r));
+ALTER TABLE ml.training_log ENABLE ROW LEVEL SECURITY;
+CREATE POLICY training_log_visible ON ml.training_log FOR SELECT
+    USING (model_id IN (SELECT m.id FROM ml.models m));
+
 SELECT pg_catalog.pg_extension_config_dump('ml.projects', '');
+SELECT pg_catalog.pg_extension_config_dump('ml.project_grants', '');
 SELECT pg_catalog.pg_extension_config_dump('ml.training_log', '');
 SELECT pg_catalog.pg_extension_config_dump('ml.projects_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('ml.models', '');
@@ -137,6 +185,8 @@ CREATE TRIGGER invalidate_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON 
 CREATE TRIGGER invalidate_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ml.models
     FOR EACH STATEMENT EXECUTE FUNCTION ml._invalidate_cache();
 CREATE TRIGGER invalidate_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ml.deployments
+    FOR EACH STATEMENT EXECUTE FUNCTION ml._invalidate_cache();
+CREATE TRIGGER invalidate_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ml.project_grants
     FOR EACH STATEMENT EXECUTE FUNCTION ml._invalidate_cache();
 
 CREATE FUNCTION ml.key_metric(task text) RETURNS text
@@ -177,6 +227,7 @@ SELECT p.name AS project,
                       LIMIT 1) pr ON true
   LEFT JOIN ml.models m ON m.id = d.model_id
  ORDER BY p.name;
+ALTER VIEW ml.overview SET (security_invoker = true);
 COMMENT ON VIEW ml.overview IS 'One row per project: task, live model, its algorithm and key metric, and when it was deployed.';
 
 CREATE VIEW ml.leaderboard AS
@@ -204,10 +255,15 @@ SELECT p.name AS project,
                       ORDER BY dd.id DESC
                       LIMIT 1) live ON true
  ORDER BY p.name, rank, m.id;
+ALTER VIEW ml.leaderboard SET (security_invoker = true);
 COMMENT ON VIEW ml.leaderboard IS 'Models of every project ranked by the key metric on their hold-out rows (models measured on training rows rank after them).';
 
 GRANT USAGE ON SCHEMA ml TO PUBLIC;
-GRANT SELECT ON ml.projects, ml.models, ml.deployments, ml.promotions, ml.runs, ml.trials, ml.training_log, ml.overview, ml.leaderboard TO PUBLIC;
+GRANT SELECT ON ml.projects, ml.project_grants, ml.deployments, ml.promotions, ml.runs, ml.trials, ml.training_log,
+    ml.overview, ml.leaderboard TO PUBLIC;
+-- the blobs are read through ml.export_model, which needs the train level
+GRANT SELECT (id, project_id, run_id, algorithm, hyperparams, preprocess, features, metrics, train_metrics,
+              baseline, curves, n_train, n_test, fit_seconds, created_at) ON ml.models TO PUBLIC;
 
 CREATE FUNCTION ml.training_info(model_id bigint)
 RETURNS TABLE (iteration int, train_loss float8, validation_loss float8,

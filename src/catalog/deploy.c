@@ -22,6 +22,9 @@
 PG_FUNCTION_INFO_V1(ml_deploy);
 PG_FUNCTION_INFO_V1(ml_deploy_model);
 PG_FUNCTION_INFO_V1(ml_drop_project);
+PG_FUNCTION_INFO_V1(ml_grant);
+PG_FUNCTION_INFO_V1(ml_revoke);
+PG_FUNCTION_INFO_V1(ml_project_access);
 PG_FUNCTION_INFO_V1(ml_invalidate_cache);
 
 /* Deploys model_id (unless it is already live) and returns the result row. */
@@ -62,13 +65,13 @@ deploy(FunctionCallInfo fcinfo, const ProjectInfo *project, int64 model_id,
 }
 
 static void
-project_for_change(FunctionCallInfo fcinfo, ProjectInfo *project)
+project_for_change(FunctionCallInfo fcinfo, ProjectInfo *project, MLAccess need)
 {
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 
 	CatalogCheckProjectName(name);
 	CatalogRequireProject(name, project);
-	CatalogCheckOwner(project);
+	CatalogCheckAccess(project, need);
 }
 
 /*
@@ -84,7 +87,7 @@ ml_deploy(PG_FUNCTION_ARGS)
 	int64		model_id;
 	char	   *reason;
 
-	project_for_change(fcinfo, &project);
+	project_for_change(fcinfo, &project, ML_ACCESS_DEPLOY);
 	if (strcmp(strategy, "best_score") == 0)
 	{
 		model_id = CatalogBestModel(&project);
@@ -132,7 +135,7 @@ ml_deploy_model(PG_FUNCTION_ARGS)
 	int64		model_id = PG_GETARG_INT64(1);
 	ProjectInfo project;
 
-	project_for_change(fcinfo, &project);
+	project_for_change(fcinfo, &project, ML_ACCESS_DEPLOY);
 	PG_RETURN_DATUM(deploy(fcinfo, &project, model_id, "manual",
 						   psprintf("model %lld chosen by id", (long long) model_id)));
 }
@@ -145,10 +148,108 @@ ml_drop_project(PG_FUNCTION_ARGS)
 {
 	ProjectInfo project;
 
-	project_for_change(fcinfo, &project);
+	project_for_change(fcinfo, &project, ML_ACCESS_OWN);
 	CatalogDeleteProject(project.id);
 	CacheInvalidate();
 	PG_RETURN_BOOL(true);
+}
+
+/* The role argument of ml.grant and ml.revoke. */
+static Oid
+grantee_arg(FunctionCallInfo fcinfo, int argno)
+{
+	Oid			role = PG_GETARG_OID(argno);
+
+	if (!OidIsValid(role))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("role must name a role, not PUBLIC"),
+				 errhint("To give every ml_user access, grant it to ml_user.")));
+	return role;
+}
+
+/*
+ * ml_grant(project, role, privilege) gives role, and its members, one
+ * level of access to a project: predict, train (which includes predict)
+ * or deploy (which includes both).  It replaces what the role had.  For
+ * members of the project's owner role.
+ */
+Datum
+ml_grant(PG_FUNCTION_ARGS)
+{
+	ProjectInfo project;
+	Oid			role = grantee_arg(fcinfo, 1);
+	char	   *privilege = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	MLAccess	level;
+
+	if (strcmp(privilege, "predict") == 0)
+		level = ML_ACCESS_PREDICT;
+	else if (strcmp(privilege, "train") == 0)
+		level = ML_ACCESS_TRAIN;
+	else if (strcmp(privilege, "deploy") == 0)
+		level = ML_ACCESS_DEPLOY;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown privilege \"%s\"", privilege),
+				 errhint("Privileges are predict, train (which includes predict) and deploy (which includes both).")));
+	project_for_change(fcinfo, &project, ML_ACCESS_OWN);
+	CatalogSetGrant(&project, role, level);
+	CacheInvalidate();
+	PG_RETURN_VOID();
+}
+
+/*
+ * ml_revoke(project, role) takes away what ml.grant gave role; false when
+ * it had nothing.  Membership of the owner role is not a grant: revoke
+ * the role itself for that.
+ */
+Datum
+ml_revoke(PG_FUNCTION_ARGS)
+{
+	ProjectInfo project;
+	Oid			role = grantee_arg(fcinfo, 1);
+	bool		found;
+
+	project_for_change(fcinfo, &project, ML_ACCESS_OWN);
+	found = CatalogDeleteGrant(&project, role);
+	if (found)
+		CacheInvalidate();
+	PG_RETURN_BOOL(found);
+}
+
+/*
+ * ml._project_access(project, privilege, missing_ok) returns the id of a
+ * project the caller may use at that level (predict, train, deploy or
+ * own), for the plpgsql functions that queue jobs and schedules; NULL for
+ * a project that does not exist when missing_ok.
+ */
+Datum
+ml_project_access(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	char	   *privilege;
+	ProjectInfo project;
+	MLAccess	need;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("project must not be NULL")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	privilege = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	need = strcmp(privilege, "predict") == 0 ? ML_ACCESS_PREDICT :
+		strcmp(privilege, "train") == 0 ? ML_ACCESS_TRAIN :
+		strcmp(privilege, "deploy") == 0 ? ML_ACCESS_DEPLOY : ML_ACCESS_OWN;
+	CatalogCheckProjectName(name);
+	if (!CatalogFindProject(name, &project))
+	{
+		if (!PG_ARGISNULL(2) && PG_GETARG_BOOL(2))
+			PG_RETURN_NULL();
+		CatalogRequireProject(name, &project);
+	}
+	CatalogCheckAccess(&project, need);
+	PG_RETURN_INT64(project.id);
 }
 
 /*

@@ -20,3 +20,22 @@ AS 'MODULE_PATHNAME', 'ml_drop_project'
 LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 COMMENT ON FUNCTION ml.drop_project(text) IS
 'Removes a project with all its models and deployments.';
+
+CREATE FUNCTION ml.grant(project text, role regrole, privilege text) RETURNS void
+AS 'MODULE_PATHNAME', 'ml_grant'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION ml.grant(text, regrole, text) IS
+'Gives a role (and its members) access to a project: predict, train (includes predict) or deploy (includes both); replaces what the role had.  For members of the project''s owner role.';
+
+CREATE FUNCTION ml.revoke(project text, role regrole) RETURNS boolean
+AS 'MODULE_PATHNAME', 'ml_revoke'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION ml.revoke(text, regrole) IS
+'Takes away what ml.grant gave a role on a project; false when it had nothing.';
+
+CREATE FUNCTION ml._project_access(project text, privilege text, missing_ok boolean DEFAULT false)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'ml_project_access'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION ml._project_access(text, text, boolean) IS
+'The id of a project the caller may use at a level: predict, train, deploy or own (internal).';

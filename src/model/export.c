@@ -54,6 +54,13 @@ ml_export_model(PG_FUNCTION_ARGS)
 	Model	   *m = CacheModel(model_id);
 	StringInfoData buf;
 	bytea	   *result;
+	int64		project_id;
+	ProjectInfo project;
+
+	/* the model's parameters leave the database: as for training */
+	CatalogModelAlgorithm(model_id, &project_id);
+	CatalogProjectById(project_id, &project);
+	CatalogCheckAccess(&project, ML_ACCESS_TRAIN);
 
 	initStringInfo(&buf);
 	appendStringInfoSpaces(&buf, VARHDRSZ);
@@ -496,7 +503,7 @@ import_model(const char *project_name, const char *format, bytea *data, Jsonb *f
 
 	project_exists = CatalogFindProject(project_name, &project);
 	if (project_exists)
-		CatalogCheckOwner(&project);
+		CatalogCheckAccess(&project, ML_ACCESS_TRAIN);
 
 	/* the document, checked before XGBoost reads it */
 	XgbDocumentCheck(VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data), json, &doc);
@@ -574,7 +581,7 @@ import_model(const char *project_name, const char *format, bytea *data, Jsonb *f
 	/* store */
 	if (!project_exists)
 	{
-		project.id = CatalogCreateProject(project_name, task, spec.target);
+		project.id = CatalogCreateProject(project_name, task, spec.target, &project.owner);
 		project.name = pstrdup(project_name);
 	}
 	memset(&row, 0, sizeof(row));

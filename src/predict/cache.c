@@ -33,12 +33,19 @@ typedef struct ProjectEntry
 {
 	char		name[NAMEDATALEN];	/* key */
 	Model	   *model;
+	ProjectAccess *access;		/* its model's */
 } ProjectEntry;
 
+/*
+ * A model, with the owner and grants of its project: every lookup checks
+ * that the current user may predict with it (the user can change between
+ * lookups; a grant's change is a catalog change, which retires the entry).
+ */
 typedef struct ModelEntry
 {
 	int64		model_id;		/* key */
 	Model	   *model;
+	ProjectAccess *access;
 	MemoryContext cxt;
 } ModelEntry;
 
@@ -52,7 +59,7 @@ static bool cache_stale = false;
 uint64		CacheGeneration = 0;
 uint64		RelcacheGeneration = 0;
 static bool cache_provisional = false;	/* drop at transaction end */
-static Oid	watched_relids[3];
+static Oid	watched_relids[4];
 
 static void
 cache_relcache_callback(Datum arg, Oid relid)
@@ -184,20 +191,22 @@ cache_prepare(void)
 	watched_relids[0] = CatalogRelid("projects");
 	watched_relids[1] = CatalogRelid("models");
 	watched_relids[2] = CatalogRelid("deployments");
+	watched_relids[3] = CatalogRelid("project_grants");
 	cache_stale = false;
 }
 
 /*
- * CacheModel returns a model by id, reading and checking its blob once per
- * backend.
+ * Returns the cache entry of a model, reading and checking its blob once
+ * per backend, after checking that the current user may predict with it.
  */
-Model *
-CacheModel(int64 model_id)
+static ModelEntry *
+cache_model_entry(int64 model_id)
 {
 	ModelEntry *entry;
 	MemoryContext cxt;
 	MemoryContext old;
 	Model	   *model;
+	ProjectAccess *access;
 	bytea	   *blob;
 	int64		project_id;
 	double		capture_rate;
@@ -207,7 +216,10 @@ CacheModel(int64 model_id)
 	cache_prepare();
 	entry = hash_search(model_cache, &model_id, HASH_FIND, NULL);
 	if (entry)
-		return entry->model;
+	{
+		CatalogRequireAccess(entry->access, ML_ACCESS_PREDICT);
+		return entry;
+	}
 
 	/* under the caller's context until it is read: an error frees it */
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "pgmaker model", ALLOCSET_DEFAULT_SIZES);
@@ -215,8 +227,11 @@ CacheModel(int64 model_id)
 	pushed = cache_snapshot_push();
 	blob = CatalogModelBlob(model_id, &project_id);
 	capture_rate = CatalogCaptureRate(project_id);
+	access = palloc(sizeof(ProjectAccess));
+	CatalogLoadAccess(project_id, access);
 	if (pushed)
 		PopActiveSnapshot();
+	CatalogRequireAccess(access, ML_ACCESS_PREDICT);
 	model = ModelDeserialize(blob, model_id);
 	model->capture_rate = capture_rate;
 	pfree(blob);
@@ -225,8 +240,19 @@ CacheModel(int64 model_id)
 	MemoryContextSetParent(cxt, cache_cxt);
 	entry = hash_search(model_cache, &model_id, HASH_ENTER, &found);
 	entry->model = model;
+	entry->access = access;
 	entry->cxt = cxt;
-	return model;
+	return entry;
+}
+
+/*
+ * CacheModel returns a model by id, for a user who may predict with its
+ * project.
+ */
+Model *
+CacheModel(int64 model_id)
+{
+	return cache_model_entry(model_id)->model;
 }
 
 /*
@@ -236,16 +262,19 @@ Model *
 CacheProjectModel(const char *project)
 {
 	ProjectEntry *entry;
+	ModelEntry *mentry;
 	ProjectInfo info;
 	int64		model_id;
-	Model	   *model;
 	bool		pushed;
 
 	CatalogCheckProjectName(project);
 	cache_prepare();
 	entry = hash_search(project_cache, project, HASH_FIND, NULL);
 	if (entry)
+	{
+		CatalogRequireAccess(entry->access, ML_ACCESS_PREDICT);
 		return entry->model;
+	}
 
 	pushed = cache_snapshot_push();
 	CatalogRequireProject(project, &info);
@@ -253,12 +282,16 @@ CacheProjectModel(const char *project)
 	if (pushed)
 		PopActiveSnapshot();
 	if (model_id == 0)
+	{
+		CatalogCheckAccess(&info, ML_ACCESS_PREDICT);
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("project \"%s\" has no deployed model", project),
 				 errhint("Deploy one with ml.deploy('%s', 'best_score').", project)));
-	model = CacheModel(model_id);
+	}
+	mentry = cache_model_entry(model_id);
 	entry = hash_search(project_cache, project, HASH_ENTER, NULL);
-	entry->model = model;
-	return model;
+	entry->model = mentry->model;
+	entry->access = mentry->access;
+	return mentry->model;
 }

@@ -490,6 +490,11 @@ decide_deploy(DeployMode mode, const Gate *gate, const Model *model, const Metri
 		appendStringInfoString(reason, "deploy is never");
 		return false;
 	}
+	if (!CatalogMayAccess(project, ML_ACCESS_DEPLOY))
+	{
+		appendStringInfoString(reason, "the caller may train but not deploy with the project");
+		return false;
+	}
 	if (mode == DEPLOY_ALWAYS)
 	{
 		appendStringInfoString(reason, "deploy is always");
@@ -1406,7 +1411,7 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 	project_exists = CatalogFindProject(project_name, &project);
 	if (project_exists)
 	{
-		CatalogCheckOwner(&project);
+		CatalogCheckAccess(&project, ML_ACCESS_TRAIN);
 		if (target == NULL)
 			target = project.target;
 		else if (project.target == NULL || strcmp(project.target, target) != 0)
@@ -1614,7 +1619,7 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 	/* store */
 	if (!project_exists)
 	{
-		project.id = CatalogCreateProject(project_name, task, target);
+		project.id = CatalogCreateProject(project_name, task, target, &project.owner);
 		project.name = project_name;
 		project.task = task;
 		project.target = target;

@@ -150,6 +150,9 @@ CREATE TABLE ml.debug_events (
 );
 COMMENT ON TABLE ml.debug_events IS 'Per model and debugger rule asked for in hyperparams.rules: whether it fired (at which iteration, why), stayed quiet, or could not be evaluated.';
 GRANT SELECT ON ml.debug_events TO PUBLIC;
+ALTER TABLE ml.debug_events ENABLE ROW LEVEL SECURITY;
+CREATE POLICY debug_events_visible ON ml.debug_events FOR SELECT
+    USING (model_id IN (SELECT m.id FROM ml.models m));
 SELECT pg_catalog.pg_extension_config_dump('ml.debug_events', '');
 
 CREATE FUNCTION ml.debug(model_id bigint)
