@@ -116,8 +116,16 @@ SELECT project, deployed FROM ml.train('analyst', 'diabetes', 'progression');
 SELECT expect_error($$SELECT * FROM ml.train('fixed', 'diabetes', 'progression')$$);
 SELECT expect_error($$SELECT * FROM ml.deploy('fixed', 'most_recent')$$);
 SELECT expect_error($$SELECT ml.drop_project('fixed')$$);
+SELECT expect_error($$SELECT ml.predict('fixed', d) FROM diabetes d LIMIT 1$$);
+RESET ROLE;
+SELECT ml.grant('fixed', 'regress_ml_analyst', 'predict');
+SET ROLE regress_ml_analyst;
 SELECT round(ml.predict('fixed', d)::numeric, 3) = round(ml.predict('analyst', d)::numeric, 3) AS same_model_family
   FROM diabetes d LIMIT 1;
+SELECT expect_error($$SELECT * FROM ml.train('fixed', 'diabetes', 'progression')$$);
+RESET ROLE;
+SELECT ml.revoke('fixed', 'regress_ml_analyst');
+SET ROLE regress_ml_analyst;
 SELECT expect_error($$INSERT INTO ml.projects (name, task, owner) VALUES ('x', 'regression', 'regress_ml_analyst')$$);
 RESET ROLE;
 SELECT name, owner FROM ml.projects WHERE name = 'analyst';

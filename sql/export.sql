@@ -192,14 +192,27 @@ SELECT expect_error($$SELECT ml.import_model('exp_dia', 'xgboost_json', ml.expor
                                              '{"features": ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"], "target": "y"}')$$);
 SELECT expect_error($$SELECT ml.import_model('imp_err', 'xgboost_json', ml.export_model($$ || :dia || $$),
                                              '{"features": ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"], "target": "bmi"}')$$);
--- only members of the owner role change a project
+-- exporting needs the train level, as importing into a project does
 CREATE ROLE regress_ml_exporter;
 GRANT ml_developer TO regress_ml_exporter;
 GRANT SELECT ON diabetes TO regress_ml_exporter;
 SET ROLE regress_ml_exporter;
-SELECT expect_error($$SELECT ml.import_model('exp_dia', 'xgboost_json', ml.export_model($$ || :dia || $$),
+SELECT expect_error($$SELECT ml.export_model($$ || :dia || $$)$$);
+RESET ROLE;
+SELECT ml.grant('exp_dia', 'regress_ml_exporter', 'predict');
+SET ROLE regress_ml_exporter;
+SELECT expect_error($$SELECT ml.export_model($$ || :dia || $$)$$);
+SELECT expect_error($$SELECT ml.import_model('exp_dia', 'xgboost_json', '{}'::bytea,
                                              '["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]')$$);
 RESET ROLE;
+SELECT ml.grant('exp_dia', 'regress_ml_exporter', 'train');
+SET ROLE regress_ml_exporter;
+SET client_min_messages = warning;
+SELECT ml.import_model('exp_dia', 'xgboost_json', ml.export_model(:dia),
+                       '["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]') > :dia AS imported_by_grantee;
+RESET client_min_messages;
+RESET ROLE;
+SELECT ml.revoke('exp_dia', 'regress_ml_exporter');
 -- a failed import writes nothing
 SELECT count(*) AS imp_err_projects FROM ml.projects WHERE name = 'imp_err';
 

@@ -78,29 +78,41 @@ GRANT SELECT (job_id, part, status, rows_done, rows_total, attempts, started_at,
 GRANT SELECT (id, kind, project_id, every, owner, enabled, next_run, last_run, last_job_id, last_status)
     ON ml.schedules TO PUBLIC;
 
+-- A job or schedule is seen by the members of its owner role and of
+-- ml_admin (who may also cancel and remove it); the launcher and workers
+-- run as a superuser, and the functions write as the tables' owner.
+ALTER TABLE ml.jobs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY jobs_of_owner ON ml.jobs FOR SELECT
+    USING (pg_catalog.pg_has_role(owner, 'USAGE') OR pg_catalog.pg_has_role('ml_admin', 'USAGE'));
+ALTER TABLE ml.job_parts ENABLE ROW LEVEL SECURITY;
+CREATE POLICY job_parts_of_owner ON ml.job_parts FOR SELECT
+    USING (job_id IN (SELECT j.id FROM ml.jobs j));
+ALTER TABLE ml.schedules ENABLE ROW LEVEL SECURITY;
+CREATE POLICY schedules_of_owner ON ml.schedules FOR SELECT
+    USING (pg_catalog.pg_has_role(owner, 'USAGE') OR pg_catalog.pg_has_role('ml_admin', 'USAGE'));
+
 -- Every job with its elapsed time and, while it runs, an estimate of the
--- time left from its progress so far; arguments and results only for the
--- owner's members.
+-- time left from its progress so far.  The views read the tables as their
+-- owner (arguments and results are not granted to ml_user), so they keep
+-- the policies' rows themselves.
 CREATE VIEW ml.job_status AS
 SELECT j.id, j.kind, p.name AS project, j.schedule_id, j.status, j.progress,
-       j.rows_done, j.rows_total, j.model_id,
-       CASE WHEN pg_catalog.pg_has_role(j.owner, 'MEMBER') THEN j.args END AS args,
-       CASE WHEN pg_catalog.pg_has_role(j.owner, 'MEMBER') THEN j.result END AS result,
+       j.rows_done, j.rows_total, j.model_id, j.args, j.result,
        j.error, j.owner, j.pid, j.queued_at, j.started_at, j.finished_at,
        coalesce(j.finished_at, now()) - j.started_at AS elapsed,
        CASE WHEN j.status = 'running' AND j.progress > 0 AND j.progress < 1
             THEN (now() - j.started_at) * ((1 - j.progress) / j.progress) END AS eta
-  FROM ml.jobs j LEFT JOIN ml.projects p ON p.id = j.project_id;
-COMMENT ON VIEW ml.job_status IS 'Jobs with elapsed time and estimated time left; args and result are shown to members of the owning role only.';
+  FROM ml.jobs j LEFT JOIN ml.projects p ON p.id = j.project_id
+ WHERE pg_catalog.pg_has_role(j.owner, 'USAGE') OR pg_catalog.pg_has_role('ml_admin', 'USAGE');
+COMMENT ON VIEW ml.job_status IS 'Jobs with elapsed time and estimated time left; shown to members of the owning role and of ml_admin.';
 
 CREATE VIEW ml.schedule_status AS
-SELECT s.id, p.name AS project, s.every, s.source,
-       CASE WHEN pg_catalog.pg_has_role(s.owner, 'MEMBER') THEN s.options END AS options,
-       s.owner, s.enabled, s.next_run, s.last_run, s.last_job_id, s.last_status,
-       CASE WHEN pg_catalog.pg_has_role(s.owner, 'MEMBER') THEN s.last_result END AS last_result,
+SELECT s.id, p.name AS project, s.every, s.source, s.options,
+       s.owner, s.enabled, s.next_run, s.last_run, s.last_job_id, s.last_status, s.last_result,
        s.kind
-  FROM ml.schedules s JOIN ml.projects p ON p.id = s.project_id;
-COMMENT ON VIEW ml.schedule_status IS 'Retraining and monitoring schedules with their next and last run and the last run''s outcome; options and result are shown to members of the owning role only.';
+  FROM ml.schedules s JOIN ml.projects p ON p.id = s.project_id
+ WHERE pg_catalog.pg_has_role(s.owner, 'USAGE') OR pg_catalog.pg_has_role('ml_admin', 'USAGE');
+COMMENT ON VIEW ml.schedule_status IS 'Retraining and monitoring schedules with their next and last run and the last run''s outcome; shown to members of the owning role and of ml_admin.';
 
 GRANT SELECT ON ml.job_status, ml.schedule_status TO PUBLIC;
 
