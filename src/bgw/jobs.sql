@@ -355,15 +355,18 @@ CREATE FUNCTION ml.train_job(project text, source text, options jsonb DEFAULT '{
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 AS $$
+DECLARE
+    pid bigint;
 BEGIN
     IF project IS NULL OR source IS NULL THEN
         RAISE EXCEPTION 'project and source must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    -- a project that does not exist yet is created by the job's ml.train
+    pid := ml._project_access(project, 'train', missing_ok => true);
     options := ml._check_train_options(options);
     PERFORM ml._source_query(source);
     PERFORM ml._require_workers();
-    -- a project that does not exist yet is created by the job's ml.train
-    RETURN ml._queue_job('train', ml._project_access(project, 'train', missing_ok => true), NULL,
+    RETURN ml._queue_job('train', pid, NULL,
                          jsonb_build_object('project', project, 'source', source, 'options', options),
                          NULL);
 END

@@ -393,6 +393,9 @@ ml_set_capture(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("rate must be between 0 and 1, not %g", rate)));
+	/* who may, before what the server lacks */
+	CatalogRequireProject(project, &pi);
+	CatalogCheckOwner(&pi);
 	if (ring == NULL && rate > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -404,8 +407,6 @@ ml_set_capture(PG_FUNCTION_ARGS)
 				 errmsg("predictions are captured in database \"%s\", not in \"%s\"",
 						ml_database, get_database_name(MyDatabaseId)),
 				 errhint("ml.database names the database whose launcher stores the captures.")));
-	CatalogRequireProject(project, &pi);
-	CatalogCheckOwner(&pi);
 	values[0] = Int64GetDatum(pi.id);
 	values[1] = Float8GetDatum(rate);
 	if (SPI_connect() != SPI_OK_CONNECT)

@@ -11,7 +11,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS pgmaker;
 RESET client_min_messages;
 BEGIN;
-SELECT plan(19);
+SELECT plan(35);
 
 CREATE ROLE priv_none;
 CREATE ROLE priv_user IN ROLE ml_user;
@@ -31,7 +31,7 @@ SELECT f, 2 FROM unnest(ARRAY['train', 'autopilot', 'evaluate', 'deploy', 'drop_
     'unschedule', 'batch_predict', 'train_job', 'cancel_job', 'load', 'import_model', 'export_model',
     'register_endpoint', 'set_capture', 'create_bandit', 'drop_bandit', 'bandit_evaluate',
     'create_labeling_job', 'drop_labeling_job', 'linear_fit', 'ridge_fit', 'linear_fit_state',
-    'ridge_fit_state', 'linear_fit_merge']) f
+    'ridge_fit_state', 'linear_fit_merge', 'grant', 'revoke']) f
 UNION ALL
 SELECT f, 3 FROM unnest(ARRAY['set_credentials', 'drop_credentials', 'create_alert_channel',
     'drop_alert_channel', 'test_alert_channel']) f;
@@ -74,7 +74,19 @@ SET ROLE priv_dev;
 SELECT lives_ok($$SELECT ml.train('priv_p', 'priv_src', 'y', 'linear')$$, 'ml_developer trains');
 RESET ROLE;
 SET ROLE priv_user;
+SELECT throws_ok($$SELECT ml.predict('priv_p', ARRAY[3.0]::float8[])$$, '42501',
+                 'permission denied to predict with project "priv_p"', 'ml_user predicts only what it was granted');
+SELECT is((SELECT count(*)::int FROM ml.projects), 0, 'nor sees the projects it was not granted');
+RESET ROLE;
+SET ROLE priv_dev;
+SELECT lives_ok($$SELECT ml.grant('priv_p', 'priv_user', 'predict')$$, 'the owner grants predict');
+RESET ROLE;
+SET ROLE priv_user;
 SELECT is(ml.predict('priv_p', ARRAY[3.0]::float8[])::numeric(10, 6), 7.0::numeric(10, 6), 'ml_user predicts');
+SELECT is((SELECT count(*)::int FROM ml.models m JOIN ml.projects p ON p.id = m.project_id WHERE p.name = 'priv_p'), 1,
+          'and reads the catalog rows of a granted project');
+SELECT throws_ok($$SELECT model FROM ml.models$$, '42501', 'permission denied for table models',
+                 'but not the blobs');
 SELECT throws_ok($$SELECT ml.train('priv_q', 'priv_src', 'y', 'linear')$$, '42501',
                  'permission denied for function train', 'ml_user may not train');
 RESET ROLE;
@@ -87,6 +99,113 @@ RESET ROLE;
 SET ROLE priv_dev;
 SELECT throws_ok($$SELECT ml.set_credentials('s3', '{}')$$, '42501', NULL,
                  'ml_developer may not store credentials');
+RESET ROLE;
+
+-- The project-level matrix: an operation of each level against roles with
+-- each level.  A role is a developer with no grant, with a grant of each
+-- level, a member of the owner role, or ml_admin.  Each call runs and is
+-- rolled back: 42501 is a refusal, anything else got past the access check.
+CREATE ROLE pm_none IN ROLE ml_developer;
+CREATE ROLE pm_predict IN ROLE ml_developer;
+CREATE ROLE pm_train IN ROLE ml_developer;
+CREATE ROLE pm_deploy IN ROLE ml_developer;
+CREATE ROLE pm_member IN ROLE ml_developer, priv_dev;
+CREATE ROLE pm_admin IN ROLE ml_admin;
+GRANT SELECT ON priv_src TO pm_none, pm_predict, pm_train, pm_deploy, pm_member, pm_admin;
+GRANT CREATE ON SCHEMA public TO pm_none, pm_predict, pm_train, pm_deploy, pm_member, pm_admin;
+SELECT max(id) AS priv_model FROM ml.models \gset
+SET ROLE priv_dev;
+SELECT ml.grant('priv_p', 'pm_predict', 'predict'), ml.grant('priv_p', 'pm_train', 'train'),
+       ml.grant('priv_p', 'pm_deploy', 'deploy');
+RESET ROLE;
+CREATE FUNCTION pg_temp.outcome(stmt text) RETURNS text LANGUAGE plpgsql AS $f$
+BEGIN
+    BEGIN
+        EXECUTE stmt;
+        RAISE EXCEPTION 'rolled back' USING ERRCODE = 'PM000';
+    EXCEPTION WHEN OTHERS THEN
+        RETURN CASE WHEN SQLSTATE = 'PM000' THEN 'ran' ELSE SQLSTATE END;
+    END;
+END
+$f$;
+CREATE TEMP TABLE pm_ops (op text, level int, stmt text);
+INSERT INTO pm_ops VALUES
+    ('predict', 1, $$SELECT ml.predict('priv_p', ARRAY[3.0]::float8[])$$),
+    ('explain', 1, 'SELECT ml.model_info(' || :priv_model || ')'),
+    ('batch_predict', 1, $$SELECT ml.batch_predict('priv_p', 'priv_src', 'pm_out', 'x')$$),
+    ('train', 2, $$SELECT ml.train('priv_p', 'priv_src', 'y', 'ridge')$$),
+    ('train_job', 2, $$SELECT ml.train_job('priv_p', 'priv_src', '{"target": "y"}')$$),
+    ('export', 2, 'SELECT ml.export_model(' || :priv_model || ')'),
+    ('deploy', 3, $$SELECT ml.deploy('priv_p', 'most_recent')$$),
+    ('schedule_retrain', 3, $$SELECT ml.schedule_retrain('priv_p', '1 hour', 'priv_src', '{"target": "y"}')$$),
+    ('schedule_monitor', 4, $$SELECT ml.schedule_monitor('priv_p', '1 hour')$$),
+    ('monitor', 4, $$SELECT ml.monitor('priv_p', 'priv_src')$$),
+    ('set_capture', 4, $$SELECT ml.set_capture('priv_p', 0.5)$$),
+    ('grant', 4, $$SELECT ml.grant('priv_p', 'pm_none', 'predict')$$),
+    ('revoke', 4, $$SELECT ml.revoke('priv_p', 'pm_predict')$$),
+    ('drop_project', 4, $$SELECT ml.drop_project('priv_p')$$);
+CREATE TEMP TABLE pm_matrix (role text, level int, op text, need int, outcome text);
+GRANT ALL ON pm_matrix TO PUBLIC;
+GRANT SELECT ON pm_ops TO PUBLIC;
+DO $$
+DECLARE
+    r record;
+    o record;
+BEGIN
+    FOR r IN SELECT * FROM (VALUES ('pm_none', 0), ('pm_predict', 1), ('pm_train', 2), ('pm_deploy', 3),
+                                   ('pm_member', 4), ('pm_admin', 4)) v(role, level) LOOP
+        FOR o IN SELECT * FROM pm_ops LOOP
+            EXECUTE format('SET ROLE %I', r.role);
+            INSERT INTO pm_matrix VALUES (r.role, r.level, o.op, o.level, pg_temp.outcome(o.stmt));
+            RESET ROLE;
+        END LOOP;
+    END LOOP;
+END
+$$;
+SELECT is((SELECT count(*)::int FROM pm_matrix), 84, 'the project matrix has 6 roles x 14 operations');
+SELECT is((SELECT string_agg(format('%s %s: %s', role, op, outcome), '; ' ORDER BY role, op) FROM pm_matrix
+            WHERE (outcome = '42501') <> (level < need)), NULL,
+          'each role is refused exactly the operations above its level');
+SELECT is((SELECT string_agg(format('%s %s: %s', role, op, outcome), '; ' ORDER BY role, op) FROM pm_matrix
+            WHERE level >= need AND outcome <> CASE
+                WHEN op IN ('batch_predict', 'train_job', 'schedule_retrain', 'schedule_monitor', 'set_capture')
+                THEN '55000'    -- the workers and the capture serve another database than this test's
+                WHEN op = 'export' THEN '0A000'     -- a linear model has no XGBoost form
+                ELSE 'ran' END), NULL,
+          'every allowed operation ran, or stopped past the access check where this test''s setup stops it');
+SELECT is((SELECT count(*)::int FROM pm_matrix WHERE level >= need AND outcome = 'ran'), 25,
+          'the 25 allowed calls that can run here ran');
+SELECT is((SELECT outcome FROM pm_matrix WHERE role = 'pm_train' AND op = 'train'), 'ran',
+          'a train grantee trains');
+SET ROLE pm_train;
+SELECT is((SELECT deployed FROM ml.train('priv_p', 'priv_src', 'y', 'ridge')), false,
+          'but its model is not promoted without the deploy level');
+RESET ROLE;
+SELECT is((SELECT reason FROM ml.promotions ORDER BY id DESC LIMIT 1),
+          'the caller may train but not deploy with the project', 'and the promotion says why');
+SET ROLE pm_predict;
+SELECT is((SELECT count(*)::int FROM ml.job_status), 0, 'a grantee does not see the owner''s jobs');
+RESET ROLE;
+SET ROLE priv_dev;
+SELECT ml.revoke('priv_p', 'pm_predict');
+RESET ROLE;
+SET ROLE pm_predict;
+SELECT throws_ok($$SELECT ml.predict('priv_p', ARRAY[3.0]::float8[])$$, '42501', NULL,
+                 'a revoked grant stops prediction at once, in the same session');
+RESET ROLE;
+
+-- ml_admin removes another owner's schedule (made by hand: the workers
+-- serve another database than this test's)
+INSERT INTO ml.schedules (project_id, every, source, options, owner, search_path, kind, next_run)
+SELECT id, '1 hour', NULL, '{}', 'priv_dev', 'public', 'monitor', now() + '1 hour'
+  FROM ml.projects WHERE name = 'priv_p'
+RETURNING id AS priv_sched \gset
+SET ROLE pm_none;
+SELECT throws_ok($$SELECT ml.unschedule($$ || :priv_sched || $$)$$, '42501', NULL,
+                 'a developer may not remove another owner''s schedule');
+RESET ROLE;
+SET ROLE pm_admin;
+SELECT ok(ml.unschedule(:priv_sched), 'ml_admin removes any owner''s schedule');
 RESET ROLE;
 
 -- a role that cannot read a table cannot train on it, even as a developer

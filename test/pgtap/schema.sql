@@ -8,7 +8,7 @@
 
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgmaker;
-SELECT plan(100);
+SELECT plan(106);
 
 SELECT has_schema('ml');
 SELECT has_table('ml', 'projects', 'ml.projects exists');
@@ -53,7 +53,7 @@ SELECT fk_ok('ml', 'trials', 'run_id', 'ml', 'runs', 'id');
 -- every catalog table and its sequence is dumped by pg_dump
 SELECT set_eq(
     $$SELECT c::regclass::text FROM pg_extension e, unnest(e.extconfig) c WHERE e.extname = 'pgmaker'$$,
-    ARRAY['ml.projects', 'ml.projects_id_seq', 'ml.models', 'ml.models_id_seq',
+    ARRAY['ml.projects', 'ml.projects_id_seq', 'ml.project_grants', 'ml.models', 'ml.models_id_seq',
           'ml.deployments', 'ml.deployments_id_seq', 'ml.promotions', 'ml.promotions_id_seq',
           'ml.runs', 'ml.runs_id_seq', 'ml.trials', 'ml.trials_id_seq', 'ml.training_log',
           'ml.schedules', 'ml.schedules_id_seq', 'ml.credentials', 'ml.alert_channels', 'ml.debug_events',
@@ -125,8 +125,9 @@ SELECT is(
         AND obj_description(c.oid, 'pg_class') IS NULL),
     NULL, 'every table and view has a COMMENT');
 
--- privileges: everyone reads the catalog, nobody but its owner writes it
-SELECT ok(has_table_privilege('ml_user', 'ml.models', 'SELECT'), 'ml_user may read ml.models');
+-- privileges: ml_user reads the catalog (the rows row-level security
+-- shows), nobody but its owner writes it
+SELECT ok(has_column_privilege('ml_user', 'ml.models', 'algorithm', 'SELECT'), 'ml_user may read ml.models');
 SELECT ok(NOT has_table_privilege('public', 'ml.models', 'SELECT'), 'PUBLIC may not read ml.models');
 SELECT ok(NOT has_table_privilege('public', 'ml.models', 'INSERT'), 'PUBLIC may not write ml.models');
 SELECT ok(NOT has_table_privilege('public', 'ml.deployments', 'INSERT'), 'PUBLIC may not write ml.deployments');
@@ -164,6 +165,23 @@ SELECT ok((SELECT bool_and(relrowsecurity) FROM pg_class
 SELECT is((SELECT count(*)::int FROM pg_policies WHERE schemaname = 'ml'
             AND tablename IN ('labeling_jobs', 'label_items', 'label_tasks', 'label_batches')), 4,
     'one policy per labeling table');
+
+-- the model catalog: row-level security by project (ml.grant), blobs not
+-- granted, views as the caller
+SELECT has_function('ml', 'grant', ARRAY['text', 'regrole', 'text']);
+SELECT has_function('ml', 'revoke', ARRAY['text', 'regrole']);
+SELECT columns_are('ml', 'project_grants', ARRAY['project_id', 'grantee', 'privilege', 'owner', 'granted_by', 'granted_at']);
+SELECT is((SELECT string_agg(relname, ', ' ORDER BY relname) FROM pg_class
+            WHERE relnamespace = 'ml'::regnamespace AND relkind = 'r' AND NOT relrowsecurity), NULL,
+    'every ml table has row-level security');
+SELECT ok(NOT has_column_privilege('ml_user', 'ml.models', 'model', 'SELECT')
+          AND NOT has_column_privilege('ml_developer', 'ml.models', 'model', 'SELECT')
+          AND has_column_privilege('ml_user', 'ml.models', 'metrics', 'SELECT'),
+    'model blobs are not granted, the other columns are');
+SELECT is((SELECT string_agg(relname, ', ' ORDER BY relname) FROM pg_class
+            WHERE relnamespace = 'ml'::regnamespace AND relkind = 'v'
+              AND NOT coalesce('security_invoker=true' = ANY (reloptions), false)), 'job_status, schedule_status',
+    'views read as the caller, but the job and schedule views, which filter their rows themselves');
 
 -- the ml.* settings exist and the prefix is reserved
 SELECT is(current_setting('ml.max_train_memory'), '1GB', 'ml.max_train_memory defaults to 1GB');
