@@ -3,17 +3,21 @@
 # with pgmaker installed and a few trained projects (regression,
 # classification with logistic and XGBoost, k-means), a monitor run, a
 # bandit and a labeling job, keeping only queries that call an ml function
-# (test/smith/run.py).  Prints the queries run, the errors and the crashes;
-# fails when any query crashed a backend, and keeps the crashing queries in
-# test/smith/crashers/.
+# (test/smith/run.py); then mutated JSON against every jsonb argument of
+# the ml functions (test/smith/json_fuzz.py).  Prints the statements run,
+# the errors and the crashes; fails when any statement crashed a backend,
+# and keeps the crashing statements in test/smith/crashers/.
 #
 # Environment: SMITH_QUERIES (queries that call ml functions to run,
-# default 2000), SMITH_SEED (sqlsmith's first seed, default 1).
+# default 2000), SMITH_SEED (sqlsmith's first seed, and the JSON
+# mutations' seed, default 1), SMITH_JSON (JSON statements, default 1000).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 QUERIES=${SMITH_QUERIES:-2000}
 SEED=${SMITH_SEED:-1}
+JSON=${SMITH_JSON:-1000}
+[[ $JSON =~ ^[0-9]+$ ]] || { echo "smith: SMITH_JSON must be a non-negative integer" >&2; exit 1; }
 [[ $QUERIES =~ ^[1-9][0-9]*$ ]] || { echo "smith: SMITH_QUERIES must be a positive integer" >&2; exit 1; }
 [[ $SEED =~ ^[0-9]+$ ]] || { echo "smith: SMITH_SEED must be a non-negative integer" >&2; exit 1; }
 command -v sqlsmith >/dev/null 2>&1 || { echo "smith: sqlsmith not found; run make deps" >&2; exit 1; }
@@ -53,6 +57,11 @@ echo "== sqlsmith: $QUERIES queries that call ml functions, first seed $SEED"
 rc=0
 /usr/bin/python3 test/smith/run.py --conninfo "host=$PGHOST port=$PGPORT user=postgres dbname=$PGDATABASE" \
     --log "$CLUSTER/postgres.log" --queries "$QUERIES" --seed "$SEED" --out "$OUT" || rc=$?
+if (( JSON > 0 )); then
+    echo "== mutated JSON: $JSON statements, seed $SEED"
+    /usr/bin/python3 test/smith/json_fuzz.py --conninfo "host=$PGHOST port=$PGPORT user=postgres dbname=$PGDATABASE" \
+        --log "$CLUSTER/postgres.log" --statements "$JSON" --seed "$SEED" --out "$OUT" || rc=$?
+fi
 if compgen -G "$OUT/crash-*.sql" >/dev/null; then
     mkdir -p test/smith/crashers
     for f in "$OUT"/crash-*.sql; do

@@ -175,10 +175,16 @@ wait_until("SELECT rows_done >= 50 FROM ml.jobs WHERE id = $job", 'the slow job 
 ($ret, $stdout, $stderr) = $node->psql('postgres', "SELECT ml.cancel_job($job)", extra_params => [ '-U', 'alice' ]);
 like($stderr, qr/must be a member of role "postgres" to cancel job $job/, 'another role cannot cancel it');
 is( $node->safe_psql(
-		'postgres', "SELECT status || ' ' || (args IS NULL) || ' ' || (eta IS NOT NULL) FROM ml.job_status WHERE id = $job",
+		'postgres', "SELECT count(*) FROM ml.job_status WHERE id = $job",
 		extra_params => [ '-U', 'alice' ]),
+	'0',
+	'another role does not see the job');
+$node->safe_psql('postgres', q{CREATE ROLE ops LOGIN; GRANT ml_admin TO ops;});
+is( $node->safe_psql(
+		'postgres', "SELECT status || ' ' || (args IS NOT NULL) || ' ' || (eta IS NOT NULL) FROM ml.job_status WHERE id = $job",
+		extra_params => [ '-U', 'ops' ]),
 	'running true true',
-	'another role sees the job running with an estimate, not its arguments');
+	'ml_admin sees it running with its arguments and an estimate');
 is($node->safe_psql('postgres', "SELECT status FROM ml.job_wait($job, '100 milliseconds')"),
 	'running', 'a wait that times out returns the running job');
 is($node->safe_psql('postgres', "SELECT ml.cancel_job($job)"), 't', 'its owner cancels it');
