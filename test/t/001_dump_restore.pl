@@ -199,6 +199,10 @@ is($before->{iris_classes}, '{setosa,versicolor,virginica}', 'source: iris label
 is( scalar(grep { /^(setosa|versicolor|virginica)$/ } @labels),
 	150, 'source: every predicted iris label is a known class');
 
+# a grant of the diabetes project to a role (roles are the cluster's: the
+# restore needs the role, as pg_dumpall --globals-only would make it)
+$src->safe_psql('mlsrc', q{CREATE ROLE dash; SELECT ml.grant('diabetes', 'dash', 'predict');});
+
 # ---------------------------------------------------------------- dump
 
 my $dumpfile = "$PostgreSQL::Test::Utils::tmp_check/mlsrc.dump";
@@ -214,6 +218,7 @@ $dst->init;
 $dst->append_conf('postgresql.conf', "shared_preload_libraries = 'pgmaker'");
 $dst->start;
 $dst->safe_psql('postgres', 'CREATE DATABASE mldst');
+$dst->safe_psql('postgres', 'CREATE ROLE dash');
 
 $dst->command_ok(
 	[ 'pg_restore', '--exit-on-error', '--dbname', $dst->connstr('mldst'), $dumpfile ],
@@ -260,6 +265,15 @@ is( $dst->safe_psql(
 # and the labeling job hands out the next item
 like($dst->safe_psql('mldst', q{SELECT key FROM ml.next_label_task('iris_labels', 'carl')}),
 	qr/^\d+$/, 'restored: the labeling job hands out tasks');
+
+# the grant is restored: its role sees and predicts with the project only
+$dst->safe_psql('mldst', 'GRANT ml_user TO dash; GRANT SELECT ON diabetes TO dash');
+is( $dst->safe_psql(
+		'mldst', q{SET ROLE dash;
+		SELECT string_agg(name, ',' ORDER BY name) FROM ml.projects;
+		SELECT ml.predict('diabetes', d) = ml.predict('diabetes', d) FROM diabetes d LIMIT 1}),
+	"diabetes\nt",
+	'restored: the grant lets its role see and predict with the project, and no other');
 
 is( $dst->safe_psql(
 		'mldst',
