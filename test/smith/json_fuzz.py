@@ -117,10 +117,10 @@ def deep(depth):
 def random_value(rng):
     r = rng.random()
     if r < 0.85:
-        return rng.choice(ATOMS)
+        return copy.deepcopy(rng.choice(ATOMS))   # mutated in place later
     if r < 0.95:
         return deep(rng.choice([10, 100, 1000, 5000]))
-    return [rng.choice(ATOMS) for _ in range(rng.choice([1, 10, 1000, 20000]))]
+    return [copy.deepcopy(rng.choice(ATOMS)) for _ in range(rng.choice([1, 10, 1000, 20000]))]
 
 
 def paths(doc, depth=0):

@@ -269,6 +269,20 @@ is( $node->safe_psql('postgres', "SELECT next_run > now() + interval '50 minutes
 	't', 'running now does not move the next run');
 $node->safe_psql('postgres', "SELECT ml.unschedule($sched)");
 
+# a schedule reads with its owner's rights: alice, granted deploy on s,
+# schedules a retraining on a table she cannot read; ml_admin removes it
+($ret, $stdout, $stderr) = $node->psql('postgres',
+	q{SELECT ml.schedule_retrain('s', '1 hour', 'SELECT x1, x2, y FROM secret')}, extra_params => [ '-U', 'alice' ]);
+like($stderr, qr/permission denied to deploy with project "s"/, 'a retraining schedule needs the deploy level');
+$node->safe_psql('postgres', q{SELECT ml.grant('s', 'alice', 'deploy')});
+$sched = $node->safe_psql('postgres',
+	q{SELECT ml.schedule_retrain('s', '1 hour', 'SELECT x1, x2, y FROM secret')}, extra_params => [ '-U', 'alice' ]);
+$job = $node->safe_psql('postgres', "SELECT ml.run_schedule($sched)", extra_params => [ '-U', 'alice' ]);
+is(wait_job($job), 'failed|permission denied for table secret', 'a scheduled run reads with its owner\'s rights');
+is($node->safe_psql('postgres', "SELECT ml.unschedule($sched)", extra_params => [ '-U', 'ops' ]),
+	't', 'ml_admin removes another owner\'s schedule');
+$node->safe_psql('postgres', q{SELECT ml.revoke('s', 'alice')});
+
 # ---------------------------------------------------------------- predictions during retraining
 # pgbench predicts while a schedule retrains and promotes every second
 $sched = $node->safe_psql('postgres',
