@@ -204,7 +204,9 @@ CatalogProjectById(int64 project_id, ProjectInfo *out)
 	catalog_exec("SELECT id, name, task, target, owner::oid FROM ml.projects WHERE id = $1",
 				 1, types, values, NULL, true, SPI_OK_SELECT);
 	if (SPI_processed == 0)
-		elog(ERROR, "project %lld does not exist", (long long) project_id);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("project %lld does not exist", (long long) project_id)));
 	project_from_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, cc.outer, out);
 	catalog_end(&cc);
 }
@@ -257,7 +259,9 @@ CatalogLoadAccess(int64 project_id, ProjectAccess *out)
 				 "WHERE p.id = $1",
 				 1, types, values, NULL, true, SPI_OK_SELECT);
 	if (SPI_processed == 0)
-		elog(ERROR, "project %lld does not exist", (long long) project_id);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("project %lld does not exist", (long long) project_id)));
 	old = MemoryContextSwitchTo(cc.outer);
 	out->grantees = palloc(sizeof(Oid) * SPI_processed);
 	out->levels = palloc(sizeof(MLAccess) * SPI_processed);
