@@ -8,7 +8,7 @@ server's jsonb with its iterator, so they are fuzzed here, in the server,
 rather than by a libFuzzer harness: each statement passes one mutation of
 a valid document to one function, runs in its own rolled-back transaction
 with a statement timeout, and a backend that dies on a signal is a crash,
-found in the server log as run.py finds them (whose helpers this uses).
+found in the server log by run.py's Runner, which runs the statements.
 
 Mutations, chosen at random from a seeded generator, applied 1 to 4 times:
 a value replaced by another type (huge, tiny, negative, fractional,
@@ -30,10 +30,8 @@ import random
 import sys
 import time
 
-import psycopg2
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import connect, crashes_in_log, wait_for_verdict  # noqa: E402
+from run import Runner  # noqa: E402
 
 # (statement with one %s for the jsonb literal, seed documents)
 TARGETS = [
@@ -177,51 +175,16 @@ def main():
     os.makedirs(args.out, exist_ok=True)
 
     rng = random.Random(args.seed)
-    ran = errors = crashes = succeeded = 0
-    log_offset = os.path.getsize(args.log)
-    conn = connect(args.conninfo)
+    runner = Runner(args.conninfo, args.log, args.out, "crash-json")
     started = time.time()
     for n in range(args.statements):
         template, seeds = TARGETS[n % len(TARGETS)]
-        q = template % literal(mutate(rng.choice(seeds), rng))
-        ran += 1
-        lost = False
-        pid = conn.get_backend_pid()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(q)
-            conn.rollback()
-            succeeded += 1
-        except psycopg2.Error:
-            if conn.closed:
-                lost = True
-            else:
-                errors += 1
-                try:
-                    conn.rollback()
-                except psycopg2.Error:
-                    lost = True
-        found, log_offset = crashes_in_log(args.log, log_offset)
-        if lost:
-            more, log_offset = wait_for_verdict(args.log, log_offset, pid)
-            found += more
-        if found or lost:
-            if found:
-                crashes += 1
-                with open(os.path.join(args.out, "crash-json-%d.sql" % crashes), "w") as f:
-                    f.write("-- process %s died (%s); this session's backend was %d\n%s;\n"
-                            % (found[0][0], found[0][1], pid, q))
-            else:
-                errors += 1
-            try:
-                conn.close()
-            except psycopg2.Error:
-                pass
-            conn = connect(args.conninfo)
-    conn.close()
+        runner.run(template % literal(mutate(rng.choice(seeds), rng)))
+    runner.close()
     print("json: %d statements over %d functions' jsonb arguments, %d succeeded, %d errors, "
-          "%d crashes, %.0f s" % (ran, len(TARGETS), succeeded, errors, crashes, time.time() - started))
-    sys.exit(1 if crashes else 0)
+          "%d crashes, %.0f s" % (args.statements, len(TARGETS), runner.succeeded, runner.errors,
+                                  runner.crashes, time.time() - started))
+    sys.exit(1 if runner.crashes else 0)
 
 
 if __name__ == "__main__":

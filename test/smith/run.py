@@ -88,6 +88,60 @@ def connect(conninfo):
     sys.exit("smith: the server did not come back")
 
 
+class Runner:
+    """Runs statements one at a time, each in its own rolled-back
+    transaction, and counts what happened: succeeded, errors (an ordinary
+    error, a statement timeout, or a session that ended without a crash)
+    and crashes (a process the server log says died since the last
+    statement).  A crashing statement is kept in out as PREFIX-N.sql, and
+    the session is opened again after any lost one."""
+
+    def __init__(self, conninfo, log, out, prefix):
+        self.conninfo, self.log, self.out, self.prefix = conninfo, log, out, prefix
+        self.succeeded = self.errors = self.crashes = 0
+        self.log_offset = os.path.getsize(log)
+        self.conn = connect(conninfo)
+
+    def run(self, q):
+        lost = False
+        pid = self.conn.get_backend_pid()
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(q)
+            self.conn.rollback()
+            self.succeeded += 1
+        except psycopg2.Error:
+            # an error (a statement timeout too), or the session is gone
+            if self.conn.closed:
+                lost = True
+            else:
+                self.errors += 1
+                try:
+                    self.conn.rollback()
+                except psycopg2.Error:
+                    lost = True
+        found, self.log_offset = crashes_in_log(self.log, self.log_offset)
+        if lost:
+            more, self.log_offset = wait_for_verdict(self.log, self.log_offset, pid)
+            found += more
+        if found or lost:
+            if found:
+                self.crashes += 1
+                with open(os.path.join(self.out, "%s-%d.sql" % (self.prefix, self.crashes)), "w") as f:
+                    f.write("-- process %s died (%s); this session's backend was %d\n%s;\n"
+                            % (found[0][0], found[0][1], pid, q))
+            else:
+                self.errors += 1  # the session ended without a crash
+            try:
+                self.conn.close()
+            except psycopg2.Error:
+                pass
+            self.conn = connect(self.conninfo)
+
+    def close(self):
+        self.conn.close()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--conninfo", required=True)
@@ -98,11 +152,10 @@ def main():
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
-    ran = errors = crashes = generated = 0
+    ran = generated = 0
     functions = set()
     seed = args.seed
-    log_offset = os.path.getsize(args.log)
-    conn = connect(args.conninfo)
+    runner = Runner(args.conninfo, args.log, args.out, "crash")
     started = time.time()
     while ran < args.queries:
         batch = generate(args.conninfo, seed, 2000)
@@ -118,46 +171,14 @@ def main():
                 continue
             ran += 1
             functions.update(called)
-            lost = False
-            pid = conn.get_backend_pid()
-            try:
-                with conn.cursor() as cur:
-                    cur.execute(q)
-                conn.rollback()
-            except psycopg2.Error:
-                # an error (a statement timeout too), or the session is gone
-                if conn.closed:
-                    lost = True
-                else:
-                    errors += 1
-                    try:
-                        conn.rollback()
-                    except psycopg2.Error:
-                        lost = True
-            found, log_offset = crashes_in_log(args.log, log_offset)
-            if lost:
-                more, log_offset = wait_for_verdict(args.log, log_offset, pid)
-                found += more
-            if found or lost:
-                if found:
-                    crashes += 1
-                    with open(os.path.join(args.out, "crash-%d.sql" % crashes), "w") as f:
-                        f.write("-- process %s died (%s); this session's backend was %d\n%s;\n"
-                                % (found[0][0], found[0][1], pid, q))
-                else:
-                    errors += 1  # the session ended without a crash
-                try:
-                    conn.close()
-                except psycopg2.Error:
-                    pass
-                conn = connect(args.conninfo)
-    conn.close()
+            runner.run(q)
+    runner.close()
     print("smith: %d queries generated, %d run (calling %d distinct ml functions), "
           "%d errors, %d crashes, %.0f s"
-          % (generated, ran, len(functions), errors, crashes, time.time() - started))
+          % (generated, ran, len(functions), runner.errors, runner.crashes, time.time() - started))
     with open(os.path.join(args.out, "functions.txt"), "w") as f:
         f.write("\n".join(sorted(functions)) + "\n")
-    sys.exit(1 if crashes else 0)
+    sys.exit(1 if runner.crashes else 0)
 
 
 if __name__ == "__main__":
