@@ -123,8 +123,24 @@ SET ROLE regress_ml_analyst;
 SELECT round(ml.predict('fixed', d)::numeric, 3) = round(ml.predict('analyst', d)::numeric, 3) AS same_model_family
   FROM diabetes d LIMIT 1;
 SELECT expect_error($$SELECT * FROM ml.train('fixed', 'diabetes', 'progression')$$);
+SELECT expect_error($$SELECT ml.grant('fixed', 'regress_ml_analyst', 'deploy')$$);
+SELECT expect_error($$SELECT ml.revoke('fixed', 'regress_ml_analyst')$$);
 RESET ROLE;
-SELECT ml.revoke('fixed', 'regress_ml_analyst');
+-- ml.grant replaces a role's level, lower or higher; bad arguments
+SELECT ml.grant('fixed', 'regress_ml_analyst', 'deploy');
+SELECT ml.grant('fixed', 'regress_ml_analyst', 'train');
+SELECT g.grantee, g.privilege, g.owner, g.granted_by
+  FROM ml.project_grants g JOIN ml.projects p ON p.id = g.project_id WHERE p.name = 'fixed';
+SELECT expect_error($$SELECT ml.grant('fixed', 'regress_ml_analyst', 'own')$$);
+SELECT expect_error($$SELECT ml.grant('fixed', 0, 'predict')$$);
+SELECT expect_error($$SELECT ml.grant('fixed', 'regress_no_such_role', 'predict')$$);
+SELECT expect_error($$SELECT ml.grant('no_such_project', 'regress_ml_analyst', 'predict')$$);
+SELECT expect_error($$SELECT ml.grant('', 'regress_ml_analyst', 'predict')$$);
+SELECT ml.grant(NULL, 'regress_ml_analyst', 'predict') IS NULL AS strict_grant,
+       ml.revoke('fixed', NULL) IS NULL AS strict_revoke;
+SELECT ml.revoke('fixed', 'regress_ml_analyst') AS revoked,
+       ml.revoke('fixed', 'regress_ml_analyst') AS revoked_again;
+SELECT count(*) AS grants_left FROM ml.project_grants;
 SET ROLE regress_ml_analyst;
 SELECT expect_error($$INSERT INTO ml.projects (name, task, owner) VALUES ('x', 'regression', 'regress_ml_analyst')$$);
 RESET ROLE;
