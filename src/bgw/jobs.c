@@ -379,7 +379,7 @@ lock_owned(const char *sql, int64 id, Oid caller, const char *what, const char *
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("%s %lld does not exist", what, (long long) id)));
 	owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	if (!has_privs_of_role(caller, owner) && !CatalogIsAdmin(caller))
+	if (!CatalogOwns(caller, owner))
 	{
 		char	   *name = GetUserNameFromId(owner, true);
 

@@ -229,12 +229,18 @@ MLAccessName(MLAccess level)
 	return access_names[level];
 }
 
-/* CatalogIsAdmin says whether a role has the rights of ml_admin. */
+/*
+ * CatalogOwns says whether user may act as the owner role of a project,
+ * job or schedule: as a member of it or of ml_admin (superusers are both).
+ */
 bool
-CatalogIsAdmin(Oid user)
+CatalogOwns(Oid user, Oid owner)
 {
-	Oid			admin = get_role_oid("ml_admin", true);
+	Oid			admin;
 
+	if (has_privs_of_role(user, owner))
+		return true;
+	admin = get_role_oid("ml_admin", true);
 	return OidIsValid(admin) && has_privs_of_role(user, admin);
 }
 
@@ -300,7 +306,7 @@ CatalogAccessAllows(const ProjectAccess *access, MLAccess need)
 {
 	Oid			user = GetUserId();
 
-	if (has_privs_of_role(user, access->owner) || CatalogIsAdmin(user))
+	if (CatalogOwns(user, access->owner))
 		return true;
 	for (int i = 0; i < access->ngrants; i++)
 		if (access->levels[i] >= need && has_privs_of_role(user, access->grantees[i]))

@@ -74,7 +74,7 @@ typedef struct ProjectAccess
 } ProjectAccess;
 
 extern const char *MLAccessName(MLAccess level);
-extern bool CatalogIsAdmin(Oid user);
+extern bool CatalogOwns(Oid user, Oid owner);
 extern void CatalogLoadAccess(int64 project_id, ProjectAccess *out);
 extern bool CatalogAccessAllows(const ProjectAccess *access, MLAccess need);
 extern void CatalogRequireAccess(const ProjectAccess *access, MLAccess need);

@@ -940,7 +940,7 @@ ml_monitor(PG_FUNCTION_ARGS)
 	memset(&m, 0, sizeof(m));
 	CatalogRequireProject(project, &m.project);
 	/* a run is recorded and may raise alerts: for the project's members */
-	if (!has_privs_of_role(GetUserId(), m.project.owner) && !CatalogIsAdmin(GetUserId()))
+	if (!CatalogOwns(GetUserId(), m.project.owner))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be a member of role \"%s\" to monitor project \"%s\"",
@@ -1080,7 +1080,7 @@ ml_report_quality_violation(PG_FUNCTION_ARGS)
 	int64		alert_id;
 
 	CatalogRequireProject(project, &pi);
-	if (!has_privs_of_role(GetUserId(), pi.owner) && !CatalogIsAdmin(GetUserId()))
+	if (!CatalogOwns(GetUserId(), pi.owner))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be a member of role \"%s\" to report on project \"%s\"",
