@@ -23,31 +23,102 @@
 
 #include "monitor/monitor.h"
 
-static int
-cmp_double(const void *a, const void *b)
+/*
+ * Puts the values of v[lo..hi] that belong at the positions pos[0..npos-1]
+ * (ascending, within lo..hi) there, as a full sort would: quickselect that
+ * follows only the partitions holding a wanted position.  The quantile
+ * edges need about twenty order statistics of a sample of up to
+ * MONITOR_QUANTILE_SAMPLE values; sorting it all cost several times more.
+ */
+static void
+select_positions(double *v, int64 lo, int64 hi, const int64 *pos, int npos)
 {
-	double		x = *(const double *) a;
-	double		y = *(const double *) b;
+	while (npos > 0)
+	{
+		double		a,
+					b,
+					c,
+					pivot;
+		int64		i = lo;
+		int64		j = hi;
+		int			left;
+		int			right;
 
-	return (x > y) - (x < y);
+		if (hi - lo < 16)
+		{
+			/* insertion sort of a short range */
+			for (int64 k = lo + 1; k <= hi; k++)
+			{
+				double		x = v[k];
+				int64		m = k - 1;
+
+				while (m >= lo && v[m] > x)
+				{
+					v[m + 1] = v[m];
+					m--;
+				}
+				v[m + 1] = x;
+			}
+			return;
+		}
+		/* median of three: an element of the range, so both scans stop */
+		a = v[lo];
+		b = v[lo + (hi - lo) / 2];
+		c = v[hi];
+		pivot = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
+		while (i <= j)
+		{
+			while (v[i] < pivot)
+				i++;
+			while (v[j] > pivot)
+				j--;
+			if (i <= j)
+			{
+				double		t = v[i];
+
+				v[i] = v[j];
+				v[j] = t;
+				i++;
+				j--;
+			}
+		}
+		/* v[lo..j] <= pivot, v[j+1..i-1] == pivot, v[i..hi] >= pivot */
+		for (left = 0; left < npos && pos[left] <= j; left++)
+			;
+		for (right = left; right < npos && pos[right] < i; right++)
+			;
+		if (left > 0)
+			select_positions(v, lo, j, pos, left);
+		pos += right;
+		npos -= right;
+		lo = i;
+	}
 }
-
-int
-MonitorBin(const double *edges, int nedges, double v)
+/*
+ * The first edge >= v is the count of edges below v (they ascend).
+ * Counting has no branch to mispredict, and a binary search over nine
+ * edges saves nothing.
+ */
+static inline int
+bin_of(const double *edges, int nedges, double v)
 {
 	int			bin = 0;
 
-	/*
-	 * The first edge >= v is the count of edges below v (they ascend).
-	 * Counting has no branch to mispredict, and a binary search over nine
-	 * edges saves nothing.
-	 */
 	for (int i = 0; i < nedges; i++)
 		bin += edges[i] < v;
 	return bin;
 }
 
-/* The q-quantile of n sorted values, interpolated between neighbours. */
+int
+MonitorBin(const double *edges, int nedges, double v)
+{
+	return bin_of(edges, nedges, v);
+}
+
+/*
+ * The q-quantile of n values, interpolated between neighbours: sorted, or
+ * at least with the two positions it reads in place (select_positions).
+ */
 static double
 quantile(const double *sorted, int64 n, double q)
 {
@@ -60,10 +131,14 @@ quantile(const double *sorted, int64 n, double q)
 	return sorted[i] + frac * (sorted[i + 1] - sorted[i]);
 }
 
+/* Values binned at a time by numeric_baseline. */
+#define BIN_CHUNK 256
+
 static void
 numeric_baseline(JsonbParseState **st, const DataColumn *col, int64 nrows)
 {
 	int64		n = 0;
+	double		sum = 0;
 	double		mean = 0;
 	double		m2 = 0;
 	double		min = INFINITY;
@@ -72,21 +147,36 @@ numeric_baseline(JsonbParseState **st, const DataColumn *col, int64 nrows)
 	int64		nsample = 0;
 	double	   *sample;
 	double		edges[MONITOR_BINS - 1];
+	int64		positions[2 * (MONITOR_BINS - 1)];
+	int			npos = 0;
 	int64		counts[MONITOR_BINS] = {0};
+	int64		r0;
 
+	/*
+	 * Two passes, the mean and then the squared deviations from it: as
+	 * accurate as Welford's update, without its division per value.
+	 */
 	for (int64 r = 0; r < nrows; r++)
 	{
 		double		v = col->values[r];
-		double		d;
 
 		if (isnan(v))
 			continue;
 		n++;
-		d = v - mean;
-		mean += d / n;
-		m2 += d * (v - mean);
+		sum += v;
 		min = Min(min, v);
 		max = Max(max, v);
+	}
+	if (n > 0)
+	{
+		mean = sum / n;
+		for (int64 r = 0; r < nrows; r++)
+		{
+			double		d = col->values[r] - mean;
+
+			if (!isnan(d))
+				m2 += d * d;
+		}
 	}
 
 	JbKey(st, "kind");
@@ -108,26 +198,71 @@ numeric_baseline(JsonbParseState **st, const DataColumn *col, int64 nrows)
 
 	stride = Max(1, (n + MONITOR_QUANTILE_SAMPLE - 1) / MONITOR_QUANTILE_SAMPLE);
 	sample = palloc(sizeof(double) * Min(n, (int64) MONITOR_QUANTILE_SAMPLE + 1));
-	for (int64 r = 0, seen = 0; r < nrows; r++)
+	if (n == nrows)
 	{
-		double		v = col->values[r];
-
-		if (isnan(v))
-			continue;
-		if (seen++ % stride == 0)
-			sample[nsample++] = v;
+		/* no NULLs: every stride-th row */
+		for (int64 r = 0; r < nrows; r += stride)
+			sample[nsample++] = col->values[r];
 	}
-	qsort(sample, nsample, sizeof(double), cmp_double);
+	else
+	{
+		for (int64 r = 0, skip = 0; r < nrows; r++)
+		{
+			double		v = col->values[r];
+
+			if (isnan(v))
+				continue;
+			/* every stride-th value, counted down rather than by a division */
+			if (skip-- == 0)
+			{
+				sample[nsample++] = v;
+				skip = stride - 1;
+			}
+		}
+	}
+	/* the two order statistics each edge interpolates between */
+	for (int b = 0; b < MONITOR_BINS - 1; b++)
+	{
+		int64		i = (int64) floor((double) (b + 1) / MONITOR_BINS * (double) (nsample - 1));
+
+		for (int64 k = i; k <= Min(i + 1, nsample - 1); k++)
+			if (npos == 0 || positions[npos - 1] < k)
+				positions[npos++] = k;
+	}
+	select_positions(sample, 0, nsample - 1, positions, npos);
 	for (int b = 0; b < MONITOR_BINS - 1; b++)
 		edges[b] = quantile(sample, nsample, (double) (b + 1) / MONITOR_BINS);
 	pfree(sample);
 
-	for (int64 r = 0; r < nrows; r++)
+	/*
+	 * Whole chunks of values are binned edge by edge: loops of a constant
+	 * count, which the compiler turns into vector compares.  A NaN is below
+	 * no edge, and is not counted.  The rest go one by one.
+	 */
+	for (r0 = 0; r0 + BIN_CHUNK <= nrows; r0 += BIN_CHUNK)
+	{
+		const double *v = col->values + r0;
+		int64		bins[BIN_CHUNK];
+
+		for (int i = 0; i < BIN_CHUNK; i++)
+			bins[i] = 0;
+		for (int e = 0; e < MONITOR_BINS - 1; e++)
+		{
+			double		edge = edges[e];
+
+			for (int i = 0; i < BIN_CHUNK; i++)
+				bins[i] += edge < v[i];
+		}
+		for (int i = 0; i < BIN_CHUNK; i++)
+			if (!isnan(v[i]))
+				counts[bins[i]]++;
+	}
+	for (int64 r = r0; r < nrows; r++)
 	{
 		double		v = col->values[r];
 
 		if (!isnan(v))
-			counts[MonitorBin(edges, MONITOR_BINS - 1, v)]++;
+			counts[bin_of(edges, MONITOR_BINS - 1, v)]++;
 	}
 	JbKey(st, "edges");
 	JbBeginArray(st);

@@ -49,6 +49,7 @@
 #include "utils/plancache.h"
 
 PG_FUNCTION_INFO_V1(ml_train_moments_trans);
+PG_FUNCTION_INFO_V1(ml_train_moments_trans_any);
 PG_FUNCTION_INFO_V1(ml_train_moments_combine);
 PG_FUNCTION_INFO_V1(ml_train_moments_serialize);
 PG_FUNCTION_INFO_V1(ml_train_moments_deserialize);
@@ -72,6 +73,13 @@ typedef struct RowSample
 	uint64	   *hash;
 	double	   *data;			/* cap x width, row i at data + i * width */
 } RowSample;
+
+/*
+ * Features the variadic form of ml._train_moments takes as arguments of
+ * their own: a function has at most FUNC_MAX_ARGS, of which the
+ * transition function's state and five more are not features.
+ */
+#define MOMENTS_MAX_ARGS (FUNC_MAX_ARGS - 6)
 
 /* Rows a side buffers before adding them to its co-moments in one block. */
 #define MOMENTS_BLOCK_ROWS 128
@@ -319,6 +327,50 @@ moments_check_args(int p, int limit, double test_size)
 }
 
 /*
+ * moments_add adds a row with a target: to its side's block of co-moments
+ * and, when its hash is low enough, to its side's sample.  A row with NaN
+ * or Infinity is only counted (ml.train then reads the source itself).
+ */
+static void
+moments_add(TrainMoments *st, MemoryContext aggcxt, double y, const double *x)
+{
+	int			p = st->p;
+	double		rowbuf[65];
+	double	   *row;
+	uint64		h;
+	int			side;
+	double	   *blk;
+
+	for (int j = 0; j < p; j++)
+		if (!isfinite(x[j]))
+		{
+			st->unusable++;
+			return;
+		}
+
+	h = row_hash(y, x, p, st->seed);
+	side = h < st->cut ? 1 : 0;
+
+	/* the block is column-major: x1..xp, then y */
+	blk = st->block[side] + st->nblock[side];
+	for (int j = 0; j < p; j++)
+		blk[(Size) j * MOMENTS_BLOCK_ROWS] = x[j];
+	blk[(Size) p * MOMENTS_BLOCK_ROWS] = y;
+	if (++st->nblock[side] == MOMENTS_BLOCK_ROWS)
+		moments_flush(st, side);
+
+	if (h < st->sample[side].tau && st->sample[side].limit > 0)
+	{
+		row = p < lengthof(rowbuf) ? rowbuf : palloc(sizeof(double) * (p + 1));
+		row[0] = y;
+		memcpy(row + 1, x, sizeof(double) * p);
+		sample_offer(&st->sample[side], aggcxt, h, row);
+		if (row != rowbuf)
+			pfree(row);
+	}
+}
+
+/*
  * ml_train_moments_trans adds one row: y, x, seed, test_size, sample.  A
  * NULL y is counted and skipped, as ml.train skips it; a NULL element of
  * x, NaN or Infinity is counted (ml.train then reads the source itself).
@@ -332,11 +384,6 @@ ml_train_moments_trans(PG_FUNCTION_ARGS)
 	const double *x;
 	double		y;
 	int			p;
-	double		rowbuf[65];
-	double	   *row;
-	uint64		h;
-	int			side;
-	double	   *blk;
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		ereport(ERROR,
@@ -376,33 +423,70 @@ ml_train_moments_trans(PG_FUNCTION_ARGS)
 		PG_RETURN_POINTER(st);
 	}
 	x = (const double *) ARR_DATA_PTR(xa);
+	moments_add(st, aggcxt, y, x);
+	PG_RETURN_POINTER(st);
+}
+
+/*
+ * ml_train_moments_trans_any is the same for the arguments seed,
+ * test_size, sample, expected, y and then x1..xp as float8 arguments of
+ * their own (VARIADIC "any"): what ml.train calls for up to
+ * MOMENTS_MAX_ARGS features, which saves building an array for each row.
+ */
+Datum
+ml_train_moments_trans_any(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	TrainMoments *st = PG_ARGISNULL(0) ? NULL : (TrainMoments *) PG_GETARG_POINTER(0);
+	int			p = PG_NARGS() - 6;
+	double		x[FUNC_MAX_ARGS];
+	double		y;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("ml._train_moments_trans can only be called by an aggregate")));
+	if (st == NULL)
+	{
+		if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("seed, test_size and sample of ml._train_moments must not be NULL")));
+		/* the variadic arguments must be float8 values, not an array */
+		for (int i = 4; i < PG_NARGS(); i++)
+			if (get_fn_expr_argtype(fcinfo->flinfo, i) != FLOAT8OID ||
+				get_fn_expr_variadic(fcinfo->flinfo))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("expected, y and x of ml._train_moments must be float8 arguments")));
+		moments_check_args(p, PG_GETARG_INT32(3), PG_GETARG_FLOAT8(2));
+		st = moments_new(aggcxt, p, PG_GETARG_INT32(3), PG_GETARG_INT64(1),
+						 PG_GETARG_FLOAT8(2), PG_ARGISNULL(4) ? 0.0 : PG_GETARG_FLOAT8(4));
+	}
+	else if (p != st->p)
+		elog(ERROR, "ml._train_moments called with %d and %d features", p, st->p);
+
+	if (PG_ARGISNULL(5))
+	{
+		st->null_target++;
+		PG_RETURN_POINTER(st);
+	}
+	y = PG_GETARG_FLOAT8(5);
+	if (!isfinite(y))
+	{
+		st->unusable++;
+		PG_RETURN_POINTER(st);
+	}
 	for (int j = 0; j < p; j++)
-		if (!isfinite(x[j]))
+	{
+		if (PG_ARGISNULL(6 + j))
 		{
 			st->unusable++;
 			PG_RETURN_POINTER(st);
 		}
-
-	h = row_hash(y, x, p, st->seed);
-	side = h < st->cut ? 1 : 0;
-
-	/* the block is column-major: x1..xp, then y */
-	blk = st->block[side] + st->nblock[side];
-	for (int j = 0; j < p; j++)
-		blk[(Size) j * MOMENTS_BLOCK_ROWS] = x[j];
-	blk[(Size) p * MOMENTS_BLOCK_ROWS] = y;
-	if (++st->nblock[side] == MOMENTS_BLOCK_ROWS)
-		moments_flush(st, side);
-
-	if (h < st->sample[side].tau && st->sample[side].limit > 0)
-	{
-		row = p < lengthof(rowbuf) ? rowbuf : palloc(sizeof(double) * (p + 1));
-		row[0] = y;
-		memcpy(row + 1, x, sizeof(double) * p);
-		sample_offer(&st->sample[side], aggcxt, h, row);
-		if (row != rowbuf)
-			pfree(row);
+		x[j] = PG_GETARG_FLOAT8(6 + j);
 	}
+	moments_add(st, aggcxt, y, x);
 	PG_RETURN_POINTER(st);
 }
 
@@ -797,13 +881,27 @@ TrainStreamRead(const char *source, const char *target, const PipelineOptions *o
 	}
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT ml._train_moments(s.%s::float8, ARRAY[",
-					 quote_identifier(NameStr(TupleDescAttr(desc, target_att)->attname)));
-	for (int j = 0; j < p; j++)
-		appendStringInfo(&sql, "%ss.%s::float8", j ? ", " : "",
-						 quote_identifier(NameStr(TupleDescAttr(desc, attnums[j])->attname)));
-	appendStringInfo(&sql, "]::float8[], " INT64_FORMAT "::int8, %.17g::float8, %d, %.0f::float8) FROM (\n%.*s\n) s",
-					 hp->seed, test_size, limit, expected, (int) qlen, query);
+	if (p <= MOMENTS_MAX_ARGS)
+	{
+		/* each feature an argument of its own: no array to build per row */
+		appendStringInfo(&sql, "SELECT ml._train_moments(" INT64_FORMAT "::int8, %.17g::float8, %d, %.0f::float8, s.%s::float8",
+						 hp->seed, test_size, limit, expected,
+						 quote_identifier(NameStr(TupleDescAttr(desc, target_att)->attname)));
+		for (int j = 0; j < p; j++)
+			appendStringInfo(&sql, ", s.%s::float8",
+							 quote_identifier(NameStr(TupleDescAttr(desc, attnums[j])->attname)));
+		appendStringInfo(&sql, ") FROM (\n%.*s\n) s", (int) qlen, query);
+	}
+	else
+	{
+		appendStringInfo(&sql, "SELECT ml._train_moments(s.%s::float8, ARRAY[",
+						 quote_identifier(NameStr(TupleDescAttr(desc, target_att)->attname)));
+		for (int j = 0; j < p; j++)
+			appendStringInfo(&sql, "%ss.%s::float8", j ? ", " : "",
+							 quote_identifier(NameStr(TupleDescAttr(desc, attnums[j])->attname)));
+		appendStringInfo(&sql, "]::float8[], " INT64_FORMAT "::int8, %.17g::float8, %d, %.0f::float8) FROM (\n%.*s\n) s",
+						 hp->seed, test_size, limit, expected, (int) qlen, query);
+	}
 	out->query = MemoryContextStrdup(caller, sql.data);
 	/* no row limit: the executor runs a limited plan without workers */
 	if (SPI_execute(sql.data, true, 0) != SPI_OK_SELECT || SPI_processed != 1)

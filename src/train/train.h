@@ -51,7 +51,7 @@ typedef struct FitInput
  * every training row, and a sample of the training and of the hold-out
  * rows as a small DataSet (training rows first).
  */
-#define TRAIN_STREAM_SAMPLE_ROWS 100000
+#define TRAIN_STREAM_SAMPLE_ROWS 25000
 
 struct LinFitState;
 

@@ -83,6 +83,24 @@ CREATE AGGREGATE ml._train_moments(y float8, x float8[], seed int8, test_size fl
 COMMENT ON AGGREGATE ml._train_moments(float8, float8[], int8, float8, int4, float8) IS
 'What ml.train reads of a source on its aggregate path (internal): least-squares co-moments of the training and hold-out rows, chosen by a hash of each row''s values, and a sample of each.';
 
+-- The same with the features as arguments of their own (float8, up to 94):
+-- no array is built for each row.
+CREATE FUNCTION ml._train_moments_trans(internal, int8, float8, int4, float8, VARIADIC "any")
+RETURNS internal
+AS 'MODULE_PATHNAME', 'ml_train_moments_trans_any' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION ml._train_moments_trans(internal, int8, float8, int4, float8, VARIADIC "any") IS 'Transition function of ml._train_moments with features as arguments (internal).';
+CREATE AGGREGATE ml._train_moments(seed int8, test_size float8, sample int4, expected float8, VARIADIC "any") (
+    SFUNC = ml._train_moments_trans,
+    STYPE = internal,
+    COMBINEFUNC = ml._train_moments_combine,
+    SERIALFUNC = ml._train_moments_serialize,
+    DESERIALFUNC = ml._train_moments_deserialize,
+    FINALFUNC = ml._train_moments_serialize,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE ml._train_moments(int8, float8, int4, float8, VARIADIC "any") IS
+'ml._train_moments with y and then each feature as float8 arguments of their own (internal): ml.train''s form for up to 94 features.';
+
 -- Checks ml.register_endpoint's options and turns them into ml.train's arguments.
 CREATE FUNCTION ml._endpoint_train_args(url text, options jsonb,
     OUT source text, OUT target text, OUT task text, OUT hyperparams jsonb,
