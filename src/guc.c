@@ -12,7 +12,7 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
-int			ml_aggregate_train_min_rows = 10000000;
+int			ml_aggregate_train_min_rows = 100000;
 int			ml_capture_buffer = 8192;	/* kB */
 char	   *ml_database = NULL;
 char	   *ml_http_allow = NULL;
@@ -33,7 +33,7 @@ GucInit(void)
 							"Smallest estimated source size at which ml.train fits linear and ridge by one aggregate scan; -1 never.",
 							"Such a fit reads its source with a parallel-safe aggregate instead of into memory, and chooses its hold-out rows by a hash of each row's values.  A smaller source whose rows would take more than half of ml.max_train_memory is fitted that way too.",
 							&ml_aggregate_train_min_rows,
-							10000000,
+							100000,
 							-1,
 							INT_MAX,
 							PGC_USERSET,
