@@ -131,8 +131,25 @@ quantile(const double *sorted, int64 n, double q)
 	return sorted[i] + frac * (sorted[i + 1] - sorted[i]);
 }
 
-/* Values binned at a time by numeric_baseline. */
-#define BIN_CHUNK 256
+/*
+ * The sum of (v - mean)^2 over the values that are not NaN, in two
+ * accumulators that do not wait on each other.  A function of its own, so
+ * that they stay in registers.
+ */
+static pg_noinline double
+sum_squared_deviations(const double *values, int64 nrows, double mean)
+{
+	double		acc[2] = {0, 0};
+
+	for (int64 r = 0; r < nrows; r++)
+	{
+		double		d = values[r] - mean;
+
+		if (!isnan(d))
+			acc[r & 1] += d * d;
+	}
+	return acc[0] + acc[1];
+}
 
 static void
 numeric_baseline(JsonbParseState **st, const DataColumn *col, int64 nrows)
@@ -150,7 +167,6 @@ numeric_baseline(JsonbParseState **st, const DataColumn *col, int64 nrows)
 	int64		positions[2 * (MONITOR_BINS - 1)];
 	int			npos = 0;
 	int64		counts[MONITOR_BINS] = {0};
-	int64		r0;
 
 	/*
 	 * Two passes, the mean and then the squared deviations from it: as
@@ -170,13 +186,7 @@ numeric_baseline(JsonbParseState **st, const DataColumn *col, int64 nrows)
 	if (n > 0)
 	{
 		mean = sum / n;
-		for (int64 r = 0; r < nrows; r++)
-		{
-			double		d = col->values[r] - mean;
-
-			if (!isnan(d))
-				m2 += d * d;
-		}
+		m2 = sum_squared_deviations(col->values, nrows, mean);
 	}
 
 	JbKey(st, "kind");
@@ -234,30 +244,8 @@ numeric_baseline(JsonbParseState **st, const DataColumn *col, int64 nrows)
 		edges[b] = quantile(sample, nsample, (double) (b + 1) / MONITOR_BINS);
 	pfree(sample);
 
-	/*
-	 * Whole chunks of values are binned edge by edge: loops of a constant
-	 * count, which the compiler turns into vector compares.  A NaN is below
-	 * no edge, and is not counted.  The rest go one by one.
-	 */
-	for (r0 = 0; r0 + BIN_CHUNK <= nrows; r0 += BIN_CHUNK)
-	{
-		const double *v = col->values + r0;
-		int64		bins[BIN_CHUNK];
-
-		for (int i = 0; i < BIN_CHUNK; i++)
-			bins[i] = 0;
-		for (int e = 0; e < MONITOR_BINS - 1; e++)
-		{
-			double		edge = edges[e];
-
-			for (int i = 0; i < BIN_CHUNK; i++)
-				bins[i] += edge < v[i];
-		}
-		for (int i = 0; i < BIN_CHUNK; i++)
-			if (!isnan(v[i]))
-				counts[bins[i]]++;
-	}
-	for (int64 r = r0; r < nrows; r++)
+	/* bin_of inlined with a constant count of edges: unrolled, no branch */
+	for (int64 r = 0; r < nrows; r++)
 	{
 		double		v = col->values[r];
 
