@@ -7,12 +7,37 @@
 # features plus noise, reproducible through setseed), and measures:
 #
 #   1. the baseline scan   SELECT sum(c1+...+c20+y) FROM t
-#   2. ml.train('bench', 't', 'y', 'linear', deploy => 'always'), and its
-#      ratio to (1)                                       target <= 2.0
+#   2. ml.train of three algorithms, each against the scan of its source:
+#      ml.train('bench', 't', 'y', 'linear', deploy => 'always') and
+#      ml.train('bridge', 't', 'y', 'ridge', deploy => 'always') (default
+#      alpha) against the scan (1) of t (the same query, timed in these
+#      runs), and ml.train('blog', 'tb', 'yb', 'logistic', deploy =>
+#      'always') against SELECT sum(c1+...+c20+yb::int) FROM tb, where tb is
+#      a view of t: its 20 features and yb = y above its median (the same
+#      view as part 11's), so that both read t and compute yb.  Scan of t, linear, ridge, scan of tb and logistic alternate,
+#      BENCH_TRAIN_REPS runs each after one warm-up scan of each source,
+#      without parallel workers:
+#      ml.train linear / scan                             target <= 1.3
+#      ml.train ridge / scan                              target <= 1.3
+#      ml.train logistic / scan of tb                     target <= 1.3
+#      then the same five with max_parallel_workers_per_gather = 2 (the
+#      default), each ml.train against the parallel scan of its source, for
+#      information.
 #   3. SELECT sum(ml.predict('bench', t)) FROM t, and its ratio to (1),
-#      without parallel workers and with them             target <= 2.0
+#      without parallel workers and with them             target <= 1.5
+#      and, for information, SELECT sum(ml.predict('bx', t)) FROM t, the
+#      xgboost model of 100 trees that part 6 trains (its last model,
+#      deployed by ml.deploy('bx', 'most_recent') after part 6), against the
+#      scan of the same table, alternating, BENCH_REPS runs each, without
+#      parallel workers; when one run over t would take more than 20 s
+#      (extrapolated from one run over tx, the first 100,000 rows of t), both
+#      are measured on tx instead, and the summary's label says so.  This
+#      figure runs after part 6.
 #   4. pgbench -M prepared: ml.predict on a float8[] of 20 constants versus
-#      selecting the same array; the TPS ratio            target >= 0.70
+#      selecting the same array; the TPS ratio            target >= 0.80
+#      and, in the same alternating rounds, ml.predict('bx', the same array),
+#      the xgboost model of part 6, against the array, for information.  The
+#      part runs after part 6.
 #   5. the training backend's memory: the peak growth of its private
 #      (anonymous) memory during ml.train, against the 160 MB of a
 #      1M x 20 float8 feature matrix                      target <= 1.5x
@@ -56,6 +81,16 @@
 #      Python / ml.train, linear                          target >= 10
 #      Python / ml.train, logistic                        target >= 10
 #      with the hold-out R^2 and accuracy of both side by side (within 1%).
+#      In the same Python run, after the same pull: a 75/25 split and
+#      XGBoost (python3-xgboost) with part 6's parameters (100 rounds,
+#      max_depth 6, hist, eta 0.3, nthread as part 6 passes it), end to end
+#      = pull + split + DMatrix + training (not the hold-out prediction),
+#      against ml.train('bxs', 't', 'y', 'xgboost', part 6's hyperparams,
+#      the default test_size 0.25, deploy => 'never'), which holds out 25%
+#      too and evaluates on it; the Python run, ml.train logistic and
+#      ml.train xgboost alternate, BENCH_PY_REPS runs each
+#      Python / ml.train, xgboost                         target >= 1.5
+#      with the hold-out R^2 of both side by side (within 1%).
 #  12. scaling: ml.train linear on BENCH_ROWS / 10, BENCH_ROWS and 4 x
 #      BENCH_ROWS rows, on its default path (in memory unless the rows would
 #      take more than half of ml.max_train_memory) and on the aggregate path,
@@ -131,9 +166,32 @@
 #      decisions a second, LinUCB                          target >= 2000
 #      The part needs neither t nor a model: it runs after part 14, and alone
 #      with BENCH_ONLY=17.  The bandits are dropped at the end.
+#  18. categorical columns: tc is the first min(BENCH_ROWS, 1000000) rows of
+#      t with three more text columns k10, k100 and k1000 of 10, 100 and
+#      1000 distinct values ('a0'..'a9', 'b0'..'b99', 'c0'..'c999', drawn by
+#      random() after setseed, so reproducible), y unchanged (the text
+#      columns are noise).  ml.train('bcat', 'tc', 'y', 'linear', deploy =>
+#      'never') one-hot encodes them (pgmaker's default: a slot for each of
+#      the 32 most frequent categories, max_categories, and one for the
+#      others); alternating with it, BENCH_TRAIN_REPS runs each, without
+#      parallel workers: the scan SELECT sum(c1+...+c20+y+length(k10)+
+#      length(k100)+length(k1000)) FROM tc, which reads every column, and
+#      ml.train linear on tc's numeric columns alone (SELECT c1, ..., c20, y
+#      FROM tc)
+#      ml.train on tc / scan of tc                        (info)
+#      ml.train on the numeric columns / scan of tc       (info)
+#      hold-out R^2 with the text columns against without  within 1%
+#      The time ratio is information, not a target: the encoding makes 96
+#      features of the 23 columns (20 + 10 + 33 + 33), so the least-squares
+#      system is about 20 times the size of part 2's, and 1.3 would hold the
+#      solver, not the reading and encoding, to a scan.  The summary gives
+#      the number of features.  The part needs t but no other part: it runs
+#      after part 16, and alone with BENCH_ONLY=18; tc is dropped at the end.
 #
 # The summary is also written to test/bench/results.md, with the machine's
-# CPUs, the PostgreSQL version and the commit.
+# CPUs, the PostgreSQL version, the commit and the wall time of the whole
+# run ("make bench took N min", from the start of run.sh to the summary,
+# the build included when there is one).
 #
 # Timings are taken server side, with clock_timestamp() around each
 # statement in one psql session (no connection cost in the figure), and
@@ -145,7 +203,7 @@
 # Environment:
 #   BENCH_ROWS             rows of t (default 1000000); smaller for a quick check
 #   BENCH_REPS             runs of the scan and predict queries (default 5)
-#   BENCH_TRAIN_REPS       runs of ml.train (default 3)
+#   BENCH_TRAIN_REPS       runs of ml.train in parts 2, 10 and 18 (default 3)
 #   BENCH_PGBENCH_SECONDS  length of one pgbench run (default 10)
 #   BENCH_PGBENCH_ROUNDS   alternating pgbench runs of each script (default 3)
 #   BENCH_STRICT           when 1, exit with status 1 if a target is missed
@@ -159,7 +217,7 @@
 #   BENCH_PROFILE_REPS     alternating runs of ml.profile and of the aggregates
 #                          (default 3)
 #   BENCH_PY_REPS          alternating runs of the Python route and of
-#                          ml.train logistic (default 2)
+#                          ml.train logistic and xgboost (default 2)
 #   BENCH_SCALE_REPS       runs of each size and path of the scaling part
 #                          (default 2)
 #   BENCH_BATCH_REPS       alternating runs of the batch prediction part
@@ -172,11 +230,12 @@
 #                          (default 10)
 #   BENCH_CAPTURE_ROUNDS   alternating pgbench runs of each capture rate
 #                          (default 3)
-#   BENCH_ONLY             a part that runs alone, 14, 15, 16 or 17, or several
-#                          separated by commas (14,16): run only these (on
-#                          BENCH_ROWS rows, with what they need: t for 15 and
-#                          16) and print their summary; test/bench/results.md,
-#                          which holds a full run, is left as it is
+#   BENCH_ONLY             a part that runs alone, 14, 15, 16, 17 or 18, or
+#                          several separated by commas (14,16): run only these
+#                          (on BENCH_ROWS rows, with what they need: t for 15,
+#                          16 and 18) and print their summary;
+#                          test/bench/results.md, which holds a full run, is
+#                          left as it is
 set -euo pipefail
 
 PROG=${0##*/}
@@ -194,8 +253,8 @@ KMEANS_REPS=${BENCH_KMEANS_REPS:-3}
 PYTHON=${BENCH_PYTHON:-/usr/bin/python3}
 ONLY=${BENCH_ONLY:-}
 # the parts BENCH_ONLY may name: they need no figure, model or table of
-# another part (15 and 16 need t, which is then made for them)
-ALONE_PARTS="14 15 16 17"
+# another part (15, 16 and 18 need t, which is then made for them)
+ALONE_PARTS="14 15 16 17 18"
 NFEAT=20
 XGB_ROUNDS=100
 
@@ -316,6 +375,8 @@ timing_all() {
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || a == "" || b == "" || b == 0) print "nan"; else printf "%.2f\n", a / b }'; }
+# relative difference of two hold-out figures, in percent
+reldiff() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "nan" || b == "nan" || b == 0) print "nan"; else { d = (a - b) / b * 100; printf "%.2f\n", d < 0 ? -d : d } }'; }
 
 # Prints the TPS of one pgbench -M prepared -c 2 -j 2 run of $WORK/NAME.pgb
 # lasting SECONDS (default BENCH_PGBENCH_SECONDS), or "nan" (and the error)
@@ -373,6 +434,10 @@ fig() { # value unit [ratio]
     fi
 }
 tps_fig() { [[ $1 == nan ]] && echo nan || printf '%.0f' "$1"; }
+# two timings of one row, "a / b ms", or error
+scan_pair() { [[ $1 == nan || $2 == nan || -z $1 || -z $2 ]] && echo error || echo "$1 / $2 ms"; }
+# the wall time of the run so far: "N min (S s)", N with one decimal
+took() { awk -v s="$(($(date +%s) - T_START))" 'BEGIN { printf "%.1f min (%d s)\n", s / 60, s }'; }
 row() { printf '%-44s %-24s %-12s %s\n' "$1" "$2" "$3" "$4"; }
 check() { # figure measured ratio op limit
     local v
@@ -557,6 +622,8 @@ finish_only() {
         for p in $ONLY; do
             "summary_$p"
         done
+        echo
+        echo "BENCH_ONLY=$BENCH_ONLY took $(took)"
     } >"$WORK/summary.txt"
     cat "$WORK/summary.txt"
     echo "== BENCH_ONLY=$BENCH_ONLY: test/bench/results.md (a full run's) left as it is"
@@ -566,7 +633,7 @@ finish_only() {
 }
 
 # a BENCH_ONLY run of parts that need no table t ends here
-if [[ -n $ONLY ]] && ! part_runs 15 && ! part_runs 16; then
+if [[ -n $ONLY ]] && ! part_runs 15 && ! part_runs 16 && ! part_runs 18; then
     finish_only
 fi
 
@@ -856,30 +923,150 @@ row "    rate 1: rows ml.captured gained (info)" "$([[ $CAP_STORED == nan ]] && 
 row "    rate 1: launcher CPU s / s of run (info)" "$([[ $CAP_LCPU == nan ]] && echo error || echo "$CAP_LCPU")" "(info)" "-"
 }
 
+# ---------------------------------------------------------------- 18. categorical
+# tc: the first rows of t and three text columns of 10, 100 and 1000
+# values, drawn after setseed in a session without parallel workers (so
+# the same rows and values every run).  ml.train linear on tc (one-hot,
+# pgmaker's default for text), the scan of tc reading every column, and
+# ml.train linear on tc's numeric columns alone alternate; the hold-out R^2
+# with and without the text columns, which are noise, should agree.  The
+# part needs t but no other part: it runs after part 16, and alone with
+# BENCH_ONLY=18.
+if part_runs 18; then
+    CAT_ROWS=$((ROWS < 1000000 ? ROWS : 1000000))
+    CAT_SCAN_SQL="SELECT sum(${sumexpr}+length(k10)+length(k100)+length(k1000)) FROM tc"
+    CAT_TRAIN_SQL="SELECT * FROM ml.train('bcat', 'tc', 'y', 'linear', deploy => 'never')"
+    CAT_NUM_SQL="SELECT * FROM ml.train('bcat_num', 'SELECT $cols, y FROM tc', 'y', 'linear', deploy => 'never')"
+    say "categorical columns: ml.train linear on tc ($CAT_ROWS rows of t + k10, k100, k1000 text) versus its scan" \
+        "and versus the numeric columns alone, $TRAIN_REPS alternating runs each, no parallel workers"
+    psql_run <<SQL
+SET max_parallel_workers_per_gather = 0;
+SELECT setseed(0.46) \g /dev/null
+CREATE TABLE tc AS
+SELECT $cols, 'a' || floor(random() * 10)::int AS k10, 'b' || floor(random() * 100)::int AS k100,
+       'c' || floor(random() * 1000)::int AS k1000, y
+  FROM (SELECT $cols, y FROM t LIMIT $CAT_ROWS) s;
+VACUUM (ANALYZE) tc;
+SQL
+    {
+        echo "SET max_parallel_workers_per_gather = 0;"
+        echo "$CAT_SCAN_SQL \\g /dev/null"
+        for ((i = 1; i <= TRAIN_REPS; i++)); do
+            timed cat_scan "$CAT_SCAN_SQL"
+            timed cat_train "$CAT_TRAIN_SQL"
+            timed cat_num "$CAT_NUM_SQL"
+        done
+        # the last model of each project: hold-out R^2, features, rows
+        for pr in bcat bcat_num; do
+            echo "SELECT 'CMODEL $pr ' || coalesce(m.metrics->>'r2', 'nan') || ' ' || jsonb_array_length(m.features) || ' '" \
+                "|| m.n_train || ' ' || m.n_test FROM ml.models m JOIN ml.projects p ON p.id = m.project_id" \
+                "WHERE p.name = '$pr' ORDER BY m.id DESC LIMIT 1;"
+        done
+        echo "SELECT 'CDISTINCT ' || count(DISTINCT k10) || ' ' || count(DISTINCT k100) || ' ' || count(DISTINCT k1000) FROM tc;"
+    } >"$WORK/cat.sql"
+    psql_section cat "$WORK/cat.sql"
+    CAT_SCAN_MS=$(timing_median "$WORK/cat.out" cat_scan)
+    CAT_MS=$(timing_median "$WORK/cat.out" cat_train)
+    CAT_NUM_MS=$(timing_median "$WORK/cat.out" cat_num)
+    read -r CAT_R2 CAT_NFEAT CAT_NTRAIN CAT_NTEST <<<"$(awk '$1 == "CMODEL" && $2 == "bcat" { print $3, $4, $5, $6 }' "$WORK/cat.out")"
+    read -r CAT_NUM_R2 CAT_NUM_NFEAT _ <<<"$(awk '$1 == "CMODEL" && $2 == "bcat_num" { print $3, $4 }' "$WORK/cat.out")"
+    CAT_R2=${CAT_R2:-nan} CAT_NUM_R2=${CAT_NUM_R2:-nan}
+    grep -q '^FAILED cat_train' "$WORK/cat.out" && CAT_R2=nan
+    grep -q '^FAILED cat_num' "$WORK/cat.out" && CAT_NUM_R2=nan
+    echo "   distinct values of k10, k100, k1000: $(awk '$1 == "CDISTINCT" { print $2 ", " $3 ", " $4 }' "$WORK/cat.out");" \
+        "table tc: $(psql_run -c "SELECT round(pg_table_size('tc') / 1e6, 1)") MB"
+    echo "   scan of tc        runs (ms): $(timing_all "$WORK/cat.out" cat_scan)"
+    echo "   ml.train on tc    runs (ms): $(timing_all "$WORK/cat.out" cat_train)"
+    echo "   numeric columns   runs (ms): $(timing_all "$WORK/cat.out" cat_num)"
+    echo "   features: ${CAT_NFEAT:-?} with the text columns, ${CAT_NUM_NFEAT:-?} without; training / hold-out rows:" \
+        "${CAT_NTRAIN:-?} / ${CAT_NTEST:-?}; hold-out R^2 $CAT_R2 with the text columns, $CAT_NUM_R2 without"
+    psql_run -c "DROP TABLE tc"
+    CAT_RATIO=$(ratio "$CAT_MS" "$CAT_SCAN_MS")
+    CAT_NUM_RATIO=$(ratio "$CAT_NUM_MS" "$CAT_SCAN_MS")
+    CAT_R2_DIFF=$(reldiff "$CAT_R2" "$CAT_NUM_R2")
+fi
+
+summary_18() {
+row "18. scan of tc ($CAT_ROWS rows, 3 text cols)" "$(fig "$CAT_SCAN_MS" ms)" "-" "-"
+row "    ml.train linear on tc / scan (info)" "$(fig "$CAT_MS" ms "$CAT_RATIO")" "(info)" "-"
+row "    numeric columns alone / scan (info)" "$(fig "$CAT_NUM_MS" ms "$CAT_NUM_RATIO")" "(info)" "-"
+row "    features, with / without text (info)" "${CAT_NFEAT:-?} / ${CAT_NUM_NFEAT:-?}" "(info)" "-"
+check "    hold-out R^2, with / without text, % apart" "${CAT_R2_DIFF}% ($CAT_R2 / $CAT_NUM_R2)" "$CAT_R2_DIFF" "<=" 1
+}
+
 # a BENCH_ONLY run ends here
 if [[ -n $ONLY ]]; then
     finish_only
 fi
 
 # ---------------------------------------------------------------- 2. train
-say "ml.train: $TRAIN_REPS runs (after one warm-up scan)"
+# linear and ridge on t, logistic on the view tb of t (yb = y above its
+# median; part 11 trains on it too), each against the scan of its source;
+# scans and trainings alternate, first without parallel workers, then with
+# the default max_parallel_workers_per_gather (information).
+DEFAULT_WORKERS=$(psql_run -c "SELECT boot_val FROM pg_settings WHERE name = 'max_parallel_workers_per_gather'")
+THRESHOLD=$(psql_run -c "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY y) FROM t")
+psql_run -c "CREATE VIEW tb AS SELECT $cols, y > $THRESHOLD AS yb FROM t"
+SCANB_SQL="SELECT sum(${sumexpr%y}yb::int) FROM tb"
+RIDGE_TRAIN_SQL="SELECT * FROM ml.train('bridge', 't', 'y', 'ridge', deploy => 'always')"
+LOG_TRAIN_SQL="SELECT * FROM ml.train('blog', 'tb', 'yb', 'logistic', deploy => 'always')"
+say "ml.train linear, ridge (on t) and logistic (on the view tb) against the scan of t and of tb: $TRAIN_REPS alternating" \
+    "runs each (after one warm-up scan of each), without parallel workers, then with $DEFAULT_WORKERS"
+# the five contenders of one mode (suffix "" or "_p"), TRAIN_REPS times
+train_runs() { # suffix
+    for ((i = 1; i <= TRAIN_REPS; i++)); do
+        timed "tscan$1" "$SCAN_SQL"
+        timed "train$1" "$TRAIN_SQL"
+        [[ -n $1 ]] || echo "SELECT 'FIT ' || round((fit_seconds * 1000)::numeric, 3) FROM ml.models ORDER BY id DESC LIMIT 1;"
+        timed "ridge$1" "$RIDGE_TRAIN_SQL"
+        timed "bscan$1" "$SCANB_SQL"
+        timed "logistic$1" "$LOG_TRAIN_SQL"
+    done
+}
+# the hold-out metrics of the last model of a project, on a line "TAG ..."
+last_metrics() { # tag project
+    echo "SELECT '$1 ' || m.metrics::text FROM ml.models m JOIN ml.projects p ON p.id = m.project_id" \
+        "WHERE p.name = '$2' ORDER BY m.id DESC LIMIT 1;"
+}
 {
     echo "SET max_parallel_workers_per_gather = 0;"
     echo "$SCAN_SQL \\g /dev/null"
-    for ((i = 1; i <= TRAIN_REPS; i++)); do
-        timed train "$TRAIN_SQL"
-        echo "SELECT 'FIT ' || round((fit_seconds * 1000)::numeric, 3) FROM ml.models ORDER BY id DESC LIMIT 1;"
-    done
-    echo "SELECT 'METRICS ' || metrics::text FROM ml.models ORDER BY id DESC LIMIT 1;"
+    echo "$SCANB_SQL \\g /dev/null"
+    train_runs ""
+    last_metrics METRICS bench
+    last_metrics RMETRICS bridge
+    last_metrics GMETRICS blog
+    echo "SET max_parallel_workers_per_gather = $DEFAULT_WORKERS;"
+    echo "$SCAN_SQL \\g /dev/null"
+    echo "$SCANB_SQL \\g /dev/null"
+    train_runs _p
+    echo "EXPLAIN (COSTS OFF) $SCANB_SQL;"
 } >"$WORK/train.sql"
 psql_section train "$WORK/train.sql"
 TRAIN_MS=$(timing_median "$WORK/train.out" train)
 FIT_MS=$(awk '$1 == "FIT" { print $2 }' "$WORK/train.out" | median)
-echo "   runs (ms): $(timing_all "$WORK/train.out" train)"
-echo "   of which fit_seconds (PipelineFit + solver, from ml.models), median: $FIT_MS ms;" \
+for c in tscan ridge bscan logistic tscan_p train_p ridge_p bscan_p logistic_p; do
+    printf -v "T2_${c^^}_MS" '%s' "$(timing_median "$WORK/train.out" "$c")"
+done
+T2_BWORKERS=$(sed -n 's/^ *Workers Planned: \([0-9]*\)$/\1/p' "$WORK/train.out" | head -n 1)
+T2_BWORKERS=${T2_BWORKERS:-0}
+echo "   no workers: scan of t       runs (ms): $(timing_all "$WORK/train.out" tscan)"
+echo "               ml.train linear runs (ms): $(timing_all "$WORK/train.out" train)"
+echo "               ml.train ridge  runs (ms): $(timing_all "$WORK/train.out" ridge)"
+echo "               scan of tb      runs (ms): $(timing_all "$WORK/train.out" bscan)"
+echo "               logistic on tb  runs (ms): $(timing_all "$WORK/train.out" logistic)"
+echo "   linear's fit_seconds (PipelineFit + solver, from ml.models), median: $FIT_MS ms;" \
     "the rest (reading the source, split, evaluation, catalog):" \
     "$(awk -v a="$TRAIN_MS" -v b="$FIT_MS" 'BEGIN { if (a == "nan" || b == "nan") print "?"; else printf "%.0f", a - b }') ms"
-echo "   hold-out metrics: $(awk '$1 == "METRICS" { $1 = ""; print substr($0, 2) }' "$WORK/train.out")"
+echo "   hold-out metrics: linear $(awk '$1 == "METRICS" { $1 = ""; print substr($0, 2) }' "$WORK/train.out")"
+echo "                     ridge $(awk '$1 == "RMETRICS" { $1 = ""; print substr($0, 2) }' "$WORK/train.out")"
+echo "                     logistic $(awk '$1 == "GMETRICS" { $1 = ""; print substr($0, 2) }' "$WORK/train.out")"
+echo "   $DEFAULT_WORKERS workers per gather (the scan of tb plans $T2_BWORKERS):"
+echo "               scan of t       runs (ms): $(timing_all "$WORK/train.out" tscan_p)"
+echo "               ml.train linear runs (ms): $(timing_all "$WORK/train.out" train_p)"
+echo "               ml.train ridge  runs (ms): $(timing_all "$WORK/train.out" ridge_p)"
+echo "               scan of tb      runs (ms): $(timing_all "$WORK/train.out" bscan_p)"
+echo "               logistic on tb  runs (ms): $(timing_all "$WORK/train.out" logistic_p)"
 
 # ---------------------------------------------------------------- 1 + 3. scan and predict
 # Scan and predict alternate, so that drift hits both alike.
@@ -905,7 +1092,6 @@ PRED_MS=$(timing_median "$WORK/serial.out" predict_serial)
 echo "   scan    runs (ms): $(timing_all "$WORK/serial.out" scan_serial)"
 echo "   predict runs (ms): $(timing_all "$WORK/serial.out" predict_serial)"
 
-DEFAULT_WORKERS=$(psql_run -c "SELECT boot_val FROM pg_settings WHERE name = 'max_parallel_workers_per_gather'")
 say "scan and predict with max_parallel_workers_per_gather = $DEFAULT_WORKERS: $REPS runs each"
 scan_predict parallel "$DEFAULT_WORKERS"
 PSCAN_MS=$(timing_median "$WORK/parallel.out" scan_parallel)
@@ -915,26 +1101,6 @@ PWORKERS=${PWORKERS:-0}
 echo "   scan    runs (ms): $(timing_all "$WORK/parallel.out" scan_parallel)"
 echo "   predict runs (ms): $(timing_all "$WORK/parallel.out" predict_parallel)"
 echo "   predict plan: $PWORKERS parallel workers planned"
-
-# ---------------------------------------------------------------- 4. pgbench
-say "pgbench -M prepared -c 2 -j 2 -T $PGB_SECONDS: $PGB_ROUNDS alternating rounds per script"
-echo "SELECT ml.predict('bench', $ARRAY_LIT);" >"$WORK/predict.pgb"
-echo "SELECT $ARRAY_LIT;" >"$WORK/array.pgb"
-# Returning the 20-element array costs its text output; a query returning one
-# number is the stricter floor, reported for information.
-echo "SELECT cardinality($ARRAY_LIT);" >"$WORK/scalar.pgb"
-: >"$WORK/pgbench.out"
-for ((i = 1; i <= PGB_ROUNDS; i++)); do
-    for s in array predict scalar; do
-        echo "$s $(pgbench_tps "$s")" >>"$WORK/pgbench.out"
-    done
-done
-TPS_ARRAY=$(tps_median array)
-TPS_PRED=$(tps_median predict)
-TPS_SCALAR=$(tps_median scalar)
-echo "   SELECT array      TPS: $(tps_all array)"
-echo "   SELECT ml.predict TPS: $(tps_all predict)"
-echo "   SELECT cardinality(array) (one number, folded at plan time) TPS: $(tps_all scalar)"
 
 # ---------------------------------------------------------------- 5. memory
 # One more training run in a fresh session, with /proc/<backend>/status read
@@ -1104,6 +1270,91 @@ if [[ $XGB_OK == 1 ]]; then
     }'
 fi
 
+# ---------------------------------------------------------------- 3. xgboost prediction
+# sum(ml.predict('bx', ...)) with the last model of part 6 deployed, against
+# the scan of the same table, alternating, without parallel workers.  Over
+# t when one run would take at most XP_MAX_MS, extrapolated from a run over
+# tx, the first XP_LIMIT rows of t; else over tx, with its own scan.
+XP_LIMIT=100000 XP_MAX_MS=20000
+XP_TABLE=t XP_ROWS=$ROWS XP_OK=1 XP_TX=0
+say "xgboost prediction: sum(ml.predict('bx', ...)) ($XGB_ROUNDS trees) versus the scan of the same table," \
+    "$REPS alternating runs each, no parallel workers"
+if ! psql_run -c "SELECT 'deployed model ' || model_id || ' of bx' FROM ml.deploy('bx', 'most_recent')" \
+    >"$WORK/xdeploy.out" 2>"$WORK/xdeploy.err"; then
+    echo "   ERROR: the model of bx could not be deployed: $(grep -m 1 -E 'ERROR|FATAL' "$WORK/xdeploy.err")"
+    XP_OK=0
+else
+    echo "   $(cat "$WORK/xdeploy.out")"
+fi
+if [[ $XP_OK == 1 ]] && ((ROWS > XP_LIMIT)); then
+    psql_run <<SQL
+CREATE TABLE tx AS SELECT * FROM t LIMIT $XP_LIMIT;
+VACUUM (ANALYZE) tx;
+SQL
+    XP_TX=1
+    {
+        echo "SET max_parallel_workers_per_gather = 0;"
+        timed xprobe "SELECT sum(ml.predict('bx', tx)) FROM tx"
+    } >"$WORK/xprobe.sql"
+    psql_section xprobe "$WORK/xprobe.sql"
+    XP_PROBE_MS=$(timing_median "$WORK/xprobe.out" xprobe)
+    XP_EST_MS=$(awk -v ms="$XP_PROBE_MS" -v n="$ROWS" -v m="$XP_LIMIT" 'BEGIN { print (ms == "nan" ? "nan" : sprintf("%.0f", ms * n / m)) }')
+    if [[ $XP_EST_MS == nan ]] || ((XP_EST_MS > XP_MAX_MS)); then
+        XP_TABLE=tx XP_ROWS=$XP_LIMIT
+    fi
+    echo "   one run over tx ($XP_LIMIT rows): $XP_PROBE_MS ms; over t ($ROWS rows) about $XP_EST_MS ms:" \
+        "$([[ $XP_TABLE == tx ]] && echo "more than $((XP_MAX_MS / 1000)) s, so measured over tx" || echo "measured over t")"
+fi
+XP_SCAN_SQL="SELECT sum($sumexpr) FROM $XP_TABLE"
+XP_SQL="SELECT sum(ml.predict('bx', $XP_TABLE)) FROM $XP_TABLE"
+: >"$WORK/xpredict.out"
+if [[ $XP_OK == 1 ]]; then
+    {
+        echo "SET max_parallel_workers_per_gather = 0;"
+        echo "$XP_SCAN_SQL \\g /dev/null"
+        # loads the model into the session; the first run over the table is timed
+        echo "SELECT ml.predict('bx', $ARRAY_LIT) \\g /dev/null"
+        for ((i = 1; i <= REPS; i++)); do
+            timed xscan "$XP_SCAN_SQL"
+            timed xpredict "$XP_SQL"
+        done
+    } >"$WORK/xpredict.sql"
+    psql_section xpredict "$WORK/xpredict.sql"
+fi
+XP_SCAN_MS=nan XP_MS=nan
+if [[ $XP_OK == 1 ]]; then
+    XP_SCAN_MS=$(timing_median "$WORK/xpredict.out" xscan)
+    XP_MS=$(timing_median "$WORK/xpredict.out" xpredict)
+    echo "   scan of $XP_TABLE    runs (ms): $(timing_all "$WORK/xpredict.out" xscan)"
+    echo "   predict over $XP_TABLE runs (ms): $(timing_all "$WORK/xpredict.out" xpredict)"
+fi
+[[ $XP_TX == 0 ]] || psql_run -c "DROP TABLE tx"
+
+# ---------------------------------------------------------------- 4. pgbench
+# after part 6, whose last xgboost model of bx is deployed by then
+say "pgbench -M prepared -c 2 -j 2 -T $PGB_SECONDS: $PGB_ROUNDS alternating rounds per script"
+echo "SELECT ml.predict('bench', $ARRAY_LIT);" >"$WORK/predict.pgb"
+echo "SELECT $ARRAY_LIT;" >"$WORK/array.pgb"
+# Returning the 20-element array costs its text output; a query returning one
+# number is the stricter floor, reported for information.
+echo "SELECT cardinality($ARRAY_LIT);" >"$WORK/scalar.pgb"
+# the xgboost model of 100 trees, for information
+echo "SELECT ml.predict('bx', $ARRAY_LIT);" >"$WORK/xpredict.pgb"
+: >"$WORK/pgbench.out"
+for ((i = 1; i <= PGB_ROUNDS; i++)); do
+    for s in array predict scalar xpredict; do
+        echo "$s $(pgbench_tps "$s")" >>"$WORK/pgbench.out"
+    done
+done
+TPS_ARRAY=$(tps_median array)
+TPS_PRED=$(tps_median predict)
+TPS_SCALAR=$(tps_median scalar)
+TPS_XPRED=$(tps_median xpredict)
+echo "   SELECT array      TPS: $(tps_all array)"
+echo "   SELECT ml.predict TPS: $(tps_all predict)"
+echo "   SELECT cardinality(array) (one number, folded at plan time) TPS: $(tps_all scalar)"
+echo "   SELECT ml.predict('bx') (xgboost, $XGB_ROUNDS trees) TPS: $(tps_all xpredict)"
+
 # ---------------------------------------------------------------- 7. kmeans
 KM_TRAIN_SQL="SELECT * FROM ml.train('bk', 't', NULL, 'kmeans', hyperparams => '{\"n_clusters\": 8, \"n_init\": 1, \"max_iter\": 20, \"tol\": 0}', test_size => 0, deploy => 'never')"
 say "kmeans (8 clusters, n_init 1, max_iter 20, tol 0) on all $ROWS rows: $KMEANS_REPS runs"
@@ -1224,21 +1475,26 @@ echo "   parallel   runs (ms): $(timing_all "$WORK/aggtrain.out" aggtrain_parall
 echo "   hold-out metrics: $(awk '$1 == "AMETRICS" { $1 = ""; print substr($0, 2) }' "$WORK/aggtrain.out")"
 
 # ---------------------------------------------------------------- 11. Python route
-THRESHOLD=$(psql_run -c "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY y) FROM t")
-psql_run -c "CREATE VIEW tb AS SELECT $cols, y > $THRESHOLD AS yb FROM t"
-LOG_TRAIN_SQL="SELECT * FROM ml.train('blog', 'tb', 'yb', 'logistic', deploy => 'always')"
 PY_REPS=${BENCH_PY_REPS:-2}
 [[ $PY_REPS =~ ^[1-9][0-9]*$ ]] || die "BENCH_PY_REPS must be a positive integer, not '$PY_REPS'"
-say "the Python route (psycopg2 + numpy + scikit-learn) versus ml.train linear and logistic: $PY_REPS alternating runs"
+# ml.train xgboost with part 6's hyperparams and the default test_size
+# (0.25), as the Python route holds out 25% too
+XGBS_TRAIN_SQL="SELECT * FROM ml.train('bxs', 't', 'y', 'xgboost', hyperparams => '$XGB_HP', deploy => 'never')"
+say "the Python route (psycopg2 + numpy + scikit-learn, xgboost) versus ml.train linear, logistic and xgboost:" \
+    "$PY_REPS alternating runs, xgboost nthread $XGB_NTHREAD"
 : >"$WORK/py.out"
 : >"$WORK/pylog.out"
 PY_OK=1
+PY_XGB_ARGS=("$XGB_NTHREAD" "$XGB_ROUNDS")
 if ! "$PYTHON" -c 'import numpy, psycopg2, sklearn' 2>"$WORK/py.err"; then
     echo "   ERROR: $PYTHON cannot import numpy, psycopg2 and sklearn (install python3-psycopg2, python3-sklearn): $(tail -n 1 "$WORK/py.err")"
     PY_OK=0
+elif ! "$PYTHON" -c 'import xgboost' 2>"$WORK/py.err"; then
+    echo "   ERROR: $PYTHON cannot import xgboost (install python3-xgboost): $(tail -n 1 "$WORK/py.err"); the Python route without it"
+    PY_XGB_ARGS=()
 fi
 for ((i = 1; PY_OK == 1 && i <= PY_REPS; i++)); do
-    if ! "$PYTHON" "$BENCH_DIR/py_route.py" "$NFEAT" "$THRESHOLD" >>"$WORK/py.out" 2>"$WORK/py.err"; then
+    if ! "$PYTHON" "$BENCH_DIR/py_route.py" "$NFEAT" "$THRESHOLD" "${PY_XGB_ARGS[@]}" >>"$WORK/py.out" 2>"$WORK/py.err"; then
         echo "   ERROR in the Python route: $(tail -n 1 "$WORK/py.err")"
         echo "PY failed" >>"$WORK/py.out"
     fi
@@ -1246,6 +1502,8 @@ for ((i = 1; PY_OK == 1 && i <= PY_REPS; i++)); do
         echo "SET max_parallel_workers_per_gather = 0;"
         timed logistic "$LOG_TRAIN_SQL"
         echo "SELECT 'LMETRICS ' || (metrics->>'accuracy') FROM ml.models ORDER BY id DESC LIMIT 1;"
+        timed xgbs "$XGBS_TRAIN_SQL"
+        echo "SELECT 'XMETRICS ' || coalesce(metrics->>'r2', 'nan') || ' ' || n_train || ' ' || n_test FROM ml.models ORDER BY id DESC LIMIT 1;"
     } >"$WORK/pylog$i.sql"
     psql_section "pylog$i" "$WORK/pylog$i.sql"
     cat "$WORK/pylog$i.out" >>"$WORK/pylog.out"
@@ -1257,17 +1515,30 @@ py_median() {
 PY_LIN_MS=$(py_median linear_total)
 PY_LOG_MS=$(py_median logistic_total)
 PY_PULL_MS=$(py_median pull)
+PY_XGB_MS=$(py_median xgboost_total)
 # the hold-out figures are the same every run: the last one, unrounded
 PY_R2=$(awk '$1 == "PY" && $2 == "linear_r2" { v = $3 } END { print (v == "" ? "nan" : v) }' "$WORK/py.out")
 PY_ACC=$(awk '$1 == "PY" && $2 == "logistic_accuracy" { v = $3 } END { print (v == "" ? "nan" : v) }' "$WORK/py.out")
+PY_XR2=$(awk '$1 == "PY" && $2 == "xgboost_r2" { v = $3 } END { print (v == "" ? "nan" : v) }' "$WORK/py.out")
 LOG_MS=$(timing_median "$WORK/pylog.out" logistic)
+XGBS_MS=$(timing_median "$WORK/pylog.out" xgbs)
+# the last run's; nan when a run failed
+ML_XR2=$(awk '$1 == "XMETRICS" { v = $2 } END { print (v == "" ? "nan" : v) }' "$WORK/pylog.out")
+grep -q '^FAILED xgbs$' "$WORK/pylog.out" && ML_XR2=nan
 ML_R2=$(awk '$1 == "METRICS" { print $0 }' "$WORK/train.out" | sed -n 's/.*"r2": \([0-9.e-]*\).*/\1/p' | tail -n 1)
 ML_ACC=$(awk '$1 == "LMETRICS" { print $2 }' "$WORK/pylog.out" | tail -n 1)
 echo "   Python pull (query, fetchall, numpy matrix), runs (ms): $(awk '$1 == "PY" && $2 == "pull" { printf "%s%.0f", s, $3; s = " " }' "$WORK/py.out")"
 echo "   Python linear end to end, runs (ms): $(awk '$1 == "PY" && $2 == "linear_total" { printf "%s%.0f", s, $3; s = " " }' "$WORK/py.out")"
 echo "   Python logistic end to end, runs (ms): $(awk '$1 == "PY" && $2 == "logistic_total" { printf "%s%.0f", s, $3; s = " " }' "$WORK/py.out")"
+echo "   Python xgboost end to end, runs (ms): $(awk '$1 == "PY" && $2 == "xgboost_total" { printf "%s%.0f", s, $3; s = " " }' "$WORK/py.out")" \
+    "(of which DMatrix: $(awk '$1 == "PY" && $2 == "xgboost_dmatrix" { printf "%s%.0f", s, $3; s = " " }' "$WORK/py.out");" \
+    "xgb.train: $(awk '$1 == "PY" && $2 == "xgboost_train" { printf "%s%.0f", s, $3; s = " " }' "$WORK/py.out");" \
+    "xgboost $(awk '$1 == "PY" && $2 == "xgboost_version" { v = $3 } END { print (v == "" ? "?" : v) }' "$WORK/py.out"))"
 echo "   ml.train logistic runs (ms): $(timing_all "$WORK/pylog.out" logistic)"
-echo "   hold-out R^2: Python $PY_R2, ml.train ${ML_R2:-?}; accuracy: Python $PY_ACC, ml.train ${ML_ACC:-?}"
+echo "   ml.train xgboost (test_size 0.25) runs (ms): $(timing_all "$WORK/pylog.out" xgbs);" \
+    "training / hold-out rows: $(awk '$1 == "XMETRICS" { v = $3 " / " $4 } END { print (v == "" ? "?" : v) }' "$WORK/pylog.out")"
+echo "   hold-out R^2: Python $PY_R2, ml.train ${ML_R2:-?}; accuracy: Python $PY_ACC, ml.train ${ML_ACC:-?};" \
+    "xgboost R^2: Python $PY_XR2, ml.train $ML_XR2"
 
 # ---------------------------------------------------------------- 12. scaling
 # ml.train linear at a tenth of, at, and at four times BENCH_ROWS rows (the
@@ -1371,7 +1642,14 @@ echo "   rows and distinct keys written: $(awk '$1 == "BROWS" { printf "%s%s %s/
 psql_run -c "DROP TABLE tk"
 
 # ---------------------------------------------------------------- summary
-TRAIN_RATIO=$(ratio "$TRAIN_MS" "$SCAN_MS")
+TRAIN_RATIO=$(ratio "$TRAIN_MS" "$T2_TSCAN_MS")
+RIDGE_RATIO=$(ratio "$T2_RIDGE_MS" "$T2_TSCAN_MS")
+LOGT_RATIO=$(ratio "$T2_LOGISTIC_MS" "$T2_BSCAN_MS")
+TRAIN_P_RATIO=$(ratio "$T2_TRAIN_P_MS" "$T2_TSCAN_P_MS")
+RIDGE_P_RATIO=$(ratio "$T2_RIDGE_P_MS" "$T2_TSCAN_P_MS")
+LOGT_P_RATIO=$(ratio "$T2_LOGISTIC_P_MS" "$T2_BSCAN_P_MS")
+XP_RATIO=$(ratio "$XP_MS" "$XP_SCAN_MS")
+TPS_XRATIO=$(ratio "$TPS_XPRED" "$TPS_ARRAY")
 PRED_RATIO=$(ratio "$PRED_MS" "$SCAN_MS")
 PPRED_RATIO=$(ratio "$PPRED_MS" "$PSCAN_MS")
 TPS_RATIO=$(ratio "$TPS_PRED" "$TPS_ARRAY")
@@ -1390,9 +1668,9 @@ AGGTRAIN_S_RATIO=$(ratio "$AGGTRAIN_S_MS" "$SCAN_MS")
 AGGTRAIN_P_RATIO=$(ratio "$AGGTRAIN_P_MS" "$PSCAN_MS")
 PY_LIN_RATIO=$(ratio "$PY_LIN_MS" "$TRAIN_MS")
 PY_LOG_RATIO=$(ratio "$PY_LOG_MS" "$LOG_MS")
-# relative difference of two hold-out figures, in percent
-reldiff() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "nan" || b == "nan" || b == 0) print "nan"; else { d = (a - b) / b * 100; printf "%.2f\n", d < 0 ? -d : d } }'; }
+PY_XGB_RATIO=$(ratio "$PY_XGB_MS" "$XGBS_MS")
 R2_DIFF=$(reldiff "${ML_R2:-nan}" "$PY_R2")
+XR2_DIFF=$(reldiff "$ML_XR2" "$PY_XR2")
 ACC_DIFF=$(reldiff "${ML_ACC:-nan}" "$PY_ACC")
 # time per row at four times the rows against time per row at BENCH_ROWS
 per_row_growth() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || a == "" || b == "" || b == 0) print "nan"; else printf "%.2f\n", (a / 4) / b }'; }
@@ -1406,13 +1684,23 @@ summary() {
 summary_head
 row "1. scan sum(c1..c20+y), no workers" "$(fig "$SCAN_MS" ms)" "-" "-"
 row "   scan, parallel ($PWORKERS workers planned)" "$(fig "$PSCAN_MS" ms)" "-" "-"
-check "2. ml.train linear / scan" "$(fig "$TRAIN_MS" ms "$TRAIN_RATIO")" "$TRAIN_RATIO" "<=" 2.0
-check "3. sum(ml.predict(t)) / scan, no workers" "$(fig "$PRED_MS" ms "$PRED_RATIO")" "$PRED_RATIO" "<=" 2.0
-check "   sum(ml.predict(t)) / scan, parallel" "$(fig "$PPRED_MS" ms "$PPRED_RATIO")" "$PPRED_RATIO" "<=" 2.0
+row "2. scans alongside, of t / of tb" "$(scan_pair "$T2_TSCAN_MS" "$T2_BSCAN_MS")" "-" "-"
+check "   ml.train linear / scan" "$(fig "$TRAIN_MS" ms "$TRAIN_RATIO")" "$TRAIN_RATIO" "<=" 1.3
+check "   ml.train ridge / scan" "$(fig "$T2_RIDGE_MS" ms "$RIDGE_RATIO")" "$RIDGE_RATIO" "<=" 1.3
+check "   ml.train logistic on tb / scan of tb" "$(fig "$T2_LOGISTIC_MS" ms "$LOGT_RATIO")" "$LOGT_RATIO" "<=" 1.3
+row "   parallel scans, of t / of tb" "$(scan_pair "$T2_TSCAN_P_MS" "$T2_BSCAN_P_MS")" "-" "-"
+row "   parallel: linear / parallel scan (info)" "$(fig "$T2_TRAIN_P_MS" ms "$TRAIN_P_RATIO")" "(info)" "-"
+row "   parallel: ridge / parallel scan (info)" "$(fig "$T2_RIDGE_P_MS" ms "$RIDGE_P_RATIO")" "(info)" "-"
+row "   parallel: logistic / parallel tb (info)" "$(fig "$T2_LOGISTIC_P_MS" ms "$LOGT_P_RATIO")" "(info)" "-"
+check "3. sum(ml.predict(t)) / scan, no workers" "$(fig "$PRED_MS" ms "$PRED_RATIO")" "$PRED_RATIO" "<=" 1.5
+check "   sum(ml.predict(t)) / scan, parallel" "$(fig "$PPRED_MS" ms "$PPRED_RATIO")" "$PPRED_RATIO" "<=" 1.5
+row "   xgboost predict / scan, $([[ $XP_TABLE == t ]] && echo "all $XP_ROWS rows" || echo "first $XP_ROWS rows") (info)" \
+    "$(fig "$XP_MS" ms "$XP_RATIO")" "(info)" "-"
 row "4. pgbench SELECT ARRAY[20]" "$(fig "$(tps_fig "$TPS_ARRAY")" tps)" "-" "-"
-check "   pgbench ml.predict(ARRAY[20]) / array" "$(fig "$(tps_fig "$TPS_PRED")" tps "$TPS_RATIO")" "$TPS_RATIO" ">=" 0.70
+check "   pgbench ml.predict(ARRAY[20]) / array" "$(fig "$(tps_fig "$TPS_PRED")" tps "$TPS_RATIO")" "$TPS_RATIO" ">=" 0.80
 row "   pgbench one-number query (info)" "$(fig "$(tps_fig "$TPS_SCALAR")" tps)" "(info)" "-"
 row "   pgbench ml.predict / one-number (info)" "$([[ $TPS_SRATIO == nan ]] && echo error || echo "${TPS_SRATIO}x")" "(info)" "-"
+row "   pgbench xgboost predict / array (info)" "$(fig "$(tps_fig "$TPS_XPRED")" tps "$TPS_XRATIO")" "(info)" "-"
 check "5. train private memory peak / ${MATRIX_MB} MB" "$(fig "$PRIV_MB" MB "$MEM_RATIO")" "$MEM_RATIO" "<=" 1.5
 row "   train VmHWM - VmRSS before (info)" "$(fig "$RAW_MB" MB "$RAW_RATIO")" "(info)" "-"
 row "6. Python xgb: DMatrix + train (a)" "$(fig "$PY_ALL_MS" ms)" "-" "-"
@@ -1442,6 +1730,10 @@ check "   Python / ml.train logistic" "${PY_LOG_RATIO}x" "$PY_LOG_RATIO" ">=" 10
 row "   Python pull alone (info)" "$(fig "$PY_PULL_MS" ms)" "(info)" "-"
 check "   hold-out R^2 vs Python, % apart" "${R2_DIFF}% (${ML_R2:-?} / $PY_R2)" "$R2_DIFF" "<=" 1
 check "   hold-out accuracy vs Python, % apart" "${ACC_DIFF}% (${ML_ACC:-?} / $PY_ACC)" "$ACC_DIFF" "<=" 1
+row "   Python xgboost, end to end" "$(fig "$PY_XGB_MS" ms)" "-" "-"
+row "   ml.train xgboost, test_size 0.25" "$(fig "$XGBS_MS" ms)" "-" "-"
+check "   Python / ml.train xgboost" "${PY_XGB_RATIO}x" "$PY_XGB_RATIO" ">=" 1.5
+check "   xgboost hold-out R^2 vs Python, % apart" "${XR2_DIFF}% ($ML_XR2 / $PY_XR2)" "$XR2_DIFF" "<=" 1
 row "12. ml.train linear, default, $S1 rows" "$(fig "$SC_DEF_1" ms)" "-" "-"
 row "    default, $S2 rows" "$(fig "$SC_DEF_2" ms)" "-" "-"
 row "    default, $S3 rows" "$(fig "$SC_DEF_3" ms)" "-" "-"
@@ -1460,11 +1752,17 @@ summary_14
 summary_15
 summary_16
 summary_17
+summary_18
 }
 
 echo
+TOOK=$(took)
 say "summary ($ROWS rows x $NFEAT features; medians; $(($(date +%s) - T_START)) s in all)"
-summary >"$WORK/summary.txt"
+{
+    summary
+    echo
+    echo "make bench took $TOOK"
+} >"$WORK/summary.txt"
 cat "$WORK/summary.txt"
 {
     echo "# make bench: results"
