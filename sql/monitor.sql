@@ -123,3 +123,26 @@ SET ROLE mon_other;
 SELECT * FROM ml.monitor('mon', 'mon_same');
 RESET ROLE;
 DROP ROLE mon_other;
+
+-- the deciles are percentile_cont's over the training values, whatever
+-- their order and however many repeat: ascending, descending, in runs of
+-- seven, and a zigzag of low and high values
+CREATE TABLE mon_order AS
+SELECT i::float8 AS asc_x, (6000 - i)::float8 AS desc_x, (i / 7)::float8 AS runs_x,
+       (CASE WHEN i % 2 = 0 THEN i ELSE 6000 - i END)::float8 AS zigzag_x,
+       (i % 13)::float8 AS y
+  FROM generate_series(1, 6000) i;
+SELECT count(*) FROM ml.train('mon_order', 'mon_order', 'y', 'linear', test_size => 0.2);
+WITH p AS (
+    SELECT percentile_cont(ARRAY[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]) WITHIN GROUP (ORDER BY asc_x) AS asc_x,
+           percentile_cont(ARRAY[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]) WITHIN GROUP (ORDER BY desc_x) AS desc_x,
+           percentile_cont(ARRAY[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]) WITHIN GROUP (ORDER BY runs_x) AS runs_x,
+           percentile_cont(ARRAY[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]) WITHIN GROUP (ORDER BY zigzag_x) AS zigzag_x
+      FROM mon_order)
+SELECT b.feature,
+       (SELECT bool_and(abs(e.v - w.v) <= 1e-9 * (1 + abs(w.v))) AND count(*) = 9
+          FROM unnest(b.edges) WITH ORDINALITY e(v, k)
+          JOIN unnest(CASE b.feature WHEN 'asc_x' THEN p.asc_x WHEN 'desc_x' THEN p.desc_x
+                                     WHEN 'runs_x' THEN p.runs_x ELSE p.zigzag_x END)
+               WITH ORDINALITY w(v, k) USING (k)) AS edges_are_percentiles
+  FROM ml.baseline('mon_order') b, p ORDER BY b.feature;

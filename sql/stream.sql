@@ -114,3 +114,13 @@ RESET ml.aggregate_train_min_rows;
 SELECT ml._train_moments(y::float8, ARRAY[x1], 1, 1.5, 10, 0) FROM st_data;
 SELECT ml._train_moments(y::float8, CASE WHEN x1 < 0.5 THEN ARRAY[x1] ELSE ARRAY[x1, x2] END, 1, 0.25, 10, 0)
   FROM st_data;
+-- the form with the features as arguments of their own (ml.train's, up to
+-- 94 features) gives the array form's state byte for byte, and takes only
+-- float8 arguments
+SELECT ml._train_moments(7::int8, 0.25::float8, 100, 0::float8, y::float8, x1, x2, x4::float8) =
+       ml._train_moments(y::float8, ARRAY[x1, x2, x4], 7, 0.25, 100, 0) AS same_state
+  FROM st_data;
+SELECT ml._train_moments(1::int8, 0.25::float8, 10, 0::float8, y::float8, x1, x3) FROM st_data;
+SELECT ml._train_moments(1::int8, 0.25::float8, 10, 0::float8, VARIADIC ARRAY[y::float8, x1]) FROM st_data;
+SELECT ml._train_moments(1::int8, 1.5::float8, 10, 0::float8, y::float8, x1) FROM st_data;
+SELECT ml._train_moments(1::int8, NULL, 10, 0::float8, y::float8, x1) FROM st_data;

@@ -87,13 +87,29 @@ select_positions(double *v, int64 lo, int64 hi, const int64 *pos, int npos)
 			;
 		for (right = left; right < npos && pos[right] < i; right++)
 			;
-		if (left > 0)
-			select_positions(v, lo, j, pos, left);
-		pos += right;
-		npos -= right;
-		lo = i;
+		/*
+		 * Recurse into the shorter side and go on with the longer, so that
+		 * the depth stays logarithmic whatever the values.
+		 */
+		if (j - lo < hi - i)
+		{
+			if (left > 0)
+				select_positions(v, lo, j, pos, left);
+			pos += right;
+			npos -= right;
+			lo = i;
+		}
+		else
+		{
+			if (npos > right)
+				select_positions(v, i, hi, pos + right, npos - right);
+			npos = left;
+			hi = j;
+		}
+		CHECK_FOR_INTERRUPTS();
 	}
 }
+
 /*
  * The first edge >= v is the count of edges below v (they ascend).
  * Counting has no branch to mispredict, and a binary search over nine
