@@ -146,15 +146,36 @@ GucInit(void)
 }
 
 /*
+ * OpenBLAS's pthread build stops its worker threads with this (it exports
+ * it for its fork handler); other builds may not have it.
+ */
+extern int	blas_thread_shutdown_(void) __attribute__((weak));
+
+/* The thread count last set in this process; 0 before the first. */
+static int	ml_blas_threads = 0;
+
+/*
  * MLApplyThreadLimit sets OpenBLAS's threads before a computation of about
  * flops operations per library call: one thread for small calls, where
  * waking others costs more than it saves; else ml.threads (0: one per
  * processor).
+ *
+ * Setting a thread count starts OpenBLAS's worker threads when they are
+ * not running, and idle workers spin (sched_yield) for about 0.1 s before
+ * they sleep: in a backend or a parallel worker that only wanted one
+ * thread, they took a processor from the scan.  So one thread stops the
+ * workers, and a count is set only when it changes.
  */
 void
 MLApplyThreadLimit(double flops)
 {
 	int			threads = ml_threads > 0 ? ml_threads : openblas_get_num_procs();
+	int			want = flops < ML_PARALLEL_MIN_FLOPS ? 1 : threads;
 
-	openblas_set_num_threads(flops < ML_PARALLEL_MIN_FLOPS ? 1 : threads);
+	if (want == ml_blas_threads)
+		return;
+	openblas_set_num_threads(want);
+	if (want == 1 && blas_thread_shutdown_ != NULL)
+		blas_thread_shutdown_();
+	ml_blas_threads = want;
 }
