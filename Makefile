@@ -31,6 +31,7 @@ OBJS = \
 	src/algo/pca.o \
 	src/algo/ensemble.o \
 	src/algo/aggregates.o \
+	src/algo/logistic_step.o \
 	src/algo/endpoint.o \
 	src/algo/debugger.o \
 	src/model/blob.o \

@@ -302,6 +302,53 @@ extern void LinFitMerge(LinFitState *a, const LinFitState *b);
 extern void LinearFitMoments(AlgoModel *m, const Hyperparams *hp, const LinFitState *s,
 							 const double *center, const double *inv_scale);
 
+/*
+ * The state of a Newton step of logistic regression (logistic_step.c): at
+ * the point theta, the rows' weighted log-loss, its gradient and its
+ * Hessian; a varlena, so that it can be an aggregate's bytea state.
+ */
+typedef struct LogStepState
+{
+	int32		vl_len_;		/* varlena header */
+	int32		magic;
+	int32		p;
+	int32		nblock;			/* rows in the block, not yet in H */
+	bool		standardize;	/* features standardised with center, scale */
+	int64		n;				/* rows */
+	double		l2;				/* penalty on w */
+	double		wsum;			/* S: the rows' weights */
+	double		loss;			/* their weighted log-loss */
+
+	/*
+	 * then: theta[p + 1] (w, then b), center[p], inv_scale[p], g[p + 1],
+	 * H[(p + 1)^2] (upper triangle, column-major), and a block of
+	 * LS_BLOCK_ROWS rows x (p + 1) (column-major)
+	 */
+	double		data[FLEXIBLE_ARRAY_MEMBER];
+} LogStepState;
+
+#define LS_MAGIC		0x4d4c4c31	/* "MLL1" */
+#define LS_BLOCK_ROWS	128
+#define LS_THETA(s)		((s)->data)
+#define LS_CENTER(s)	((s)->data + (s)->p + 1)
+#define LS_SCALE(s)		(LS_CENTER(s) + (s)->p)
+#define LS_GRAD(s)		(LS_SCALE(s) + (s)->p)
+#define LS_HESS(s)		(LS_GRAD(s) + (s)->p + 1)
+#define LS_BLOCK(s)		(LS_HESS(s) + (Size) ((s)->p + 1) * ((s)->p + 1))
+#define LS_SIZE(p)		(offsetof(LogStepState, data) + sizeof(double) * \
+						 (4 * (Size) (p) + 2 + (Size) ((p) + 1) * ((p) + 1) + \
+						  (Size) LS_BLOCK_ROWS * ((p) + 1)))
+
+extern LogStepState *LogStepNew(int p, double l2, const double *theta,
+								const double *center, const double *inv_scale);
+extern LogStepState *LogStepFromBytea(bytea *b);
+extern void LogStepAdd(LogStepState *s, double y, double sw, const double *x);
+extern void LogStepMerge(LogStepState *a, const LogStepState *b);
+extern void LogStepSolve(const LogStepState *s, double *next, double *objective,
+						 double *gmax);
+extern void LogisticSetBinary(AlgoModel *m, const double *coef, double intercept,
+							  int iterations, bool converged);
+
 extern int	AlgoSolveSymmetric(double *A, const double *b, double alpha, int p, int64 n,
 							   double *w);
 extern void AlgoLinearPredict(double intercept, const double *coef, int p,

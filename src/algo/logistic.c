@@ -227,6 +227,27 @@ logistic_fit(AlgoModel *m, TrainSet *ts, const Hyperparams *hp)
 	pfree(count);
 }
 
+/*
+ * LogisticSetBinary makes m a binary logistic model with coefficients coef
+ * (m->p of them) and intercept, fitted elsewhere (ml.train's aggregate
+ * path, by Newton steps over scans of the source).
+ */
+void
+LogisticSetBinary(AlgoModel *m, const double *coef, double intercept, int iterations,
+				  bool converged)
+{
+	LogisticState *st = palloc0(sizeof(LogisticState));
+
+	st->ncoef = 1;
+	st->coef = palloc(sizeof(double) * (m->p + 1));
+	memcpy(st->coef, coef, sizeof(double) * m->p);
+	st->intercept = st->coef + m->p;
+	st->intercept[0] = intercept;
+	st->iterations = iterations;
+	st->converged = converged;
+	m->state = st;
+}
+
 static void
 logistic_predict(const AlgoModel *m, const double *X, int n, int ld, double *out)
 {

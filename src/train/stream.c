@@ -41,6 +41,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "nodes/plannodes.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -53,8 +54,9 @@ PG_FUNCTION_INFO_V1(ml_train_moments_trans_any);
 PG_FUNCTION_INFO_V1(ml_train_moments_combine);
 PG_FUNCTION_INFO_V1(ml_train_moments_serialize);
 PG_FUNCTION_INFO_V1(ml_train_moments_deserialize);
+PG_FUNCTION_INFO_V1(ml_logistic_step_trans_any);
 
-#define MOMENTS_MAGIC 0x4d4c4d31	/* "MLM1" */
+#define MOMENTS_MAGIC 0x4d4c4d32	/* "MLM2" */
 
 /*
  * The rows of the smallest hashes seen on one side, at most limit of them
@@ -94,6 +96,8 @@ typedef struct TrainMoments
 	uint64		cut;			/* a row is held out when its hash is below */
 	int64		null_target;	/* rows skipped: NULL target */
 	int64		unusable;		/* rows with a NULL feature, NaN or Infinity */
+	int			ntargets;		/* distinct targets of the rows used, to 3 */
+	double		targets[2];		/* the first two */
 	LinFitState *moments[2];	/* training rows, hold-out rows */
 	RowSample	sample[2];
 	/* rows not yet in moments: MOMENTS_BLOCK_ROWS x (p + 1), column-major */
@@ -350,6 +354,22 @@ moments_check_args(int p, int limit, double test_size)
 }
 
 /*
+ * Notes a row's target among the distinct targets: the first two are
+ * kept, and a third only counted (a classifier's path needs exactly two).
+ */
+static inline void
+moments_note_target(TrainMoments *st, double y)
+{
+	if (st->ntargets > 2 ||
+		(st->ntargets > 0 && y == st->targets[0]) ||
+		(st->ntargets > 1 && y == st->targets[1]))
+		return;
+	if (st->ntargets < 2)
+		st->targets[st->ntargets] = y;
+	st->ntargets++;
+}
+
+/*
  * moments_add adds a row with a target: to its side's block of co-moments
  * and, when its hash is low enough, to its side's sample.  A row with NaN
  * or Infinity is only counted (ml.train then reads the source itself).
@@ -371,6 +391,7 @@ moments_add(TrainMoments *st, MemoryContext aggcxt, double y, const double *x)
 			return;
 		}
 
+	moments_note_target(st, y);
 	h = row_hash(y, x, p, st->seed);
 	side = h < st->cut ? 1 : 0;
 
@@ -524,6 +545,10 @@ moments_merge(TrainMoments *a, TrainMoments *b, MemoryContext cxt)
 				 errmsg("partial states of ml._train_moments differ in their arguments")));
 	a->null_target += b->null_target;
 	a->unusable += b->unusable;
+	for (int i = 0; i < Min(b->ntargets, 2); i++)
+		moments_note_target(a, b->targets[i]);
+	if (b->ntargets > 2)
+		a->ntargets = 3;
 	for (int side = 0; side < 2; side++)
 	{
 		const RowSample *s = &b->sample[side];
@@ -572,12 +597,13 @@ typedef struct MomentsHeader
 	int32		p;
 	int32		limit;
 	int32		count[2];
-	int32		pad;
+	int32		ntargets;
 	uint64		tau[2];
 	int64		seed;
 	double		test_size;
 	int64		null_target;
 	int64		unusable;
+	double		targets[2];
 } MomentsHeader;
 
 static bytea *
@@ -613,6 +639,9 @@ moments_serialize(TrainMoments *st)
 	hd.test_size = st->test_size;
 	hd.null_target = st->null_target;
 	hd.unusable = st->unusable;
+	hd.ntargets = st->ntargets;
+	hd.targets[0] = st->targets[0];
+	hd.targets[1] = st->targets[1];
 
 	out = palloc(len);
 	SET_VARSIZE(out, len);
@@ -667,7 +696,7 @@ moments_deserialize(const bytea *in, MemoryContext cxt)
 	memcpy(&hd, r, sizeof(hd));
 	if (hd.magic != MOMENTS_MAGIC || hd.p < 1 || hd.p > LINEAR_MAX_FEATURES || hd.limit < 0 ||
 		hd.count[0] < 0 || hd.count[1] < 0 || hd.count[0] > hd.limit || hd.count[1] > hd.limit ||
-		!(hd.test_size >= 0.0 && hd.test_size < 1.0))
+		!(hd.test_size >= 0.0 && hd.test_size < 1.0) || hd.ntargets < 0 || hd.ntargets > 3)
 		moments_corrupt();
 	lf = LF_SIZE(hd.p);
 	need = sizeof(hd) + 2 * lf +
@@ -679,6 +708,9 @@ moments_deserialize(const bytea *in, MemoryContext cxt)
 	st = moments_new(cxt, hd.p, hd.limit, hd.seed, hd.test_size, 0.0);
 	st->null_target = hd.null_target;
 	st->unusable = hd.unusable;
+	st->ntargets = hd.ntargets;
+	st->targets[0] = hd.targets[0];
+	st->targets[1] = hd.targets[1];
 	for (int side = 0; side < 2; side++)
 	{
 		memcpy(st->moments[side], r, lf);
@@ -727,6 +759,123 @@ ml_train_moments_deserialize(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("ml._train_moments_deserialize can only be called by an aggregate")));
 	PG_RETURN_POINTER(moments_deserialize(PG_GETARG_BYTEA_PP(0), CurrentMemoryContext));
+}
+
+/* ---------- a Newton step of logistic regression ---------- */
+
+/* The settings of ml._logistic_step, parsed once per query. */
+typedef struct StepSettings
+{
+	int			p;
+	int64		seed;
+	uint64		cut;			/* rows hashed below are held out */
+	double		positive;		/* the target of class 1 */
+	double		weight[2];		/* per class */
+	double		l2;
+	double	   *point;			/* theta[p + 1], center[p], inv_scale[p] */
+} StepSettings;
+
+#define STEP_FIXED_SETTINGS 5	/* test_size, positive, weight[2], l2 */
+
+static StepSettings *
+step_settings(FunctionCallInfo fcinfo, int p)
+{
+	StepSettings *ss = fcinfo->flinfo->fn_extra;
+	ArrayType  *a;
+	const double *v;
+	int			len;
+
+	if (ss != NULL && ss->p == p)
+		return ss;
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("seed and settings of ml._logistic_step must not be NULL")));
+	for (int i = 3; i < PG_NARGS(); i++)
+		if (get_fn_expr_argtype(fcinfo->flinfo, i) != FLOAT8OID ||
+			get_fn_expr_variadic(fcinfo->flinfo))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("y and x of ml._logistic_step must be float8 arguments")));
+	a = PG_GETARG_ARRAYTYPE_P(2);
+	len = ARR_NDIM(a) == 1 ? ARR_DIMS(a)[0] : 0;
+	if (p < 1 || p > MOMENTS_MAX_ARGS || len != STEP_FIXED_SETTINGS + 3 * p + 1 ||
+		(ARR_HASNULL(a) && array_contains_nulls(a)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid arguments to ml._logistic_step")));
+	v = (const double *) ARR_DATA_PTR(a);
+	for (int i = 0; i < len; i++)
+		if (!isfinite(v[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid arguments to ml._logistic_step")));
+	if (!(v[0] >= 0.0 && v[0] < 1.0) || !(v[2] > 0) || !(v[3] > 0) || !(v[4] >= 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid arguments to ml._logistic_step")));
+	ss = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(StepSettings));
+	ss->p = p;
+	ss->seed = PG_GETARG_INT64(1);
+	ss->cut = v[0] > 0 ? (uint64) ldexp(v[0], 64) : 0;
+	ss->positive = v[1];
+	ss->weight[0] = v[2];
+	ss->weight[1] = v[3];
+	ss->l2 = v[4];
+	ss->point = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(double) * (3 * p + 1));
+	memcpy(ss->point, v + STEP_FIXED_SETTINGS, sizeof(double) * (3 * p + 1));
+	fcinfo->flinfo->fn_extra = ss;
+	return ss;
+}
+
+/*
+ * ml_logistic_step_trans_any adds a row to a Newton step of ml.train's
+ * aggregate path: seed, settings (see aggregates.sql), then y and the
+ * features as float8 arguments.  It takes the rows ml._train_moments took
+ * as training rows: a row with a NULL target is skipped, a hold-out row
+ * (by the same hash) too.  The moments scan, in the same snapshot, saw no
+ * NULL feature, NaN or Infinity and two targets only, so any is an error.
+ */
+Datum
+ml_logistic_step_trans_any(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	LogStepState *s = PG_ARGISNULL(0) ? NULL : LogStepFromBytea(PG_GETARG_BYTEA_P(0));
+	int			p = PG_NARGS() - 4;
+	StepSettings *ss;
+	double		x[FUNC_MAX_ARGS];
+	double		y;
+	bool		positive;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("ml._logistic_step_trans can only be called by an aggregate")));
+	ss = step_settings(fcinfo, p);
+	if (s == NULL)
+		s = LogStepNew(p, ss->l2, ss->point, ss->point + p + 1, ss->point + 2 * p + 1);
+	else if (s->p != p)
+		elog(ERROR, "ml._logistic_step called with %d and %d features", p, s->p);
+	if (PG_ARGISNULL(3))
+		PG_RETURN_POINTER(s);
+	y = PG_GETARG_FLOAT8(3);
+	for (int j = 0; j < p; j++)
+	{
+		if (PG_ARGISNULL(4 + j))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("a feature of the source became NULL while ml.train read it")));
+		x[j] = PG_GETARG_FLOAT8(4 + j);
+		if (!isfinite(x[j]))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("a feature of the source became %g while ml.train read it", x[j])));
+	}
+	if (row_hash(y, x, p, ss->seed) < ss->cut)
+		PG_RETURN_POINTER(s);
+	positive = y == ss->positive;
+	LogStepAdd(s, positive ? 1.0 : 0.0, ss->weight[positive], x);
+	PG_RETURN_POINTER(s);
 }
 
 /* ---------- ml.train's side ---------- */
@@ -830,10 +979,12 @@ TrainStreamRead(const char *source, const char *target, const PipelineOptions *o
 	StringInfoData sql;
 	size_t		qlen;
 	bool		ok = false;
+	bool		classifier = spec == &logistic_algo;
+	const char *target_cast = "::float8";
 	ListCell   *lc;
 
 	if (ml_aggregate_train_min_rows < 0 || target == NULL ||
-		(spec != &linear_algo && spec != &ridge_algo) || !options_allow(opts))
+		(spec != &linear_algo && spec != &ridge_algo && !classifier) || !options_allow(opts))
 		return false;
 
 	query = ReaderSourceQuery(source);
@@ -855,7 +1006,10 @@ TrainStreamRead(const char *source, const char *target, const PipelineOptions *o
 
 		if (strcmp(name, target) == 0)
 		{
-			if (!numeric_type(att->atttypid))
+			/* a classifier's target may also be a bool, read as 0 or 1 */
+			if (classifier && getBaseType(att->atttypid) == BOOLOID)
+				target_cast = "::int4::float8";
+			else if (!numeric_type(att->atttypid))
 				goto done;
 			target_att = i;
 		}
@@ -868,6 +1022,9 @@ TrainStreamRead(const char *source, const char *target, const PipelineOptions *o
 	}
 	/* the in-memory path reports a missing target, excluded names, ... */
 	if (target_att < 0 || p < 1 || p > LINEAR_MAX_FEATURES)
+		goto done;
+	/* a Newton step takes the features as arguments of their own */
+	if (classifier && p > MOMENTS_MAX_ARGS)
 		goto done;
 	foreach(lc, opts->exclude)
 	{
@@ -908,9 +1065,10 @@ TrainStreamRead(const char *source, const char *target, const PipelineOptions *o
 	if (p <= MOMENTS_MAX_ARGS)
 	{
 		/* each feature an argument of its own: no array to build per row */
-		appendStringInfo(&sql, "SELECT ml._train_moments(" INT64_FORMAT "::int8, %.17g::float8, %d, %.0f::float8, s.%s::float8",
+		appendStringInfo(&sql, "SELECT ml._train_moments(" INT64_FORMAT "::int8, %.17g::float8, %d, %.0f::float8, s.%s%s",
 						 hp->seed, test_size, limit, expected,
-						 quote_identifier(NameStr(TupleDescAttr(desc, target_att)->attname)));
+						 quote_identifier(NameStr(TupleDescAttr(desc, target_att)->attname)),
+						 target_cast);
 		for (int j = 0; j < p; j++)
 			appendStringInfo(&sql, ", s.%s::float8",
 							 quote_identifier(NameStr(TupleDescAttr(desc, attnums[j])->attname)));
@@ -927,6 +1085,22 @@ TrainStreamRead(const char *source, const char *target, const PipelineOptions *o
 						 hp->seed, test_size, limit, expected, (int) qlen, query);
 	}
 	out->query = MemoryContextStrdup(caller, sql.data);
+	out->test_size = test_size;
+	if (classifier)
+	{
+		StringInfoData step;
+
+		/* each Newton step's scan: the point is its parameter $1 */
+		initStringInfo(&step);
+		appendStringInfo(&step, "SELECT ml._logistic_step(" INT64_FORMAT "::int8, $1, s.%s%s",
+						 hp->seed, quote_identifier(NameStr(TupleDescAttr(desc, target_att)->attname)),
+						 target_cast);
+		for (int j = 0; j < p; j++)
+			appendStringInfo(&step, ", s.%s::float8",
+							 quote_identifier(NameStr(TupleDescAttr(desc, attnums[j])->attname)));
+		appendStringInfo(&step, ") FROM (\n%.*s\n) s", (int) qlen, query);
+		out->step_query = MemoryContextStrdup(caller, step.data);
+	}
 	/* no row limit: the executor runs a limited plan without workers */
 	if (SPI_execute(sql.data, true, 0) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "the aggregate scan of the source failed");
@@ -952,6 +1126,9 @@ TrainStreamRead(const char *source, const char *target, const PipelineOptions *o
 				 (long long) st->unusable);
 			goto done;
 		}
+		/* a binary classifier: two targets, else the in-memory path */
+		if (classifier && st->ntargets != 2)
+			goto done;
 
 		/* the sample rows as a DataSet: training rows first */
 		MemoryContextSwitchTo(caller);
@@ -994,6 +1171,17 @@ TrainStreamRead(const char *source, const char *target, const PipelineOptions *o
 		}
 		ds->bytes = sizeof(double) * (p + 1) * (Size) nrows;
 
+		/* both classes among the training sample's rows, as encoded */
+		if (classifier)
+		{
+			bool		seen[2] = {false, false};
+
+			for (int i = 0; i < ns[0]; i++)
+				seen[ds->target->values[i] == Max(st->targets[0], st->targets[1])] = true;
+			if (!seen[0] || !seen[1])
+				goto done;
+		}
+
 		out->ds = ds;
 		out->ntrain_sample = ns[0];
 		out->ntest_sample = ns[1];
@@ -1017,6 +1205,216 @@ done:
 }
 
 /*
+ * Where a Newton step of logistic regression sums: the training sample in
+ * memory, or (full) every training row of the source, by a scan with
+ * ml._logistic_step.
+ */
+typedef struct StepSource
+{
+	const StreamData *sd;
+	const Target *t;
+	int			p;
+	double		test_size;
+	double		positive;		/* the target of class 1 */
+	double		weight[2];		/* per class */
+	double		l2;
+	const double *center;
+	const double *inv_scale;
+	bool		full;
+} StepSource;
+
+/* The sums of a Newton step at theta (w, then b), in the current context. */
+static LogStepState *
+step_eval(const StepSource *src, const double *theta)
+{
+	int			p = src->p;
+	LogStepState *s;
+
+	if (!src->full)
+	{
+		const DataSet *ds = src->sd->ds;
+		double	   *x = palloc(sizeof(double) * p);
+
+		s = LogStepNew(p, src->l2, theta, src->center, src->inv_scale);
+		for (int64 k = 0; k < src->sd->ntrain_sample; k++)
+		{
+			int64		i = src->sd->train_rows[k];
+			int			c = (int) src->t->y[i];
+
+			for (int j = 0; j < p; j++)
+				x[j] = ds->cols[j].values[i];
+			LogStepAdd(s, (double) c, src->weight[c], x);
+		}
+		pfree(x);
+	}
+	else
+	{
+		int			len = STEP_FIXED_SETTINGS + 3 * p + 1;
+		Datum	   *v = palloc(sizeof(Datum) * len);
+		Oid			argtype = FLOAT8ARRAYOID;
+		Datum		arg;
+		Datum		d;
+		bool		isnull;
+		bytea	   *b;
+		bytea	   *copy;
+
+		v[0] = Float8GetDatum(src->test_size);
+		v[1] = Float8GetDatum(src->positive);
+		v[2] = Float8GetDatum(src->weight[0]);
+		v[3] = Float8GetDatum(src->weight[1]);
+		v[4] = Float8GetDatum(src->l2);
+		for (int j = 0; j <= p; j++)
+			v[STEP_FIXED_SETTINGS + j] = Float8GetDatum(theta[j]);
+		for (int j = 0; j < p; j++)
+		{
+			v[STEP_FIXED_SETTINGS + p + 1 + j] = Float8GetDatum(src->center[j]);
+			v[STEP_FIXED_SETTINGS + 2 * p + 1 + j] = Float8GetDatum(src->inv_scale[j]);
+		}
+		arg = PointerGetDatum(construct_array(v, len, FLOAT8OID, sizeof(float8),
+											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		/* no row limit: the executor runs a limited plan without workers */
+		if (SPI_execute_with_args(src->sd->step_query, 1, &argtype, &arg, NULL, true, 0) !=
+			SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "the aggregate scan of a Newton step failed");
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("the source lost its training rows while ml.train read it")));
+		b = DatumGetByteaP(d);
+		copy = palloc_extended(VARSIZE(b), MCXT_ALLOC_HUGE);
+		memcpy(copy, b, VARSIZE(b));
+		SPI_freetuptable(SPI_tuptable);
+		s = LogStepFromBytea(copy);
+		if (s->n != src->sd->ntrain)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("a Newton step counted %lld training rows, not %lld",
+							(long long) s->n, (long long) src->sd->ntrain)));
+		pfree(v);
+	}
+	return s;
+}
+
+/*
+ * Newton's method from theta (updated in place) over src, at most
+ * max_iter evaluations, until the gradient's largest component is at most
+ * tol; the step from that point is taken too (a Newton step near the
+ * optimum only gains precision).  A step that raises the objective is
+ * halved (and evaluated again) until it does not.
+ */
+static void
+step_newton(const StepSource *src, double *theta, int max_iter, double tol,
+			int *evaluations, bool *converged)
+{
+	int			w = src->p + 1;
+	double	   *best = palloc(sizeof(double) * w);
+	double	   *next = palloc(sizeof(double) * w);
+	double		fbest = INFINITY;
+	int			halvings = 0;
+
+	*evaluations = 0;
+	*converged = false;
+	while (*evaluations < max_iter)
+	{
+		LogStepState *s;
+		double		f;
+		double		gmax;
+
+		CHECK_FOR_INTERRUPTS();
+		s = step_eval(src, theta);
+		(*evaluations)++;
+		LogStepSolve(s, next, &f, &gmax);
+		pfree(s);
+		if (gmax <= tol)
+		{
+			memcpy(theta, next, sizeof(double) * w);
+			*converged = true;
+			break;
+		}
+		/* worse than the best point (beyond rounding): halve the step */
+		if (f > fbest + 1e-13 * fabs(fbest))
+		{
+			if (++halvings > 30)
+				break;
+			for (int j = 0; j < w; j++)
+				theta[j] = best[j] + 0.5 * (theta[j] - best[j]);
+			continue;
+		}
+		halvings = 0;
+		fbest = f;
+		memcpy(best, theta, sizeof(double) * w);
+		memcpy(theta, next, sizeof(double) * w);
+	}
+	if (!*converged && isfinite(fbest))
+		memcpy(theta, best, sizeof(double) * w);
+	pfree(best);
+	pfree(next);
+}
+
+/*
+ * Fits binary logistic regression on every training row of the source by
+ * Newton steps, each one scan with ml._logistic_step (in parallel workers
+ * when the planner gives some): the objective and class weights of
+ * logistic.c, on the features as the pipeline standardises them.  The
+ * start is the fit on the training sample, so that one or two scans
+ * usually reach the tolerance.
+ */
+static void
+logistic_stream_fit(const StreamData *sd, const Target *t, const Hyperparams *hp,
+					const double *center, const double *inv_scale, AlgoModel *fitted)
+{
+	const LinFitState *m = sd->moments;
+	int			p = m->p;
+	StepSource	src;
+	double	   *theta = palloc0(sizeof(double) * (p + 1));
+	double		v0 = t->label_values[0];
+	double		v1 = t->label_values[1];
+	int64		n1 = (int64) llround((double) m->n * (m->mean_y - v0) / (v1 - v0));
+	int64		count[2];
+	double		tol = HpFloat(hp, "tol");
+	int			max_iter = HpInt(hp, "max_iter");
+	int			warm_iter;
+	int			iterations;
+	bool		warm_converged;
+	bool		converged;
+
+	count[1] = Min(Max(n1, 1), m->n - 1);
+	count[0] = m->n - count[1];
+	memset(&src, 0, sizeof(src));
+	src.sd = sd;
+	src.t = t;
+	src.p = p;
+	src.test_size = sd->test_size;
+	src.positive = v1;
+	for (int c = 0; c < 2; c++)
+		src.weight[c] = HpString(hp, "class_weight") ?
+			(double) m->n / (2.0 * (double) count[c]) : 1.0;
+	src.l2 = strcmp(HpString(hp, "penalty"), "l2") == 0 ?
+		1.0 / (HpFloat(hp, "C") * (src.weight[0] * count[0] + src.weight[1] * count[1])) : 0.0;
+	src.center = center;
+	src.inv_scale = inv_scale;
+
+	/* the start: the same objective on the training sample, in memory */
+	src.full = false;
+	step_newton(&src, theta, 50, tol * 1e-3, &warm_iter, &warm_converged);
+	if (!warm_converged)
+		memset(theta, 0, sizeof(double) * (p + 1));
+
+	src.full = true;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	step_newton(&src, theta, max_iter, tol, &iterations, &converged);
+	SPI_finish();
+	if (!converged)
+		ereport(NOTICE,
+				(errmsg("logistic regression did not converge in %d Newton steps", iterations),
+				 errhint("Raise max_iter, or scale the features.")));
+	LogisticSetBinary(fitted, theta, theta[p], iterations, converged);
+	pfree(theta);
+}
+
+/*
  * TrainStreamFit fits the model of an aggregate read: the pipeline's
  * structure on the training sample, its statistics and the least-squares
  * system from the co-moments of every training row.
@@ -1028,7 +1426,8 @@ TrainStreamFit(const StreamData *sd, const Target *t, const PipelineOptions *opt
 {
 	const LinFitState *m = sd->moments;
 	int			p = m->p;
-	PipelineTarget ptarget = {ML_TASK_REGRESSION, t->y, 0};
+	MLTask		task = spec == &logistic_algo ? ML_TASK_CLASSIFICATION : ML_TASK_REGRESSION;
+	PipelineTarget ptarget = {task, t->y, task == ML_TASK_CLASSIFICATION ? t->nclasses : 0};
 	Pipeline   *pl = PipelineFit(sd->ds, sd->train_rows, sd->ntrain_sample, opts,
 								 spec->default_scale, spec->keeps_missing, &ptarget);
 	double	   *center = palloc(sizeof(double) * p);
@@ -1049,14 +1448,21 @@ TrainStreamFit(const StreamData *sd, const Target *t, const PipelineOptions *opt
 
 	memset(fitted, 0, sizeof(*fitted));
 	fitted->spec = spec;
-	fitted->task = ML_TASK_REGRESSION;
+	fitted->task = task;
 	fitted->p = p;
-	LinearFitMoments(fitted, hp, m, center, inv_scale);
+	if (task == ML_TASK_CLASSIFICATION)
+	{
+		fitted->nclasses = t->nclasses;
+		logistic_stream_fit(sd, t, hp, center, inv_scale, fitted);
+	}
+	else
+		LinearFitMoments(fitted, hp, m, center, inv_scale);
 
 	memset(model, 0, sizeof(*model));
-	model->task = ML_TASK_REGRESSION;
+	model->task = task;
 	model->pipeline = pl;
 	model->fitted = fitted;
+	model->nclasses = t->nclasses;
 	model->labels = t->labels;
 	model->label_values = t->label_values;
 	model->labels_numeric = t->labels_numeric;

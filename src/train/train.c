@@ -1438,8 +1438,12 @@ train(FunctionCallInfo fcinfo, TrainResult *result)
 	 */
 	memset(&stream, 0, sizeof(stream));
 	if (!searching && spec && hp->cv == 0 && isnan(hp->threshold) && !hp->threshold_metric &&
-		(task_arg == NULL || strcmp(task_arg, "regression") == 0) &&
-		(!project_exists || project.task == ML_TASK_REGRESSION) &&
+		(spec->tasks == ML_TASK_BIT(ML_TASK_REGRESSION) ||
+		 spec->tasks == ML_TASK_BIT(ML_TASK_CLASSIFICATION)) &&
+		(task_arg == NULL ||
+		 strcmp(task_arg, spec->tasks == ML_TASK_BIT(ML_TASK_REGRESSION) ?
+				"regression" : "classification") == 0) &&
+		(!project_exists || spec->tasks == ML_TASK_BIT(project.task)) &&
 		TrainStreamRead(source, target, opts, spec, hp, test_size, &stream))
 		ds = stream.ds;
 	else

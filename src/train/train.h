@@ -66,6 +66,8 @@ typedef struct StreamData
 	int64		ntest;			/* every hold-out row */
 	struct LinFitState *moments;	/* of the training rows */
 	char	   *query;			/* the aggregate query that read the source */
+	char	   *step_query;		/* logistic: a Newton step's scan, or NULL */
+	double		test_size;
 } StreamData;
 
 extern bool TrainStreamRead(const char *source, const char *target,

@@ -31,7 +31,8 @@ SELECT f, 2 FROM unnest(ARRAY['train', 'autopilot', 'evaluate', 'deploy', 'drop_
     'unschedule', 'batch_predict', 'train_job', 'cancel_job', 'load', 'import_model', 'export_model',
     'register_endpoint', 'set_capture', 'create_bandit', 'drop_bandit', 'bandit_evaluate',
     'create_labeling_job', 'drop_labeling_job', 'linear_fit', 'ridge_fit', 'linear_fit_state',
-    'ridge_fit_state', 'linear_fit_merge', 'grant', 'revoke']) f
+    'ridge_fit_state', 'linear_fit_merge', 'logistic_step', 'logistic_step_state',
+        'logistic_step_merge', 'grant', 'revoke']) f
 UNION ALL
 SELECT f, 3 FROM unnest(ARRAY['set_credentials', 'drop_credentials', 'create_alert_channel',
     'drop_alert_channel', 'test_alert_channel']) f;
