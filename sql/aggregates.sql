@@ -111,3 +111,121 @@ DROP AGGREGATE agg_forged(float8, float8[]);
 SET ml.max_train_memory = '1MB';
 SELECT expect_error($$SELECT ml.linear_fit(1.0, array_fill(1.0::float8, ARRAY[300]))$$);
 RESET ml.max_train_memory;
+
+-- ml.logistic_step: one Newton step per scan; the loop is the caller's
+CREATE FUNCTION pg_temp.iris_logistic(l2 float8, OUT intercept float8, OUT coefficients float8[],
+                                      OUT steps int, OUT loss float8, OUT gradient float8)
+LANGUAGE plpgsql AS $$
+DECLARE
+    r ml.logistic_step_result;
+BEGIN
+    steps := 0;
+    LOOP
+        SELECT (s).* INTO r
+          FROM (SELECT ml.logistic_step((species = 'virginica')::int,
+                                        ARRAY[sepal_length, sepal_width, petal_length, petal_width],
+                                        intercept, coefficients, l2) AS s
+                  FROM iris WHERE species <> 'setosa') q;
+        steps := steps + 1;
+        intercept := r.intercept;
+        coefficients := r.coefficients;
+        loss := r.loss;
+        gradient := r.gradient;
+        EXIT WHEN r.gradient < 1e-12 OR steps >= 50;
+    END LOOP;
+END
+$$;
+-- versicolor against virginica, against scikit-learn's LogisticRegression
+-- (solver newton-cholesky, tol 1e-14; lbfgs stops some 1e-6 short): C = 1
+-- is l2 = 1 / (C n) = 0.01; and no penalty
+SELECT f.steps, round(f.loss::numeric, 6) AS loss, f.gradient < 1e-12 AS converged,
+       abs(f.intercept - (-14.430758180168686)) / 14.430758180168686 < 1e-9 AS intercept_ok,
+       (SELECT bool_and(abs(a - b) / abs(b) < 1e-9)
+          FROM unnest(f.coefficients, ARRAY[-0.3944334785720596, -0.5132774044284333,
+                                            2.9307513838533605, 2.4170321883370063]) u(a, b)) AS coefficients_ok
+  FROM pg_temp.iris_logistic(0.01) f;
+SELECT f.steps, round(f.loss::numeric, 6) AS loss, f.gradient < 1e-12 AS converged,
+       abs(f.intercept - (-42.637803813021804)) / 42.637803813021804 < 1e-9 AS intercept_ok,
+       (SELECT bool_and(abs(a - b) / abs(b) < 1e-9)
+          FROM unnest(f.coefficients, ARRAY[-2.465220195186654, -6.680887014078528,
+                                            9.4293851539266, 18.28613688785093]) u(a, b)) AS coefficients_ok
+  FROM pg_temp.iris_logistic(0) f;
+-- the first step starts at zero, where the mean log-loss is log 2; the
+-- intercept step is 4 (mean(y) - 1/2) when x is centred
+SELECT (s).n, abs((s).loss - ln(2)) < 1e-15 AS loss_is_log2,
+       abs((s).intercept - 4 * (0.25 - 0.5)) < 1e-12 AS intercept_ok
+  FROM (SELECT ml.logistic_step(y, ARRAY[x], NULL, NULL, 0) AS s
+          FROM (VALUES (1, -1.0), (0, 1.0), (0, -1.0), (0, 1.0)) v(y, x)) q;
+
+-- one step per group; each group's equals its own scan
+SELECT g, (s).n, round((s).intercept::numeric, 6) AS intercept,
+       round((s).coefficients[1]::numeric, 6) AS b1, round((s).loss::numeric, 6) AS loss
+  FROM (SELECT sepal_width > 2.8 AS g,
+               ml.logistic_step((species = 'virginica')::int, ARRAY[petal_length], -10, ARRAY[2.0], 0.001) AS s
+          FROM iris WHERE species <> 'setosa' GROUP BY 1) q
+ ORDER BY g;
+SELECT round((s).intercept::numeric, 6) AS intercept, round((s).coefficients[1]::numeric, 6) AS b1
+  FROM (SELECT ml.logistic_step((species = 'virginica')::int, ARRAY[petal_length], -10, ARRAY[2.0], 0.001) AS s
+          FROM iris WHERE species <> 'setosa' AND sepal_width > 2.8) q;
+
+-- partial aggregates in parallel workers, and states merged afterwards,
+-- give the step of a serial scan
+CREATE TEMP TABLE agg_lserial AS
+SELECT (ml.logistic_step((y > 2.0 + 0.3 * sin(i * 0.11))::int, ARRAY[x1 - 1000, x2, x3], 0.5, ARRAY[1.0, -1.0, 0.5], 0.001)).*
+  FROM agg_big;
+SET max_parallel_workers_per_gather = 2;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+EXPLAIN (COSTS OFF)
+SELECT ml.logistic_step((y > 2.0)::int, ARRAY[x1 - 1000, x2, x3], 0.5, ARRAY[1.0, -1.0, 0.5], 0.001) FROM agg_big;
+CREATE TEMP TABLE agg_lparallel AS
+SELECT (ml.logistic_step((y > 2.0 + 0.3 * sin(i * 0.11))::int, ARRAY[x1 - 1000, x2, x3], 0.5, ARRAY[1.0, -1.0, 0.5], 0.001)).*
+  FROM agg_big;
+RESET max_parallel_workers_per_gather;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+SELECT s.n = p.n AS same_n, s.n,
+       abs(s.loss - p.loss) < 1e-12 AS same_loss,
+       abs(s.intercept - p.intercept) < 1e-9 AS same_intercept,
+       (SELECT bool_and(abs(a - b) < 1e-9) FROM unnest(s.coefficients, p.coefficients) u(a, b)) AS same_coefficients
+  FROM agg_lserial s, agg_lparallel p;
+SELECT (m).n = s.n AS same_n,
+       abs((m).loss - s.loss) < 1e-12 AS same_loss,
+       abs((m).gradient - s.gradient) < 1e-12 AS same_gradient,
+       (SELECT bool_and(abs(a - b) < 1e-9) FROM unnest((m).coefficients, s.coefficients) u(a, b)) AS same_coefficients
+  FROM (SELECT ml.logistic_step_merge(st) AS m
+          FROM (SELECT ml.logistic_step_state((y > 2.0 + 0.3 * sin(i * 0.11))::int, ARRAY[x1 - 1000, x2, x3],
+                                              0.5, ARRAY[1.0, -1.0, 0.5], 0.001) AS st
+                  FROM agg_big GROUP BY i % 5) p) q, agg_lserial s;
+
+-- NULL y or x skips the row; no rows, no step
+SELECT (s).n FROM (SELECT ml.logistic_step(y, x, NULL, NULL, 0) AS s
+                     FROM (VALUES (1, ARRAY[1.0]), (NULL, ARRAY[5.0]), (0, NULL), (0, ARRAY[2.0])) v(y, x)) q;
+SELECT ml.logistic_step(1, ARRAY[1.0], NULL, NULL, 0) IS NULL AS no_rows FROM iris WHERE false;
+
+-- errors
+SELECT expect_error($$SELECT ml.logistic_step(y, ARRAY[1.0], NULL, NULL, 0) FROM (VALUES (2.0::float8)) v(y)$$);
+SELECT expect_error($$SELECT ml.logistic_step(1, ARRAY[1.0], NULL, NULL, NULL)$$);
+SELECT expect_error($$SELECT ml.logistic_step(1, ARRAY[1.0], NULL, NULL, -1)$$);
+SELECT expect_error($$SELECT ml.logistic_step(1, ARRAY[1.0, 2.0], 0, ARRAY[1.0], 0)$$);
+SELECT expect_error($$SELECT ml.logistic_step(1, ARRAY['NaN']::float8[], 0, NULL, 0)$$);
+SELECT expect_error($$SELECT ml.logistic_step(1, ARRAY[1.0, NULL], 0, NULL, 0)$$);
+SELECT expect_error($$SELECT ml.logistic_step(1, ARRAY[1.0], 'Infinity', NULL, 0)$$);
+SELECT expect_error($$SELECT ml.logistic_step(1, ARRAY[1.0], 0, ARRAY['NaN']::float8[], 0)$$);
+SELECT expect_error($$SELECT ml.logistic_step(y, ARRAY[1.0], b, NULL, 0) FROM (VALUES (1, 0.0), (0, 1.0)) v(y, b)$$);
+SELECT expect_error($$SELECT ml.logistic_step(y, x, NULL, NULL, 0) FROM (VALUES (1, ARRAY[1.0]), (0, ARRAY[1.0, 2.0])) v(y, x)$$);
+SELECT expect_error($$SELECT ml.logistic_step_merge(s) FROM (SELECT ml.logistic_step_state(1, ARRAY[1.0], 0, NULL, 0) UNION ALL SELECT ml.logistic_step_state(1, ARRAY[1.0], 1, NULL, 0)) v(s)$$);
+SELECT expect_error($$SELECT ml.logistic_step_merge(s) FROM (VALUES ('\x0102'::bytea)) v(s)$$);
+SELECT expect_error($$SELECT ml._logistic_step_final(ml.linear_fit_state(1.0, ARRAY[1.0]))$$);
+-- a state whose sums are not numbers (here its loss) takes no step
+SELECT expect_error($$SELECT ml.logistic_step_merge(overlay(s placing '\x000000000000f87f'::bytea from 45)) FROM (SELECT ml.logistic_step_state(1, ARRAY[1.0], 0, NULL, 0) s) v$$);
+CREATE AGGREGATE agg_lforged(float8, float8[], float8, float8[], float8) (SFUNC = ml._logistic_step_trans, STYPE = bytea, INITCOND = '');
+SELECT expect_error($$SELECT agg_lforged(1.0, ARRAY[1.0]::float8[], 0, NULL, 0)$$);
+DROP AGGREGATE agg_lforged(float8, float8[], float8, float8[], float8);
+-- the internal form is ml.train's only
+SELECT expect_error($$SELECT ml._logistic_step(1, ARRAY[0.0]::float8[], 1.0::float8, 2.0::float8)$$);
+SET ml.max_train_memory = '1MB';
+SELECT expect_error($$SELECT ml.logistic_step(1, array_fill(1.0::float8, ARRAY[300]), NULL, NULL, 0)$$);
+RESET ml.max_train_memory;

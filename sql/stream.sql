@@ -124,3 +124,99 @@ SELECT ml._train_moments(1::int8, 0.25::float8, 10, 0::float8, y::float8, x1, x3
 SELECT ml._train_moments(1::int8, 0.25::float8, 10, 0::float8, VARIADIC ARRAY[y::float8, x1]) FROM st_data;
 SELECT ml._train_moments(1::int8, 1.5::float8, 10, 0::float8, y::float8, x1) FROM st_data;
 SELECT ml._train_moments(1::int8, NULL, 10, 0::float8, y::float8, x1) FROM st_data;
+
+-- binary logistic regression: Newton steps, each a scan with
+-- ml._logistic_step, from the fit on the training sample
+CREATE TABLE st_cls AS
+SELECT x1, x2, x3, x4, (x1 + 0.2 * x2 - 2 * x4 + 0.8 * sin(x2 * 977.0) > 0.0) AS yb,
+       (x1 + 0.2 * x2 - 2 * x4 + 0.8 * sin(x2 * 977.0) > 0.0)::int * 4 + 3 AS y37,
+       floor(x1 * 3)::int AS y3
+  FROM st_data;
+ANALYZE st_cls;
+SELECT yb, count(*) FROM st_cls GROUP BY yb ORDER BY yb;
+CREATE FUNCTION pg_temp.info(project text) RETURNS jsonb LANGUAGE sql AS $$
+    SELECT ml.model_info(max(m.id)) FROM ml.models m JOIN ml.projects p ON p.id = m.project_id WHERE p.name = project
+$$;
+-- the coefficients and intercepts of two binary models agree to tol (relative, or absolute below 1)
+CREATE FUNCTION pg_temp.same_logistic(a text, b text, tol float8) RETURNS bool LANGUAGE sql AS $$
+    SELECT bool_and(abs(x.value::float8 - y.value::float8) <= tol * greatest(1, abs(y.value::float8)))
+      FROM (SELECT pg_temp.info(a) AS ia, pg_temp.info(b) AS ib) q,
+           LATERAL jsonb_each_text(ia->'coefficients'->(ia->>'positive_class') ||
+                                   jsonb_build_object('(intercept)', ia->'intercept'->(ia->>'positive_class'))) x,
+           LATERAL jsonb_each_text(ib->'coefficients'->(ib->>'positive_class') ||
+                                   jsonb_build_object('(intercept)', ib->'intercept'->(ib->>'positive_class'))) y
+     WHERE x.key = y.key
+$$;
+-- every row trains, with a tight tolerance: the model of the in-memory path
+SET ml.aggregate_train_min_rows = 0;
+SELECT algorithm, metrics->>'split' AS split, (metrics->>'n')::int AS n
+  FROM ml.train('stl_agg', 'st_cls', 'yb', 'logistic', hyperparams => '{"tol": 1e-10}', test_size => 0,
+                preprocess => '{"y37": {"exclude": true}, "y3": {"exclude": true}}');
+-- a small ml.max_train_memory: samples of about 1,200 rows, more steps
+SET ml.max_train_memory = '256kB';
+SELECT metrics->>'split' AS split
+  FROM ml.train('stl_small', 'st_cls', 'yb', 'logistic', hyperparams => '{"tol": 1e-10}', test_size => 0,
+                preprocess => '{"y37": {"exclude": true}, "y3": {"exclude": true}}');
+RESET ml.max_train_memory;
+SELECT metrics->>'split' AS split
+  FROM ml.train('stl_bal_agg', 'st_cls', 'yb', 'logistic', test_size => 0,
+                hyperparams => '{"tol": 1e-10, "class_weight": "balanced", "C": 0.05}',
+                preprocess => '{"y37": {"exclude": true}, "y3": {"exclude": true}}');
+SELECT metrics->>'split' AS split
+  FROM ml.train('stl_none_agg', 'st_cls', 'yb', 'logistic', test_size => 0,
+                hyperparams => '{"tol": 1e-10, "penalty": "none"}',
+                preprocess => '{"y37": {"exclude": true}, "y3": {"exclude": true}}');
+SET ml.aggregate_train_min_rows = -1;
+SELECT metrics->>'split' AS split
+  FROM ml.train('stl_mem', 'st_cls', 'yb', 'logistic', hyperparams => '{"tol": 1e-10, "max_iter": 1000}', test_size => 0,
+                preprocess => '{"y37": {"exclude": true}, "y3": {"exclude": true}}');
+SELECT metrics->>'split' AS split
+  FROM ml.train('stl_bal_mem', 'st_cls', 'yb', 'logistic', test_size => 0,
+                hyperparams => '{"tol": 1e-10, "max_iter": 1000, "class_weight": "balanced", "C": 0.05}',
+                preprocess => '{"y37": {"exclude": true}, "y3": {"exclude": true}}');
+SELECT metrics->>'split' AS split
+  FROM ml.train('stl_none_mem', 'st_cls', 'yb', 'logistic', test_size => 0,
+                hyperparams => '{"tol": 1e-10, "max_iter": 1000, "penalty": "none"}',
+                preprocess => '{"y37": {"exclude": true}, "y3": {"exclude": true}}');
+SET ml.aggregate_train_min_rows = 0;
+SELECT i->>'positive_class' AS positive, (i->>'converged')::bool AS converged,
+       (i->>'iterations')::int BETWEEN 1 AND 3 AS few_steps,
+       pg_temp.same_logistic('stl_agg', 'stl_mem', 1e-6) AS same_model
+  FROM pg_temp.info('stl_agg') i;
+SELECT (i->>'iterations')::int >= 2 AS more_steps, pg_temp.same_logistic('stl_small', 'stl_mem', 1e-6) AS same_model
+  FROM pg_temp.info('stl_small') i;
+SELECT pg_temp.same_logistic('stl_bal_agg', 'stl_bal_mem', 1e-6) AS same_balanced,
+       pg_temp.same_logistic('stl_none_agg', 'stl_none_mem', 1e-6) AS same_unpenalised,
+       NOT pg_temp.same_logistic('stl_bal_agg', 'stl_agg', 1e-2) AS weights_matter;
+-- the same predictions and training metrics
+SELECT max(abs((ml.predict_proba('stl_agg', d))[2] - (ml.predict_proba('stl_mem', d))[2])) < 1e-6 AS same_probabilities
+  FROM st_cls d;
+SELECT abs((a.metrics->>'accuracy')::float8 - (b.metrics->>'accuracy')::float8) < 1e-12 AS same_accuracy,
+       abs((a.metrics->>'log_loss')::float8 - (b.metrics->>'log_loss')::float8) < 1e-6 AS same_log_loss
+  FROM ml.models a, ml.models b
+ WHERE a.id = (pg_temp.info('stl_agg')->>'model_id')::int8 AND b.id = (pg_temp.info('stl_mem')->>'model_id')::int8;
+
+-- default settings and a hold-out by row hash
+SELECT metrics->>'split' AS split, (metrics->>'accuracy')::float8 BETWEEN 0.75 AND 0.9 AS accuracy_ok
+  FROM ml.train('stl_split', 'SELECT x1, x2, x3, x4, yb FROM st_cls', 'yb', 'logistic', deploy => 'always');
+SELECT (metrics->>'n')::int = n_test AS every_holdout_row_measured, n_train + n_test = 5000 AS all_rows,
+       n_test BETWEEN 1150 AND 1350 AS about_a_quarter
+  FROM ml.models WHERE id = (pg_temp.info('stl_split')->>'model_id')::int8;
+-- an integer target of 3 and 7: 7 is the positive class
+SELECT metrics->>'split' AS split, pg_temp.info('stl_37')->'labels' AS labels,
+       pg_temp.info('stl_37')->>'positive_class' AS positive
+  FROM ml.train('stl_37', 'SELECT x1, x2, x3, x4, y37 FROM st_cls', 'y37', 'logistic', deploy => 'always');
+SELECT count(*) FILTER (WHERE ml.predict('stl_37', d) = d.y37) > 3900 AS predicts_labels,
+       bool_and(ml.predict('stl_37', d) IN (3, 7)) AS three_or_seven
+  FROM (SELECT x1, x2, x3, x4, y37 FROM st_cls) d;
+-- three classes: multinomial, read into memory
+SELECT metrics->>'split' AS split, jsonb_array_length(pg_temp.info('stl_3')->'labels') AS classes
+  FROM ml.train('stl_3', 'SELECT x1, x2, x3, x4, y3 FROM st_cls', 'y3', 'logistic');
+RESET ml.aggregate_train_min_rows;
+-- ml._logistic_step is ml.train's: its settings are checked
+SELECT octet_length(ml._logistic_step(1::int8, ARRAY[0.25, 1, 1, 1, 0, 0, 0, 0, 1]::float8[], yb::int::float8, x1)) > 0 AS valid
+  FROM st_cls;
+SELECT ml._logistic_step(1::int8, ARRAY[0.25, 1, 1, 1, 0, 0, 0]::float8[], yb::int::float8, x1) FROM st_cls;
+SELECT ml._logistic_step(1::int8, ARRAY[0.25, 1, 0, 1, 0, 0, 0, 0, 1]::float8[], yb::int::float8, x1) FROM st_cls;
+SELECT ml._logistic_step(1::int8, ARRAY[0.25, 1, 1, 1, 0, 0, 0, 0, 1]::float8[], yb::int::float8, x3) FROM st_cls;
+SELECT ml._logistic_step(1::int8, ARRAY[0.25, 1, 1, 1, 0, 0, 0, 0, 1]::float8[], yb::int::float8, CASE WHEN x1 < 0.5 THEN x1 END) FROM st_cls;

@@ -225,6 +225,15 @@ LogStepSolve(const LogStepState *s, double *next, double *objective, double *gma
 		}
 		big = Max(big, fabs(G[j]));
 	}
+	/* a state from elsewhere may hold anything: LAPACK needs numbers */
+	for (Size k = 0; k < (Size) w * w; k++)
+		if (isnan(H[k]) || isinf(H[k]))
+			big = NAN;
+	if (!isfinite(big) || !isfinite(f))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("the sums of a Newton step of logistic regression are not finite"),
+				 errhint("Standardise the features, or start from smaller coefficients.")));
 	AlgoSolveSymmetric(H, G, 0.0, w, s->n, delta);
 	for (int j = 0; j < w; j++)
 		next[j] = theta[j] - delta[j];

@@ -89,5 +89,50 @@ is( $node->safe_psql(
 	       (SELECT m.id FROM ml.models m JOIN ml.projects p ON p.id = m.project_id WHERE p.name = 'serial') s}),
 	't', 'the same coefficients with and without workers');
 
+# logistic regression: each Newton step is a scan with ml._logistic_step,
+# a Partial Aggregate in parallel workers too, and the model is the same
+# with and without workers
+$node->safe_psql('postgres', q{
+	CREATE VIEW bigc AS SELECT x1, x2, x3, y > 1.25 + 0.3 * sin(x1 * 5000) AS yc FROM big;
+});
+$log_offset = -s $node->logfile;
+$node->safe_psql(
+	'postgres', qq{
+	$settings
+	SET max_parallel_workers_per_gather = 2;
+	LOAD 'auto_explain';
+	SET auto_explain.log_min_duration = 0;
+	SET auto_explain.log_nested_statements = on;
+	SET auto_explain.log_analyze = on;
+	SELECT model_id FROM ml.train('lpar', 'bigc', 'yc', 'logistic', deploy => 'never');
+});
+$log = slurp_file($node->logfile, $log_offset);
+my @steps = $log =~ /(Query Text: SELECT ml\._logistic_step\(.*?Partial Aggregate.*?)(?:\n\S|\z)/sg;
+ok(@steps >= 1, 'ml.train ran Newton steps as a Partial Aggregate (' . scalar(@steps) . ' scans)');
+ok((grep { /Workers Launched: [12]\b/ } @steps) == @steps, 'parallel workers took part in every step');
+$node->safe_psql(
+	'postgres', qq{
+	$settings
+	SET max_parallel_workers_per_gather = 0;
+	SELECT model_id FROM ml.train('lserial', 'bigc', 'yc', 'logistic', deploy => 'never');
+});
+is( $node->safe_psql(
+		'postgres', q{
+	SELECT a.n_train = b.n_train AND a.n_test = b.n_test AND a.n_train + a.n_test = 200000
+	       AND a.metrics->>'split' = 'row hash'
+	       AND abs((a.metrics->>'accuracy')::float8 - (b.metrics->>'accuracy')::float8) < 1e-12
+	       AND abs((a.metrics->>'log_loss')::float8 - (b.metrics->>'log_loss')::float8) < 1e-9
+	  FROM ml.models a, ml.models b
+	 WHERE a.project_id = (SELECT id FROM ml.projects WHERE name = 'lpar')
+	   AND b.project_id = (SELECT id FROM ml.projects WHERE name = 'lserial')}),
+	't', 'the same logistic split and hold-out metrics with and without workers');
+is( $node->safe_psql(
+		'postgres', q{
+	SELECT max(abs((ml.predict_proba(a.id, b))[2] - (ml.predict_proba(s.id, b))[2])) < 1e-9
+	  FROM bigc b,
+	       (SELECT m.id FROM ml.models m JOIN ml.projects p ON p.id = m.project_id WHERE p.name = 'lpar') a,
+	       (SELECT m.id FROM ml.models m JOIN ml.projects p ON p.id = m.project_id WHERE p.name = 'lserial') s}),
+	't', 'the same logistic model with and without workers');
+
 $node->stop;
 done_testing();
