@@ -209,6 +209,10 @@ SELECT metrics->>'split' AS split, pg_temp.info('stl_37')->'labels' AS labels,
 SELECT count(*) FILTER (WHERE ml.predict('stl_37', d) = d.y37) > 3900 AS predicts_labels,
        bool_and(ml.predict('stl_37', d) IN (3, 7)) AS three_or_seven
   FROM (SELECT x1, x2, x3, x4, y37 FROM st_cls) d;
+-- debugger rules watch L-BFGS: read into memory
+SELECT metrics->>'split' AS split
+  FROM ml.train('stl_rules', 'SELECT x1, x2, x3, x4, yb FROM st_cls', 'yb', 'logistic',
+                hyperparams => '{"rules": {"nan_or_inf": {}}}');
 -- three classes: multinomial, read into memory
 SELECT metrics->>'split' AS split, jsonb_array_length(pg_temp.info('stl_3')->'labels') AS classes
   FROM ml.train('stl_3', 'SELECT x1, x2, x3, x4, y3 FROM st_cls', 'y3', 'logistic');

@@ -986,6 +986,9 @@ TrainStreamRead(const char *source, const char *target, const PipelineOptions *o
 	if (ml_aggregate_train_min_rows < 0 || target == NULL ||
 		(spec != &linear_algo && spec != &ridge_algo && !classifier) || !options_allow(opts))
 		return false;
+	/* debugger rules watch L-BFGS's iterations, which this path has not */
+	if (classifier && hp->rules)
+		return false;
 
 	query = ReaderSourceQuery(source);
 	qlen = strlen(query);

@@ -7,7 +7,9 @@
 # fetches the states through dblink and merges them with
 # ml.linear_fit_merge.  The result must equal ml.linear_fit over all the
 # rows on one server, and the workers must have planned a Partial
-# Aggregate.
+# Aggregate.  Then logistic regression the same way, a Newton step per
+# round (ml.logistic_step_state on the workers, ml.logistic_step_merge on
+# the coordinator), against ml.logistic_step on one server.
 
 use strict;
 use warnings;
@@ -111,6 +113,67 @@ ok(abs($m[4] - $s[4]) <= 1e-12, 'the same r2');
 ok(abs($m[5] - $s[5]) <= 1e-9 * $s[5], 'the same rmse');
 # and the reference: scikit-learn's LinearRegression on diabetes, s5 = 68.4831250 (9 digits)
 ok(abs($mc[8] - 68.4831250) / 68.4831250 < 1e-6, 'the merged s5 coefficient matches the reference');
+
+# Logistic regression, one Newton step per round: each worker computes
+# ml.logistic_step_state at the current point over its rows, and the
+# coordinator merges the states and takes the step.  The loop runs in the
+# client, as a user's would; it must reach the single server's fit.
+my $y = '(progression > 140)::int';
+
+# Runs Newton's method with step (point -> "intercept|coefficients|n|gradient").
+sub newton
+{
+	my ($step) = @_;
+	my ($b, $w) = ('NULL', 'NULL');
+	my ($n, $gradient, $rounds) = (0, 1, 0);
+	while ($gradient >= 1e-12 && $rounds < 30)
+	{
+		my ($i, $c);
+		($i, $c, $n, $gradient) = split /\|/, $step->($b, $w);
+		($b, $w) = ("${i}::float8", "'{$c}'::float8[]");
+		$rounds++;
+	}
+	return ($b, $w, $n, $gradient, $rounds);
+}
+
+my @lm = newton(
+	sub {
+		my ($b, $w) = @_;
+		my $q = "SELECT ml.logistic_step_state($y, $x, $b, $w, 0.001) FROM diabetes";
+		return $coord->safe_psql(
+			'postgres', qq{
+			SELECT (f).intercept, array_to_string((f).coefficients, ','), (f).n, (f).gradient
+			  FROM (SELECT ml.logistic_step_merge(s) AS f
+			          FROM (SELECT s FROM dblink('$c1', \$q\$$q\$q\$) AS t(s bytea)
+			                UNION ALL
+			                SELECT s FROM dblink('$c2', \$q\$$q\$q\$) AS t(s bytea)) states) m;
+		});
+	});
+my @ls = newton(
+	sub {
+		my ($b, $w) = @_;
+		return $all->safe_psql(
+			'postgres', qq{
+			SELECT (f).intercept, array_to_string((f).coefficients, ','), (f).n, (f).gradient
+			  FROM (SELECT ml.logistic_step($y, $x, $b, $w, 0.001) AS f FROM diabetes) m;
+		});
+	});
+is($lm[2], 442, 'the merged Newton steps saw every row');
+ok($lm[3] < 1e-12 && $ls[3] < 1e-12, "both loops converged ($lm[4] and $ls[4] rounds)");
+is($lm[4], $ls[4], 'in the same number of rounds');
+my ($mb) = $lm[0] =~ /^(\S+)::/;
+my ($sb) = $ls[0] =~ /^(\S+)::/;
+ok(abs($mb - $sb) <= 1e-9 * abs($sb), "the same logistic intercept ($mb vs $sb)");
+my @lmc = split /,/, ($lm[1] =~ /\{(.*)\}/)[0];
+my @lsc = split /,/, ($ls[1] =~ /\{(.*)\}/)[0];
+is(scalar(@lmc), 10, 'ten logistic coefficients');
+$worst = 0;
+for my $j (0 .. $#lsc)
+{
+	my $d = abs($lmc[$j] - $lsc[$j]) / (abs($lsc[$j]) > 1 ? abs($lsc[$j]) : 1);
+	$worst = $d if $d > $worst;
+}
+ok($worst <= 1e-9, "the same logistic coefficients (worst difference $worst)");
 
 $_->stop for ($coord, $w1, $w2, $all);
 done_testing();
