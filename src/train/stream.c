@@ -1302,9 +1302,11 @@ step_eval(const StepSource *src, const double *theta)
 /*
  * Newton's method from theta (updated in place) over src, at most
  * max_iter evaluations, until the gradient's largest component is at most
- * tol; the step from that point is taken too (a Newton step near the
- * optimum only gains precision).  A step that raises the objective is
- * halved (and evaluated again) until it does not.
+ * tol, or a step lowers the objective by no more than 1e-14 of it (or of
+ * 1), as logistic.c's L-BFGS counts a stall; the step from that point is
+ * taken too (a Newton step near the optimum only gains precision).  A
+ * step that raises the objective is halved (and evaluated again) until it
+ * does not.
  */
 static void
 step_newton(const StepSource *src, double *theta, int max_iter, double tol,
@@ -1345,6 +1347,13 @@ step_newton(const StepSource *src, double *theta, int max_iter, double tol,
 			continue;
 		}
 		halvings = 0;
+		/* stalled, as L-BFGS counts it: the last step gained nothing */
+		if (isfinite(fbest) && fbest - f <= 1e-14 * Max(fabs(f), 1.0))
+		{
+			memcpy(theta, next, sizeof(double) * w);
+			*converged = true;
+			break;
+		}
 		fbest = f;
 		memcpy(best, theta, sizeof(double) * w);
 		memcpy(theta, next, sizeof(double) * w);
