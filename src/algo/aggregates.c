@@ -148,6 +148,42 @@ state_check(const LinFitState *s)
 				 errmsg("not a state of ml.linear_fit or ml.ridge_fit")));
 }
 
+/*
+ * AggFeatureArray checks the x argument of the fit aggregate name (a
+ * one-dimensional float8 array of at least one element, none NULL) and
+ * returns its elements, their number in *p.
+ */
+const double *
+AggFeatureArray(ArrayType *xa, const char *name, int *p)
+{
+	if (ARR_NDIM(xa) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("x of %s must be a one-dimensional array", name)));
+	*p = ARR_NDIM(xa) == 0 ? 0 : ARR_DIMS(xa)[0];
+	if (*p < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("x of %s must have at least one element", name)));
+	if (ARR_HASNULL(xa) && array_contains_nulls(xa))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("x of %s has a NULL element", name),
+				 errhint("Impute it (coalesce) or filter the row out.")));
+	return (const double *) ARR_DATA_PTR(xa);
+}
+
+/* AggCheckFinite: every element of x (p of them) of name is a finite number. */
+void
+AggCheckFinite(const double *x, int p, const char *name)
+{
+	for (int j = 0; j < p; j++)
+		if (!isfinite(x[j]))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("x[%d] of %s is %g, which is not a finite number", j + 1, name, x[j])));
+}
+
 static void
 not_in_aggregate(const char *fn)
 {
@@ -218,21 +254,7 @@ ml_linear_fit_trans(PG_FUNCTION_ARGS)
 	}
 	y = PG_GETARG_FLOAT8(1);
 	xa = PG_GETARG_ARRAYTYPE_P(2);
-	if (ARR_NDIM(xa) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("x of %s must be a one-dimensional array", name)));
-	p = ARR_NDIM(xa) == 0 ? 0 : ARR_DIMS(xa)[0];
-	if (p < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("x of %s must have at least one element", name)));
-	if (ARR_HASNULL(xa) && array_contains_nulls(xa))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("x of %s has a NULL element", name),
-				 errhint("Impute it (coalesce) or filter the row out.")));
-	x = (const double *) ARR_DATA_PTR(xa);
+	x = AggFeatureArray(xa, name, &p);
 
 	if (s == NULL)
 	{
@@ -258,11 +280,7 @@ ml_linear_fit_trans(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("y of %s is %g, which is not a finite number", name, y)));
-	for (int j = 0; j < p; j++)
-		if (!isfinite(x[j]))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("x[%d] of %s is %g, which is not a finite number", j + 1, name, x[j])));
+	AggCheckFinite(x, p, name);
 
 	LinFitAdd(s, y, x);
 	PG_RETURN_POINTER(s);

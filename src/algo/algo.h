@@ -23,6 +23,7 @@
 
 #include "lib/stringinfo.h"
 #include "prep/prep.h"
+#include "utils/array.h"
 #include "utils/jsonb.h"
 
 struct BlobReader;
@@ -338,6 +339,10 @@ typedef struct LogStepState
 #define LS_SIZE(p)		(offsetof(LogStepState, data) + sizeof(double) * \
 						 (4 * (Size) (p) + 2 + (Size) ((p) + 1) * ((p) + 1) + \
 						  (Size) LS_BLOCK_ROWS * ((p) + 1)))
+
+/* Argument checks of the fit aggregates (aggregates.c). */
+extern const double *AggFeatureArray(ArrayType *xa, const char *name, int *p);
+extern void AggCheckFinite(const double *x, int p, const char *name);
 
 extern LogStepState *LogStepNew(int p, double l2, const double *theta,
 								const double *center, const double *inv_scale);

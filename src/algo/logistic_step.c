@@ -325,32 +325,13 @@ ml_logistic_step_trans(PG_FUNCTION_ARGS)
 	}
 	y = PG_GETARG_FLOAT8(1);
 	xa = PG_GETARG_ARRAYTYPE_P(2);
-	if (ARR_NDIM(xa) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("x of ml.logistic_step must be a one-dimensional array")));
-	p = ARR_NDIM(xa) == 0 ? 0 : ARR_DIMS(xa)[0];
-	if (p < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("x of ml.logistic_step must have at least one element")));
-	if (ARR_HASNULL(xa) && array_contains_nulls(xa))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("x of ml.logistic_step has a NULL element"),
-				 errhint("Impute it (coalesce) or filter the row out.")));
-	x = (const double *) ARR_DATA_PTR(xa);
+	x = AggFeatureArray(xa, "ml.logistic_step", &p);
 	if (y != 0.0 && y != 1.0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("y of ml.logistic_step must be 0 or 1, not %g", y),
 				 errhint("Pass the positive class as 1, e.g. (label = 'yes')::int.")));
-	for (int j = 0; j < p; j++)
-		if (!isfinite(x[j]))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("x[%d] of ml.logistic_step is %g, which is not a finite number",
-							j + 1, x[j])));
+	AggCheckFinite(x, p, "ml.logistic_step");
 
 	/* the point of the step */
 	intercept = PG_ARGISNULL(3) ? 0.0 : PG_GETARG_FLOAT8(3);

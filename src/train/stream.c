@@ -472,6 +472,21 @@ ml_train_moments_trans(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The arguments from first on of a variadic "any" transition function
+ * (what: their names) must be float8 values of their own, not an array.
+ */
+static void
+check_float8_args(FunctionCallInfo fcinfo, int first, const char *what)
+{
+	for (int i = first; i < PG_NARGS(); i++)
+		if (get_fn_expr_argtype(fcinfo->flinfo, i) != FLOAT8OID ||
+			get_fn_expr_variadic(fcinfo->flinfo))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("%s must be float8 arguments", what)));
+}
+
+/*
  * ml_train_moments_trans_any is the same for the arguments seed,
  * test_size, sample, expected, y and then x1..xp as float8 arguments of
  * their own (VARIADIC "any"): what ml.train calls for up to
@@ -497,12 +512,7 @@ ml_train_moments_trans_any(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("seed, test_size and sample of ml._train_moments must not be NULL")));
 		/* the variadic arguments must be float8 values, not an array */
-		for (int i = 4; i < PG_NARGS(); i++)
-			if (get_fn_expr_argtype(fcinfo->flinfo, i) != FLOAT8OID ||
-				get_fn_expr_variadic(fcinfo->flinfo))
-				ereport(ERROR,
-						(errcode(ERRCODE_DATATYPE_MISMATCH),
-						 errmsg("expected, y and x of ml._train_moments must be float8 arguments")));
+		check_float8_args(fcinfo, 4, "expected, y and x of ml._train_moments");
 		moments_check_args(p, PG_GETARG_INT32(3), PG_GETARG_FLOAT8(2));
 		st = moments_new(aggcxt, p, PG_GETARG_INT32(3), PG_GETARG_INT64(1),
 						 PG_GETARG_FLOAT8(2), PG_ARGISNULL(4) ? 0.0 : PG_GETARG_FLOAT8(4));
@@ -791,12 +801,7 @@ step_settings(FunctionCallInfo fcinfo, int p)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("seed and settings of ml._logistic_step must not be NULL")));
-	for (int i = 3; i < PG_NARGS(); i++)
-		if (get_fn_expr_argtype(fcinfo->flinfo, i) != FLOAT8OID ||
-			get_fn_expr_variadic(fcinfo->flinfo))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("y and x of ml._logistic_step must be float8 arguments")));
+	check_float8_args(fcinfo, 3, "y and x of ml._logistic_step");
 	a = PG_GETARG_ARRAYTYPE_P(2);
 	len = ARR_NDIM(a) == 1 ? ARR_DIMS(a)[0] : 0;
 	if (p < 1 || p > MOMENTS_MAX_ARGS || len != STEP_FIXED_SETTINGS + 3 * p + 1 ||
