@@ -18,6 +18,7 @@ OBJS = \
 	src/prep/pipeline.o \
 	src/prep/profile.o \
 	src/prep/profile_report.o \
+	src/prep/profile_agg.o \
 	src/algo/registry.o \
 	src/algo/hyperparams.o \
 	src/algo/linear.o \
@@ -83,7 +84,7 @@ SQL_SOURCES = \
 
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 
-REGRESS = setup linear logistic bayes_svm elastic xgboost explain export unsupervised telemetry pipeline clean profile features evaluate cv search autopilot aggregates stream deploy predict errors blob jobs monitor quality debugger report bandit labeling
+REGRESS = setup linear logistic bayes_svm elastic xgboost explain export unsupervised telemetry pipeline clean profile profile_stats features evaluate cv search autopilot aggregates stream deploy predict errors blob jobs monitor quality debugger report bandit labeling
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
 PG_CONFIG ?= pg_config

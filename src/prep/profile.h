@@ -2,7 +2,9 @@
  * src/prep/profile.h
  *		The state ml.profile keeps per column of its source, shared by the
  *		scan that fills it (profile.c) and the report that turns it into
- *		rows (profile_report.c).  Private to those two files.
+ *		rows (profile_report.c), and the figures from a sample that the
+ *		aggregate ml.numeric_stats shares (profile_agg.c).  Private to
+ *		those files.
  *-------------------------------------------------------------------------
  */
 #ifndef PGMAKER_PROFILE_H
@@ -14,6 +16,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/hyperloglog.h"
+#include "utils/jsonb.h"
 
 #define PROFILE_SAMPLE 100000	/* reservoir size a column */
 #define PROFILE_TOP_VALUES 10
@@ -174,6 +177,20 @@ typedef struct Profile
 	uint32	   *hashes;			/* scratch: their hashes */
 } Profile;
 
+/* What a sample of a column's finite values tells. */
+typedef struct ProfileFigures
+{
+	double		p01;
+	double		p25;
+	double		p50;
+	double		p75;
+	double		p99;
+	int64		outliers;		/* estimated over all the finite values */
+	Jsonb	   *histogram;		/* NULL when the range is not finite */
+} ProfileFigures;
+
+extern void ProfileSampleFigures(double *v, int m, int64 n, double fmin, double fmax,
+								 ProfileFigures *out);
 extern void ProfileReportColumn(Profile *p, ProfileColumn *c, ReturnSetInfo *rsinfo);
 
 #endif							/* PGMAKER_PROFILE_H */

@@ -303,13 +303,14 @@ scale_counts(const int64 *sample, int nbins, int64 m, int64 total, int64 *out)
 	}
 }
 
-/* Ten equal-width bins between the finite minimum and maximum. */
+/*
+ * Ten equal-width bins between lo and hi, the finite minimum and maximum,
+ * from the m sorted sample values of n finite values.
+ */
 static Jsonb *
-profile_histogram(ProfileColumn *c, const double *sorted, int m)
+profile_histogram(double lo, double hi, int64 n, const double *sorted, int m)
 {
 	JsonbParseState *st = NULL;
-	double		lo = c->fmin;
-	double		hi = c->fmax;
 	int			nbins = (hi > lo) ? PROFILE_BINS : 1;
 	int64		sample_counts[PROFILE_BINS] = {0};
 	int64		counts[PROFILE_BINS];
@@ -322,10 +323,10 @@ profile_histogram(ProfileColumn *c, const double *sorted, int m)
 			bin = Min((int) (PROFILE_BINS * ((sorted[i] - lo) / (hi - lo))), PROFILE_BINS - 1);
 		sample_counts[bin]++;
 	}
-	if (m == c->n)
+	if (m == n)
 		memcpy(counts, sample_counts, sizeof(counts));
 	else
-		scale_counts(sample_counts, nbins, m, c->n, counts);
+		scale_counts(sample_counts, nbins, m, n, counts);
 
 	JbBeginObject(&st);
 	JbKey(&st, "bounds");
@@ -339,6 +340,37 @@ profile_histogram(ProfileColumn *c, const double *sorted, int m)
 		JbInt(&st, counts[i]);
 	JbEndArray(&st);
 	return JbFinishObject(&st);
+}
+
+/*
+ * ProfileSampleFigures fills in the figures that come from a sample of m
+ * (at least 1) of a column's n finite values, whose range is fmin to fmax:
+ * the quantiles, the outliers and the histogram (NULL when the range
+ * overflows).  It sorts the sample in place.
+ */
+void
+ProfileSampleFigures(double *v, int m, int64 n, double fmin, double fmax,
+					 ProfileFigures *out)
+{
+	double		lo;
+	double		hi;
+	int64		outliers = 0;
+
+	Assert(m > 0);
+	sort_doubles(v, m);
+	out->p01 = sorted_quantile(v, m, 0.01);
+	out->p25 = sorted_quantile(v, m, 0.25);
+	out->p50 = sorted_quantile(v, m, 0.5);
+	out->p75 = sorted_quantile(v, m, 0.75);
+	out->p99 = sorted_quantile(v, m, 0.99);
+	lo = out->p25 - 1.5 * (out->p75 - out->p25);
+	hi = out->p75 + 1.5 * (out->p75 - out->p25);
+	for (int i = 0; i < m; i++)
+		outliers += (v[i] < lo || v[i] > hi);
+	if (m < n)
+		outliers = (int64) rint((double) outliers * (double) n / (double) m);
+	out->outliers = outliers;
+	out->histogram = isfinite(fmax - fmin) ? profile_histogram(fmin, fmax, n, v, m) : NULL;
 }
 
 /* The text form of the column's minimum or maximum; NULL if none. */
@@ -481,31 +513,17 @@ ProfileReportColumn(Profile *p, ProfileColumn *c, ReturnSetInfo *rsinfo)
 		}
 		if (c->sample.size > 0)
 		{
-			double	   *v = c->sample.values;
-			int			m = c->sample.size;
-			double		q1;
-			double		q3;
-			double		lo;
-			double		hi;
-			int64		outliers = 0;
+			ProfileFigures f;
 
-			sort_doubles(v, m);
-			q1 = sorted_quantile(v, m, 0.25);
-			q3 = sorted_quantile(v, m, 0.75);
-			SET_OUT(COL_P01, Float8GetDatum(sorted_quantile(v, m, 0.01)));
-			SET_OUT(COL_P25, Float8GetDatum(q1));
-			SET_OUT(COL_P50, Float8GetDatum(sorted_quantile(v, m, 0.5)));
-			SET_OUT(COL_P75, Float8GetDatum(q3));
-			SET_OUT(COL_P99, Float8GetDatum(sorted_quantile(v, m, 0.99)));
-			lo = q1 - 1.5 * (q3 - q1);
-			hi = q3 + 1.5 * (q3 - q1);
-			for (int i = 0; i < m; i++)
-				outliers += (v[i] < lo || v[i] > hi);
-			if (m < c->n)
-				outliers = (int64) rint((double) outliers * (double) c->n / (double) m);
-			SET_OUT(COL_OUTLIERS, Int64GetDatum(outliers));
-			if (isfinite(c->fmax - c->fmin))
-				SET_OUT(COL_HISTOGRAM, JsonbPGetDatum(profile_histogram(c, v, m)));
+			ProfileSampleFigures(c->sample.values, c->sample.size, c->n, c->fmin, c->fmax, &f);
+			SET_OUT(COL_P01, Float8GetDatum(f.p01));
+			SET_OUT(COL_P25, Float8GetDatum(f.p25));
+			SET_OUT(COL_P50, Float8GetDatum(f.p50));
+			SET_OUT(COL_P75, Float8GetDatum(f.p75));
+			SET_OUT(COL_P99, Float8GetDatum(f.p99));
+			SET_OUT(COL_OUTLIERS, Int64GetDatum(f.outliers));
+			if (f.histogram != NULL)
+				SET_OUT(COL_HISTOGRAM, JsonbPGetDatum(f.histogram));
 		}
 	}
 	SET_OUT(COL_TOP_VALUES, JsonbPGetDatum(profile_top_values(c)));

@@ -86,7 +86,8 @@ DECLARE
         'register_endpoint', 'set_capture', 'create_bandit', 'drop_bandit', 'bandit_evaluate',
         'create_labeling_job', 'drop_labeling_job', 'linear_fit', 'ridge_fit', 'linear_fit_state',
         'ridge_fit_state', 'linear_fit_merge', 'logistic_step', 'logistic_step_state',
-        'logistic_step_merge', 'grant', 'revoke'];
+        'logistic_step_merge', 'numeric_stats', 'numeric_stats_state', 'numeric_stats_merge',
+        'approx_distinct', 'approx_distinct_state', 'approx_distinct_merge', 'grant', 'revoke'];
     admin_fns text[] := ARRAY[
         'set_credentials', 'drop_credentials', 'create_alert_channel', 'drop_alert_channel',
         'test_alert_channel'];

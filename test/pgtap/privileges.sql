@@ -32,7 +32,8 @@ SELECT f, 2 FROM unnest(ARRAY['train', 'autopilot', 'evaluate', 'deploy', 'drop_
     'register_endpoint', 'set_capture', 'create_bandit', 'drop_bandit', 'bandit_evaluate',
     'create_labeling_job', 'drop_labeling_job', 'linear_fit', 'ridge_fit', 'linear_fit_state',
     'ridge_fit_state', 'linear_fit_merge', 'logistic_step', 'logistic_step_state',
-        'logistic_step_merge', 'grant', 'revoke']) f
+    'logistic_step_merge', 'numeric_stats', 'numeric_stats_state', 'numeric_stats_merge',
+    'approx_distinct', 'approx_distinct_state', 'approx_distinct_merge', 'grant', 'revoke']) f
 UNION ALL
 SELECT f, 3 FROM unnest(ARRAY['set_credentials', 'drop_credentials', 'create_alert_channel',
     'drop_alert_channel', 'test_alert_channel']) f;
