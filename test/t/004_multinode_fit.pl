@@ -175,5 +175,41 @@ for my $j (0 .. $#lsc)
 }
 ok($worst <= 1e-9, "the same logistic coefficients (worst difference $worst)");
 
+# The profile statistics across the two workers: each computes the partial
+# states of ml.numeric_stats and ml.approx_distinct over its rows, the
+# coordinator merges them.  Below 100,000 values the sample is every value,
+# so the merged statistics equal the single server's: the counts, the
+# quantiles and the histogram exactly, the moments to 1e-12; sketches merge
+# by their registers, so the estimate is the same number.
+my $stats_query = "SET max_parallel_workers_per_gather = 2; SET parallel_setup_cost = 0; "
+  . "SET min_parallel_table_scan_size = 0; SET parallel_tuple_cost = 0; "
+  . "SELECT ml.numeric_stats_state(bmi), ml.approx_distinct_state(bmi) FROM diabetes";
+my $stats_cols = "(s).count, (s).min, (s).max, (s).p01, (s).p25, (s).p50, (s).p75, (s).p99, "
+  . "(s).outliers, (s).sample_size, (s).histogram, (s).mean, (s).stddev, (s).skewness, d";
+my $ms = $coord->safe_psql(
+	'postgres', qq{
+	SELECT $stats_cols
+	  FROM (SELECT ml.numeric_stats_merge(n) AS s, ml.approx_distinct_merge(h) AS d
+	          FROM (SELECT n, h FROM dblink('$c1', \$q\$$stats_query\$q\$) AS t(n bytea, h bytea)
+	                UNION ALL
+	                SELECT n, h FROM dblink('$c2', \$q\$$stats_query\$q\$) AS t(n bytea, h bytea)) states) m;
+});
+my $ss = $all->safe_psql(
+	'postgres', qq{
+	SELECT $stats_cols
+	  FROM (SELECT ml.numeric_stats(bmi) AS s, ml.approx_distinct(bmi) AS d FROM diabetes) m;
+});
+my @mst = split /\|/, $ms;
+my @sst = split /\|/, $ss;
+is(join('|', @mst[0 .. 10]), join('|', @sst[0 .. 10]),
+	'merged profile statistics: the same counts, range, quantiles, outliers and histogram');
+is($mst[0], 442, 'the merged statistics saw every value');
+for my $i (11 .. 13)
+{
+	ok(abs($mst[$i] - $sst[$i]) <= 1e-12 * abs($sst[$i]), "moment $i: $mst[$i] vs $sst[$i]");
+}
+is($mst[14], $sst[14], "the same distinct estimate ($mst[14])");
+ok(abs($sst[14] - 163) <= 2, 'the estimate is within 2 of the 163 distinct values');
+
 $_->stop for ($coord, $w1, $w2, $all);
 done_testing();
