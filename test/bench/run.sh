@@ -63,7 +63,10 @@
 #      ml.profile / aggregates                            target <= 4.0
 #      ml.profile of a query of computed columns (no statistics to size
 #      its tables from) and the aggregates with parallel workers are shown
-#      for information.
+#      for information, and so are the profile statistics as aggregates:
+#      one query of count(*) and ml.numeric_stats and ml.approx_distinct of
+#      every column, without parallel workers and with them, each against
+#      the plain aggregates of the same mode.
 #   9. the aggregate ml.linear_fit(y, ARRAY[c1..c20]) without parallel
 #      workers and with the default max_parallel_workers_per_gather,
 #      alternating: the speedup of the partial aggregates
@@ -1395,12 +1398,14 @@ echo "   note: kmeans materialises the standardised $ROWS x $NFEAT matrix in mem
 # timed too, and the aggregates with parallel workers, for information.
 PROFILE_REPS=${BENCH_PROFILE_REPS:-3}
 [[ $PROFILE_REPS =~ ^[1-9][0-9]*$ ]] || die "BENCH_PROFILE_REPS must be a positive integer, not '$PROFILE_REPS'"
-AGG_SQL="" PROFILE_QUERY=""
+AGG_SQL="" PROFILE_QUERY="" STATS_SQL=""
 for c in ${cols//,/} y; do
     AGG_SQL+="${AGG_SQL:+, }count($c), avg($c), stddev($c), min($c), max($c)"
     PROFILE_QUERY+="${PROFILE_QUERY:+, }$c + 0 AS $c"
+    STATS_SQL+=", ml.numeric_stats($c), ml.approx_distinct($c)"
 done
 AGG_SQL="SELECT $AGG_SQL FROM t"
+STATS_SQL="SELECT count(*)$STATS_SQL FROM t"
 PROFILE_SQL="SELECT sum(count) FROM ml.profile('t')"
 PROFILE_NOSTATS_SQL="SELECT sum(count) FROM ml.profile('SELECT $PROFILE_QUERY FROM t')"
 say "ml.profile('t') versus count, avg, stddev, min, max of its $((NFEAT + 1)) columns in one query:" \
@@ -1411,12 +1416,14 @@ say "ml.profile('t') versus count, avg, stddev, min, max of its $((NFEAT + 1)) c
     for ((i = 1; i <= PROFILE_REPS; i++)); do
         timed aggs "$AGG_SQL"
         timed profile "$PROFILE_SQL"
+        timed stats "$STATS_SQL"
     done
     timed profile_nostats "$PROFILE_NOSTATS_SQL"
     echo "SELECT 'PROWS ' || min(count) || ' ' || max(count) || ' ' || count(*) FROM ml.profile('t');"
     echo "RESET max_parallel_workers_per_gather;"
     for ((i = 1; i <= PROFILE_REPS; i++)); do
         timed aggs_parallel "$AGG_SQL"
+        timed stats_parallel "$STATS_SQL"
     done
 } >"$WORK/profile.sql"
 psql_section profile "$WORK/profile.sql"
@@ -1427,10 +1434,17 @@ PAGG_MS=$(timing_median "$WORK/profile.out" aggs_parallel)
 PROF_RATIO=$(ratio "$PROF_MS" "$AGG_MS")
 PROF_NS_RATIO=$(ratio "$PROF_NS_MS" "$AGG_MS")
 PROF_P_RATIO=$(ratio "$PROF_MS" "$PAGG_MS")
+STATS_MS=$(timing_median "$WORK/profile.out" stats)
+PSTATS_MS=$(timing_median "$WORK/profile.out" stats_parallel)
+STATS_RATIO=$(ratio "$STATS_MS" "$AGG_MS")
+PSTATS_RATIO=$(ratio "$PSTATS_MS" "$PAGG_MS")
+STATS_SPEEDUP=$(ratio "$STATS_MS" "$PSTATS_MS")
 echo "   aggregates runs (ms): $(timing_all "$WORK/profile.out" aggs)"
 echo "   ml.profile runs (ms): $(timing_all "$WORK/profile.out" profile)"
 echo "   ml.profile of the same columns computed in a query (no statistics), 1 run (ms): $PROF_NS_MS"
 echo "   aggregates with parallel workers, runs (ms): $(timing_all "$WORK/profile.out" aggs_parallel)"
+echo "   ml.numeric_stats + ml.approx_distinct, runs (ms): $(timing_all "$WORK/profile.out" stats)"
+echo "   the same with parallel workers, runs (ms): $(timing_all "$WORK/profile.out" stats_parallel)"
 echo "   ml.profile rows: $(awk '$1 == "PROWS" { print $4 " columns, count from " $2 " to " $3 }' "$WORK/profile.out")"
 
 # ---------------------------------------------------------------- 9. least-squares aggregate
@@ -1715,6 +1729,9 @@ row "8. count/avg/stddev/min/max of t, no workers" "$(fig "$AGG_MS" ms)" "-" "-"
 check "   ml.profile('t') / aggregates" "$(fig "$PROF_MS" ms "$PROF_RATIO")" "$PROF_RATIO" "<=" 4.0
 row "   ml.profile, no statistics / aggs (info)" "$(fig "$PROF_NS_MS" ms "$PROF_NS_RATIO")" "(info)" "-"
 row "   ml.profile / aggregates parallel (info)" "$(fig "$PAGG_MS" ms "$PROF_P_RATIO")" "(info)" "-"
+row "   numeric_stats+approx_distinct / aggs (info)" "$(fig "$STATS_MS" ms "$STATS_RATIO")" "(info)" "-"
+row "   the same, parallel / aggs parallel (info)" "$(fig "$PSTATS_MS" ms "$PSTATS_RATIO")" "(info)" "-"
+row "   numeric_stats+approx_distinct speedup (info)" "$([[ $STATS_SPEEDUP == nan ]] && echo error || echo "${STATS_SPEEDUP}x")" "(info)" "-"
 row "9. ml.linear_fit aggregate, no workers" "$(fig "$AGGFIT_S_MS" ms)" "-" "-"
 check "   ml.linear_fit no workers / parallel" "$(fig "$AGGFIT_P_MS" ms "$AGGFIT_SPEEDUP")" "$AGGFIT_SPEEDUP" ">=" 1.5
 row "   ml.linear_fit / scan, no workers (info)" "$([[ $AGGFIT_S_RATIO == nan ]] && echo error || echo "${AGGFIT_S_RATIO}x")" "(info)" "-"
