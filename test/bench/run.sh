@@ -25,6 +25,10 @@
 #      information.
 #   3. SELECT sum(ml.predict('bench', t)) FROM t, and its ratio to (1),
 #      without parallel workers and with them             target <= 1.5
+#      and, in the same alternating runs, SELECT count(t) FROM t: the cost
+#      of the whole-row value that the executor builds for ml.predict's
+#      argument (a copy of each row), against (1) and against predict, for
+#      information
 #      and, for information, SELECT sum(ml.predict('bx', t)) FROM t, the
 #      xgboost model of 100 trees that part 6 trains (its last model,
 #      deployed by ml.deploy('bx', 'most_recent') after part 6), against the
@@ -669,6 +673,7 @@ echo "   table t: $(awk -v b="$TABLE_BYTES" 'BEGIN { printf "%.1f MB", b / 1e6 }
 SCAN_SQL="SELECT sum($sumexpr) FROM t"
 TRAIN_SQL="SELECT * FROM ml.train('bench', 't', 'y', 'linear', deploy => 'always')"
 PREDICT_SQL="SELECT sum(ml.predict('bench', t)) FROM t"
+ROW_SQL="SELECT count(t) FROM t"
 
 # ---------------------------------------------------------------- 15. monitor
 # ml.monitor of the 20 features of t against one query of their 20 sums,
@@ -1082,6 +1087,7 @@ scan_predict() {
         for ((i = 1; i <= REPS; i++)); do
             timed "scan_$mode" "$SCAN_SQL"
             timed "predict_$mode" "$PREDICT_SQL"
+            timed "row_$mode" "$ROW_SQL"
         done
         echo "EXPLAIN (COSTS OFF) $PREDICT_SQL;"
     } >"$WORK/$mode.sql"
@@ -1093,16 +1099,20 @@ scan_predict serial 0
 SCAN_MS=$(timing_median "$WORK/serial.out" scan_serial)
 PRED_MS=$(timing_median "$WORK/serial.out" predict_serial)
 echo "   scan    runs (ms): $(timing_all "$WORK/serial.out" scan_serial)"
+ROW_MS=$(timing_median "$WORK/serial.out" row_serial)
 echo "   predict runs (ms): $(timing_all "$WORK/serial.out" predict_serial)"
+echo "   count(t) runs (ms): $(timing_all "$WORK/serial.out" row_serial)"
 
 say "scan and predict with max_parallel_workers_per_gather = $DEFAULT_WORKERS: $REPS runs each"
 scan_predict parallel "$DEFAULT_WORKERS"
 PSCAN_MS=$(timing_median "$WORK/parallel.out" scan_parallel)
 PPRED_MS=$(timing_median "$WORK/parallel.out" predict_parallel)
+PROW_MS=$(timing_median "$WORK/parallel.out" row_parallel)
 PWORKERS=$(sed -n 's/^ *Workers Planned: \([0-9]*\)$/\1/p' "$WORK/parallel.out" | head -n 1)
 PWORKERS=${PWORKERS:-0}
 echo "   scan    runs (ms): $(timing_all "$WORK/parallel.out" scan_parallel)"
 echo "   predict runs (ms): $(timing_all "$WORK/parallel.out" predict_parallel)"
+echo "   count(t) runs (ms): $(timing_all "$WORK/parallel.out" row_parallel)"
 echo "   predict plan: $PWORKERS parallel workers planned"
 
 # ---------------------------------------------------------------- 5. memory
@@ -1666,6 +1676,8 @@ XP_RATIO=$(ratio "$XP_MS" "$XP_SCAN_MS")
 TPS_XRATIO=$(ratio "$TPS_XPRED" "$TPS_ARRAY")
 PRED_RATIO=$(ratio "$PRED_MS" "$SCAN_MS")
 PPRED_RATIO=$(ratio "$PPRED_MS" "$PSCAN_MS")
+ROW_RATIO=$(ratio "$ROW_MS" "$SCAN_MS")
+PRED_ROW_RATIO=$(ratio "$PRED_MS" "$ROW_MS")
 TPS_RATIO=$(ratio "$TPS_PRED" "$TPS_ARRAY")
 TPS_SRATIO=$(ratio "$TPS_PRED" "$TPS_SCALAR")
 MEM_RATIO=$(ratio "$PRIV_MB" "$MATRIX_MB")
@@ -1708,6 +1720,8 @@ row "   parallel: ridge / parallel scan (info)" "$(fig "$T2_RIDGE_P_MS" ms "$RID
 row "   parallel: logistic / parallel tb (info)" "$(fig "$T2_LOGISTIC_P_MS" ms "$LOGT_P_RATIO")" "(info)" "-"
 check "3. sum(ml.predict(t)) / scan, no workers" "$(fig "$PRED_MS" ms "$PRED_RATIO")" "$PRED_RATIO" "<=" 1.5
 check "   sum(ml.predict(t)) / scan, parallel" "$(fig "$PPRED_MS" ms "$PPRED_RATIO")" "$PPRED_RATIO" "<=" 1.5
+row "   count(t), the row value alone / scan (info)" "$(fig "$ROW_MS" ms "$ROW_RATIO")" "(info)" "-"
+row "   sum(ml.predict(t)) / count(t) (info)" "$([[ $PRED_ROW_RATIO == nan ]] && echo error || echo "${PRED_ROW_RATIO}x")" "(info)" "-"
 row "   xgboost predict / scan, $([[ $XP_TABLE == t ]] && echo "all $XP_ROWS rows" || echo "first $XP_ROWS rows") (info)" \
     "$(fig "$XP_MS" ms "$XP_RATIO")" "(info)" "-"
 row "4. pgbench SELECT ARRAY[20]" "$(fig "$(tps_fig "$TPS_ARRAY")" tps)" "-" "-"
