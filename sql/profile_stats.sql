@@ -158,6 +158,15 @@ SELECT ml.approx_distinct(v) FROM (VALUES (1.0::numeric), (1.00), (2), (NULL)) t
 SELECT ml.approx_distinct(v) FROM (VALUES ('0'::float8), ('-0'), ('NaN'), ('NaN'), (NULL)) t(v);
 SELECT ml.approx_distinct(v) FROM (VALUES (1), (NULL)) t(v) WHERE v IS NULL;
 SELECT ml.approx_distinct(v) FROM (VALUES (ARRAY[1, 2]), (ARRAY[1, 2]), (ARRAY[2, 1])) t(v);
+-- a domain is counted as its base type; text with a case-insensitive
+-- collation counts 'Rain', 'rain' and 'RAIN' as one
+CREATE DOMAIN short_text AS text CHECK (length(VALUE) < 10);
+SELECT ml.approx_distinct(v::short_text) FROM (VALUES ('a'), ('a'), ('b')) t(v);
+CREATE COLLATION stats_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+SELECT ml.approx_distinct(v COLLATE stats_ci) AS ci, ml.approx_distinct(v) AS cs
+  FROM (VALUES ('Rain'), ('rain'), ('RAIN'), ('sun')) t(v);
+DROP COLLATION stats_ci;
+DROP DOMAIN short_text;
 -- a type without a hash operator class is compared by its text form
 SELECT ml.approx_distinct(v) FROM (VALUES ('{"a": 1}'::json), ('{"a": 1}'), ('{"a":1}')) t(v);
 -- sketches merge by their registers: merged parts give exactly the
@@ -184,6 +193,14 @@ SELECT expect_error($$SELECT ml.approx_distinct_merge(st) FROM (SELECT ml.numeri
 -- a register beyond the largest run a 64-bit hash can give
 SELECT expect_error($$SELECT ml.approx_distinct_merge(overlay(st placing '\x40' from 9 for 1))
                        FROM (SELECT ml.approx_distinct_state(1) AS st) s$$);
+-- an aggregate of the transition functions with a forged initial state
+CREATE AGGREGATE forged_distinct(anyelement) (SFUNC = ml._approx_distinct_trans, STYPE = bytea, INITCOND = '\x31484c4d00');
+CREATE AGGREGATE forged_stats(float8) (SFUNC = ml._numeric_stats_trans, STYPE = bytea,
+    INITCOND = '\x314e4c4da086010000000000');
+SELECT expect_error($$SELECT forged_distinct(x) FROM generate_series(1, 3) x$$);
+SELECT expect_error($$SELECT forged_stats(x) FROM generate_series(1, 3) x$$);
+DROP AGGREGATE forged_distinct(anyelement);
+DROP AGGREGATE forged_stats(float8);
 SELECT expect_error($$SELECT ml._numeric_stats_trans(NULL, 1)$$);
 SELECT expect_error($$SELECT ml._numeric_stats_combine(NULL, NULL)$$);
 SELECT expect_error($$SELECT ml._approx_distinct_trans(NULL, 1)$$);

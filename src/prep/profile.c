@@ -346,20 +346,7 @@ profile_count_datum(Profile *p, ProfileColumn *c, Datum value)
 static inline void
 profile_finite(Profile *p, ProfileColumn *c, double x)
 {
-	double		n1 = (double) c->n;
-	double		n;
-	double		delta;
-	double		dn;
-	double		t1;
-
-	c->n++;
-	n = (double) c->n;
-	delta = x - c->mean;
-	dn = delta / n;
-	t1 = delta * dn * n1;
-	c->m3 += t1 * dn * (n - 2.0) - 3.0 * dn * c->m2;
-	c->m2 += t1;
-	c->mean += dn;
+	ProfileMomentsAdd(&c->n, &c->mean, &c->m2, &c->m3, x);
 	if (x < c->fmin)
 		c->fmin = x;
 	if (x > c->fmax)

@@ -177,6 +177,26 @@ typedef struct Profile
 	uint32	   *hashes;			/* scratch: their hashes */
 } Profile;
 
+/*
+ * Adds x to the moments of the n values before it: their mean, and the
+ * sums of the squared and cubed deviations from it (Welford's update, with
+ * the third moment's term; no cancellation).
+ */
+static inline void
+ProfileMomentsAdd(int64 *n, double *mean, double *m2, double *m3, double x)
+{
+	double		n1 = (double) *n;
+	double		nn = n1 + 1.0;
+	double		delta = x - *mean;
+	double		dn = delta / nn;
+	double		t1 = delta * dn * n1;
+
+	*n += 1;
+	*m3 += t1 * dn * (nn - 2.0) - 3.0 * dn * *m2;
+	*m2 += t1;
+	*mean += dn;
+}
+
 /* What a sample of a column's finite values tells. */
 typedef struct ProfileFigures
 {

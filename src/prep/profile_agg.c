@@ -166,24 +166,11 @@ ns_arg(FunctionCallInfo fcinfo, int argno)
 	return s;
 }
 
-/* Adds a finite value: the moments by Welford's update, the range, the sample. */
+/* Adds a finite value: the moments, the range, the sample. */
 static NumStats *
 ns_add_finite(NumStats *s, double x)
 {
-	double		n1 = (double) s->n;
-	double		n;
-	double		delta;
-	double		dn;
-	double		t1;
-
-	s->n++;
-	n = (double) s->n;
-	delta = x - s->mean;
-	dn = delta / n;
-	t1 = delta * dn * n1;
-	s->m3 += t1 * dn * (n - 2.0) - 3.0 * dn * s->m2;
-	s->m2 += t1;
-	s->mean += dn;
+	ProfileMomentsAdd(&s->n, &s->mean, &s->m2, &s->m3, x);
 	if (x < s->fmin)
 		s->fmin = x;
 	if (x > s->fmax)
@@ -467,7 +454,6 @@ typedef struct HllState
 /* How the transition function hashes the values of its argument's type. */
 typedef struct HllHasher
 {
-	Oid			typid;
 	bool		by_text;		/* no extended hash: hash the text form */
 	FmgrInfo	fn;				/* the extended hash, or the output function */
 } HllHasher;
@@ -493,14 +479,14 @@ static HllHasher *
 hll_hasher(FunctionCallInfo fcinfo)
 {
 	HllHasher  *h = fcinfo->flinfo->fn_extra;
-	Oid			typid = get_fn_expr_argtype(fcinfo->flinfo, 1);
+	Oid			typid;
 
-	if (h != NULL && h->typid == typid)
+	if (h != NULL)
 		return h;
+	typid = get_fn_expr_argtype(fcinfo->flinfo, 1);
 	if (!OidIsValid(typid))
 		elog(ERROR, "could not determine the type of the value");
 	h = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(HllHasher));
-	h->typid = typid;
 	{
 		TypeCacheEntry *tc = lookup_type_cache(typid, TYPECACHE_HASH_EXTENDED_PROC);
 
@@ -557,7 +543,14 @@ ml_approx_distinct_trans(PG_FUNCTION_ARGS)
 		s->magic = HLL_MAGIC;
 	}
 	else
+	{
+		/* the registers are written: check the size (an INITCOND could lie) */
 		s = (HllState *) PG_GETARG_BYTEA_P(0);
+		if (VARSIZE(s) != sizeof(HllState) || s->magic != HLL_MAGIC)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("not a state of ml.approx_distinct")));
+	}
 	if (PG_ARGISNULL(1))
 		PG_RETURN_POINTER(s);
 
