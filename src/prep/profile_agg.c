@@ -18,6 +18,11 @@
  *		one-byte registers over the values' 64-bit hashes, with the type's
  *		equality (the extended hash function of its hash operator class,
  *		else its text form).  Registers merge by their maximum.
+ *
+ * The functions change the state they are given in place, and make a new
+ * one (for the first row, or a sample that needs room) in the current
+ * memory context: the aggregate copies a state it did not have before
+ * into its own context and frees the old one.
  *-------------------------------------------------------------------------
  */
 #include "prep/profile.h"
@@ -200,16 +205,12 @@ ns_add_finite(NumStats *s, double x)
 Datum
 ml_numeric_stats_trans(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt;
-	MemoryContext old;
 	NumStats   *s;
 	double		x;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
+	if (!AggCheckCallContext(fcinfo, NULL))
 		not_in_aggregate("ml._numeric_stats_trans");
-	old = MemoryContextSwitchTo(aggcxt);
 	s = PG_ARGISNULL(0) ? ns_new(NS_INITIAL) : ns_arg(fcinfo, 0);
-	MemoryContextSwitchTo(old);
 
 	if (PG_ARGISNULL(1))
 	{
@@ -344,12 +345,10 @@ ns_merge(NumStats *a, const NumStats *b)
 Datum
 ml_numeric_stats_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt;
-	MemoryContext old;
 	NumStats   *a;
 	NumStats   *b;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
+	if (!AggCheckCallContext(fcinfo, NULL))
 		not_in_aggregate("ml._numeric_stats_combine");
 	a = PG_ARGISNULL(0) ? NULL : ns_arg(fcinfo, 0);
 	b = PG_ARGISNULL(1) ? NULL : ns_arg(fcinfo, 1);
@@ -359,13 +358,9 @@ ml_numeric_stats_combine(PG_FUNCTION_ARGS)
 			PG_RETURN_NULL();
 		PG_RETURN_POINTER(a);
 	}
-	old = MemoryContextSwitchTo(aggcxt);
 	if (a == NULL)
-		a = (NumStats *) copy_state((bytea *) b);
-	else
-		a = ns_merge(a, b);
-	MemoryContextSwitchTo(old);
-	PG_RETURN_POINTER(a);
+		PG_RETURN_POINTER(copy_state((bytea *) b));
+	PG_RETURN_POINTER(ns_merge(a, b));
 }
 
 #define NS_OUTPUT_COLUMNS 19
@@ -526,7 +521,6 @@ hll_mix(uint64 k)
 Datum
 ml_approx_distinct_trans(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt;
 	HllState   *s;
 	HllHasher  *h;
 	uint64		hash;
@@ -534,11 +528,11 @@ ml_approx_distinct_trans(PG_FUNCTION_ARGS)
 	int			index;
 	int			rho;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
+	if (!AggCheckCallContext(fcinfo, NULL))
 		not_in_aggregate("ml._approx_distinct_trans");
 	if (PG_ARGISNULL(0))
 	{
-		s = MemoryContextAllocZero(aggcxt, sizeof(HllState));
+		s = palloc0(sizeof(HllState));
 		SET_VARSIZE(s, sizeof(HllState));
 		s->magic = HLL_MAGIC;
 	}
@@ -578,11 +572,10 @@ ml_approx_distinct_trans(PG_FUNCTION_ARGS)
 Datum
 ml_approx_distinct_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt;
 	HllState   *a;
 	HllState   *b;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
+	if (!AggCheckCallContext(fcinfo, NULL))
 		not_in_aggregate("ml._approx_distinct_combine");
 	a = PG_ARGISNULL(0) ? NULL : hll_arg(fcinfo, 0);
 	b = PG_ARGISNULL(1) ? NULL : hll_arg(fcinfo, 1);
@@ -594,9 +587,7 @@ ml_approx_distinct_combine(PG_FUNCTION_ARGS)
 	}
 	if (a == NULL)
 	{
-		a = MemoryContextAlloc(aggcxt, sizeof(HllState));
-		memcpy(a, b, sizeof(HllState));
-		PG_RETURN_POINTER(a);
+		PG_RETURN_POINTER(copy_state((bytea *) b));
 	}
 	for (int i = 0; i < HLL_REGISTERS; i++)
 		if (b->reg[i] > a->reg[i])
