@@ -208,3 +208,10 @@ SELECT expect_error($$SELECT ml._approx_distinct_combine(NULL, NULL)$$);
 SELECT expect_error($$SELECT ml.numeric_stats('a'::text)$$);
 
 DROP TABLE big;
+
+-- values near the ends of float8: the moments overflow to NaN and the
+-- interpolated median to Infinity (no error), and the state stays valid
+SELECT (s).count, (s).min, (s).max, (s).p50, (s).mean, (s).stddev
+  FROM (SELECT ml.numeric_stats(x) AS s FROM (VALUES (1e308::float8), (-1e308), (1e308), (-1e308)) v(x)) q;
+SELECT (ml.numeric_stats_merge(st)).count
+  FROM (SELECT ml.numeric_stats_state(x) AS st FROM (VALUES (1e308::float8), (-1e308), (1e308)) v(x)) q;

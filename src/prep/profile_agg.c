@@ -138,13 +138,14 @@ ns_new(int cap)
 }
 
 /*
- * A copy of s with room for cap sample values.  The old state is left to
- * the aggregate, which frees it when it takes the new one.
+ * A copy of s with room for cap sample values, the free slots zeroed (a
+ * state is a value users see).  The old state is left to the aggregate,
+ * which frees it when it takes the new one.
  */
 static NumStats *
 ns_grow(const NumStats *s, int cap)
 {
-	NumStats   *g = palloc_extended(NS_SIZE(cap), MCXT_ALLOC_HUGE);
+	NumStats   *g = palloc_extended(NS_SIZE(cap), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 
 	memcpy(g, s, NS_SIZE(s->size));
 	SET_VARSIZE(g, NS_SIZE(cap));
@@ -163,8 +164,7 @@ ns_arg(FunctionCallInfo fcinfo, int argno)
 		s->count != s->n + s->nans + s->infs || s->zeros < 0 || s->negatives < 0 ||
 		s->zeros + s->negatives > s->count - s->nans ||
 		s->size != Min(s->n, PROFILE_SAMPLE) || s->size > s->cap ||
-		(s->n > 0 && !(s->fmin <= s->fmax && isfinite(s->fmin) && isfinite(s->fmax) &&
-					   isfinite(s->mean) && s->m2 >= 0.0 && !isnan(s->m3))))
+		(s->n > 0 && !(s->fmin <= s->fmax && isfinite(s->fmin) && isfinite(s->fmax))))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("not a state of ml.numeric_stats")));
