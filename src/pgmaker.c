@@ -354,3 +354,27 @@ SecondsSince(int64 start)
 	TimestampDifference((TimestampTz) start, GetCurrentTimestamp(), &secs, &usecs);
 	return (double) secs + (double) usecs / 1e6;
 }
+
+/* MLAlignedBytea: see pgmaker.h. */
+bytea *
+MLAlignedBytea(bytea *b)
+{
+	b = (bytea *) PG_DETOAST_DATUM(PointerGetDatum(b));
+	if ((uintptr_t) b % MAXIMUM_ALIGNOF != 0)
+	{
+		bytea	   *copy = palloc_extended(VARSIZE(b), MCXT_ALLOC_HUGE);
+
+		memcpy(copy, b, VARSIZE(b));
+		b = copy;
+	}
+	return b;
+}
+
+/* MLNotInAggregate: see pgmaker.h. */
+void
+MLNotInAggregate(const char *fn)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("%s can only be called by an aggregate", fn)));
+}

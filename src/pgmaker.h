@@ -65,6 +65,15 @@ extern Jsonb *JbParse(const char *text);
 extern Jsonb *JbConcat(Jsonb *a, Jsonb *b);
 
 /*
+ * Helpers of the aggregates with bytea states (src/pgmaker.c): a state
+ * argument detoasted and, when only 4-byte aligned (as in a tuple), copied
+ * so that its int64 and double fields are aligned; and the error of a
+ * transition, combine or final function called as a plain function.
+ */
+extern bytea *MLAlignedBytea(bytea *b);
+extern void MLNotInAggregate(const char *fn) pg_attribute_noreturn();
+
+/*
  * JSON parsed with semantic actions (common/jsonapi.h), which return a
  * status since PostgreSQL 16: declare them ML_JSON_ACTION and end them
  * with ML_JSON_ACTION_DONE.  JsonParseText runs a parse (sem NULL: only

@@ -119,23 +119,11 @@ LinFitNew(int p, double alpha)
 	return s;
 }
 
-/*
- * A state argument, detoasted, and copied when it is not aligned for its
- * int64 and double fields (a bytea in a tuple is only 4-byte aligned).
- */
+/* A state argument, detoasted and aligned (MLAlignedBytea). */
 static LinFitState *
 state_arg(FunctionCallInfo fcinfo, int argno)
 {
-	bytea	   *b = PG_GETARG_BYTEA_P(argno);
-
-	if ((uintptr_t) b % MAXIMUM_ALIGNOF != 0)
-	{
-		bytea	   *copy = palloc(VARSIZE(b));
-
-		memcpy(copy, b, VARSIZE(b));
-		b = copy;
-	}
-	return (LinFitState *) b;
+	return (LinFitState *) MLAlignedBytea(PG_GETARG_BYTEA_P(argno));
 }
 
 static void
@@ -184,14 +172,6 @@ AggCheckFinite(const double *x, int p, const char *name)
 					 errmsg("x[%d] of %s is %g, which is not a finite number", j + 1, name, x[j])));
 }
 
-static void
-not_in_aggregate(const char *fn)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("%s can only be called by an aggregate", fn)));
-}
-
 /* Rows (or states) of p elements and penalty alpha can join state s. */
 static void
 states_match(const char *name, int p, double alpha, const LinFitState *s)
@@ -232,7 +212,7 @@ ml_linear_fit_trans(PG_FUNCTION_ARGS)
 	const char *name = ridge ? "ml.ridge_fit" : "ml.linear_fit";
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		not_in_aggregate(ridge ? "ml._ridge_fit_trans" : "ml._linear_fit_trans");
+		MLNotInAggregate(ridge ? "ml._ridge_fit_trans" : "ml._linear_fit_trans");
 	if (ridge)
 	{
 		if (PG_ARGISNULL(3))
@@ -299,7 +279,7 @@ ml_linear_fit_combine(PG_FUNCTION_ARGS)
 	LinFitState *b = PG_ARGISNULL(1) ? NULL : state_arg(fcinfo, 1);
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		not_in_aggregate("ml._linear_fit_combine");
+		MLNotInAggregate("ml._linear_fit_combine");
 	if (b == NULL)
 	{
 		if (a == NULL)

@@ -254,15 +254,7 @@ LogStepFromBytea(bytea *b)
 {
 	LogStepState *s;
 
-	b = (bytea *) PG_DETOAST_DATUM(PointerGetDatum(b));
-	if ((uintptr_t) b % MAXIMUM_ALIGNOF != 0)
-	{
-		bytea	   *copy = palloc_extended(VARSIZE(b), MCXT_ALLOC_HUGE);
-
-		memcpy(copy, b, VARSIZE(b));
-		b = copy;
-	}
-	s = (LogStepState *) b;
+	s = (LogStepState *) MLAlignedBytea(b);
 	if (VARSIZE(s) < offsetof(LogStepState, data) || s->magic != LS_MAGIC || s->p < 1 ||
 		s->p > LINEAR_MAX_FEATURES || VARSIZE(s) != LS_SIZE(s->p) || s->n < 0 ||
 		s->nblock < 0 || s->nblock >= LS_BLOCK_ROWS || !(s->l2 >= 0) || isinf(s->l2) ||
@@ -277,14 +269,6 @@ static LogStepState *
 state_arg(FunctionCallInfo fcinfo, int argno)
 {
 	return LogStepFromBytea(PG_GETARG_BYTEA_P(argno));
-}
-
-static void
-not_in_aggregate(const char *fn)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("%s can only be called by an aggregate", fn)));
 }
 
 /*
@@ -306,7 +290,7 @@ ml_logistic_step_trans(PG_FUNCTION_ARGS)
 	int			p;
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		not_in_aggregate("ml._logistic_step_trans");
+		MLNotInAggregate("ml._logistic_step_trans");
 	if (PG_ARGISNULL(5))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -410,7 +394,7 @@ ml_logistic_step_combine(PG_FUNCTION_ARGS)
 	LogStepState *b = PG_ARGISNULL(1) ? NULL : state_arg(fcinfo, 1);
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		not_in_aggregate("ml._logistic_step_combine");
+		MLNotInAggregate("ml._logistic_step_combine");
 	if (b == NULL)
 	{
 		if (a == NULL)

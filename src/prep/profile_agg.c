@@ -48,33 +48,6 @@ PG_FUNCTION_INFO_V1(ml_approx_distinct_final);
 
 /* ---------------------------------------------------------------- common */
 
-static void
-not_in_aggregate(const char *fn)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("%s can only be called by an aggregate", fn)));
-}
-
-/*
- * A state argument, detoasted and, when it came from a table or a tuple
- * and is only 4-byte aligned, copied so that its doubles are aligned.
- */
-static bytea *
-aligned_state(FunctionCallInfo fcinfo, int argno)
-{
-	bytea	   *b = PG_GETARG_BYTEA_P(argno);
-
-	if ((uintptr_t) b % MAXIMUM_ALIGNOF != 0)
-	{
-		bytea	   *copy = palloc_extended(VARSIZE(b), MCXT_ALLOC_HUGE);
-
-		memcpy(copy, b, VARSIZE(b));
-		b = copy;
-	}
-	return b;
-}
-
 static bytea *
 copy_state(const bytea *b)
 {
@@ -156,7 +129,7 @@ ns_grow(const NumStats *s, int cap)
 static NumStats *
 ns_arg(FunctionCallInfo fcinfo, int argno)
 {
-	NumStats   *s = (NumStats *) aligned_state(fcinfo, argno);
+	NumStats   *s = (NumStats *) MLAlignedBytea(PG_GETARG_BYTEA_P(argno));
 
 	if (VARSIZE(s) < offsetof(NumStats, sample) || s->magic != NS_MAGIC ||
 		s->cap < 0 || s->cap > PROFILE_SAMPLE || VARSIZE(s) != NS_SIZE(s->cap) ||
@@ -209,7 +182,7 @@ ml_numeric_stats_trans(PG_FUNCTION_ARGS)
 	double		x;
 
 	if (!AggCheckCallContext(fcinfo, NULL))
-		not_in_aggregate("ml._numeric_stats_trans");
+		MLNotInAggregate("ml._numeric_stats_trans");
 	s = PG_ARGISNULL(0) ? ns_new(NS_INITIAL) : ns_arg(fcinfo, 0);
 
 	if (PG_ARGISNULL(1))
@@ -349,7 +322,7 @@ ml_numeric_stats_combine(PG_FUNCTION_ARGS)
 	NumStats   *b;
 
 	if (!AggCheckCallContext(fcinfo, NULL))
-		not_in_aggregate("ml._numeric_stats_combine");
+		MLNotInAggregate("ml._numeric_stats_combine");
 	a = PG_ARGISNULL(0) ? NULL : ns_arg(fcinfo, 0);
 	b = PG_ARGISNULL(1) ? NULL : ns_arg(fcinfo, 1);
 	if (b == NULL)
@@ -453,20 +426,24 @@ typedef struct HllHasher
 	FmgrInfo	fn;				/* the extended hash, or the output function */
 } HllHasher;
 
+/*
+ * A sketch argument, checked: its size and mark, and with registers true
+ * (when it is to be merged or estimated) that no register is beyond the
+ * longest run a 64-bit hash can give.  The transition function, which
+ * only raises registers, checks the size it writes into and not them all.
+ */
 static HllState *
-hll_arg(FunctionCallInfo fcinfo, int argno)
+hll_arg(FunctionCallInfo fcinfo, int argno, bool registers)
 {
 	HllState   *s = (HllState *) PG_GETARG_BYTEA_P(argno);
+	bool		ok = VARSIZE(s) == sizeof(HllState) && s->magic == HLL_MAGIC;
 
-	if (VARSIZE(s) != sizeof(HllState) || s->magic != HLL_MAGIC)
+	for (int i = 0; ok && registers && i < HLL_REGISTERS; i++)
+		ok = s->reg[i] <= 64 - HLL_BITS + 1;
+	if (!ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("not a state of ml.approx_distinct")));
-	for (int i = 0; i < HLL_REGISTERS; i++)
-		if (s->reg[i] > 64 - HLL_BITS + 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("not a state of ml.approx_distinct")));
 	return s;
 }
 
@@ -529,7 +506,7 @@ ml_approx_distinct_trans(PG_FUNCTION_ARGS)
 	int			rho;
 
 	if (!AggCheckCallContext(fcinfo, NULL))
-		not_in_aggregate("ml._approx_distinct_trans");
+		MLNotInAggregate("ml._approx_distinct_trans");
 	if (PG_ARGISNULL(0))
 	{
 		s = palloc0(sizeof(HllState));
@@ -537,14 +514,7 @@ ml_approx_distinct_trans(PG_FUNCTION_ARGS)
 		s->magic = HLL_MAGIC;
 	}
 	else
-	{
-		/* the registers are written: check the size (an INITCOND could lie) */
-		s = (HllState *) PG_GETARG_BYTEA_P(0);
-		if (VARSIZE(s) != sizeof(HllState) || s->magic != HLL_MAGIC)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("not a state of ml.approx_distinct")));
-	}
+		s = hll_arg(fcinfo, 0, false);	/* an INITCOND could be forged */
 	if (PG_ARGISNULL(1))
 		PG_RETURN_POINTER(s);
 
@@ -576,9 +546,9 @@ ml_approx_distinct_combine(PG_FUNCTION_ARGS)
 	HllState   *b;
 
 	if (!AggCheckCallContext(fcinfo, NULL))
-		not_in_aggregate("ml._approx_distinct_combine");
-	a = PG_ARGISNULL(0) ? NULL : hll_arg(fcinfo, 0);
-	b = PG_ARGISNULL(1) ? NULL : hll_arg(fcinfo, 1);
+		MLNotInAggregate("ml._approx_distinct_combine");
+	a = PG_ARGISNULL(0) ? NULL : hll_arg(fcinfo, 0, true);
+	b = PG_ARGISNULL(1) ? NULL : hll_arg(fcinfo, 1, true);
 	if (b == NULL)
 	{
 		if (a == NULL)
@@ -586,9 +556,7 @@ ml_approx_distinct_combine(PG_FUNCTION_ARGS)
 		PG_RETURN_POINTER(a);
 	}
 	if (a == NULL)
-	{
 		PG_RETURN_POINTER(copy_state((bytea *) b));
-	}
 	for (int i = 0; i < HLL_REGISTERS; i++)
 		if (b->reg[i] > a->reg[i])
 			a->reg[i] = b->reg[i];
@@ -614,7 +582,7 @@ ml_approx_distinct_final(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_INT64(0);
-	s = hll_arg(fcinfo, 0);
+	s = hll_arg(fcinfo, 0, true);
 	for (int i = 0; i < HLL_REGISTERS; i++)
 	{
 		sum += ldexp(1.0, -s->reg[i]);
